@@ -1,0 +1,33 @@
+"""Typed errors a user can cause. Each has a stable `code` (for translation in the UI) and a
+message a user can act on; `params` hold the numbers that the message quotes."""
+from __future__ import annotations
+
+
+class CvdemoError(Exception):
+    """Base of every error a user can cause; the UI shows `str(err)` (or translates `code`)."""
+
+    code = "error"
+
+    def __init__(self, message: str, code: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.params = params
+
+
+class ImageError(CvdemoError, ValueError):
+    """An image or file that the image door refuses (empty, too big, corrupt, not an image...)."""
+
+    code = "image.invalid"
+
+
+class ModelError(CvdemoError, ValueError):
+    """A model that can't be built or loaded (unknown name, offline, bad checkpoint)."""
+
+    code = "model.invalid"
+
+
+class LimitError(CvdemoError, ValueError):
+    """A parameter outside what the app allows (too many images, epochs, top-k...)."""
+
+    code = "limit.exceeded"

@@ -1,0 +1,226 @@
+"""Classification: cheap preprocessing, a fast runtime, top-k labels and Grad-CAM.
+
+On a CPU the model runs in onnxruntime (exported once per model and cached): about 2.5-3x
+faster than timm eager for the default model, same probabilities within 1e-6. On a GPU it runs
+in torch. `python -m cvdemo.bench classify` measures both side by side.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import images
+from .errors import LimitError
+from .models import DEFAULT_MODEL, atomic_write, cache_dir, create_model
+
+MAX_TOP_K = 20
+MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
+
+
+def pick_device() -> torch.device:
+    """cuda > mps > cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def class_names(model: torch.nn.Module) -> list[str]:
+    """Human-readable class names: the model's own, else ImageNet's (any subset timm knows)."""
+    import timm.data
+
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    if cfg.get("label_names"):
+        return list(cfg["label_names"])
+    subset = timm.data.infer_imagenet_subset(model)
+    if subset:
+        info = timm.data.ImageNetInfo(subset)
+        return [info.index_to_description(i) for i in range(info.num_classes())]
+    return [f"class {i}" for i in range(model.num_classes)]
+
+
+class Classifier:
+    """A model ready to classify: preprocessing, runtime (onnxruntime or torch) and labels."""
+
+    def __init__(self, name: str, model: torch.nn.Module, labels: list[str] | None = None,
+                 runtime: str | None = None) -> None:
+        import timm.data
+
+        self.name = name
+        self.model = model.eval()
+        self.labels = labels or class_names(model)
+        cfg = timm.data.resolve_data_config({}, model=model)
+        self.input_size: tuple[int, int] = tuple(cfg["input_size"][1:])  # (H, W)
+        self.crop_pct: float = cfg.get("crop_pct") or 1.0
+        self.interpolation = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
+        mean, std = np.asarray(cfg["mean"], np.float32), np.asarray(cfg["std"], np.float32)
+        # (x/255 - mean)/std == x*scale + shift, one fused multiply-add per pixel
+        self._scale, self._shift = 1 / (255 * std), -mean / std
+        self.device = pick_device()
+        self.runtime = runtime or ("torch" if self.device.type != "cpu" else "onnxruntime")
+        self._session = self._onnx_session() if self.runtime == "onnxruntime" else None
+        if self.runtime == "torch":
+            self.model.to(self.device, memory_format=torch.channels_last)
+
+    # --- preprocessing ---
+    def crop_box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """The source region that timm's eval transform keeps: resize the short side to
+        size/crop_pct (integer sizes, as torchvision rounds), then centre-crop `input_size`."""
+        h, w = self.input_size
+        short = math.floor(min(h, w) / self.crop_pct)
+        if width <= height:
+            rw, rh = short, int(short * height / width)
+        else:
+            rw, rh = int(short * width / height), short
+        left, top = int(round((rw - w) / 2.0)), int(round((rh - h) / 2.0))
+        sx, sy = width / rw, height / rh  # source pixels per resized pixel
+        return left * sx, top * sy, (left + w) * sx, (top + h) * sy
+
+    def crop(self, image: Image.Image) -> Image.Image:
+        """The input_size RGB crop the model sees: crop and resize in one PIL call."""
+        h, w = self.input_size
+        box = self.crop_box(*image.size)
+        return image.resize((w, h), self.interpolation, box=box, reducing_gap=3.0)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> normalised float32 array (1, 3, H, W)."""
+        return self.normalize(self.crop(image))
+
+    def normalize(self, crop: Image.Image) -> np.ndarray:
+        """An already cropped RGB image -> normalised float32 array (1, 3, H, W)."""
+        pixels = np.asarray(crop, dtype=np.float32)
+        return np.ascontiguousarray((pixels * self._scale + self._shift).transpose(2, 0, 1)[None])
+
+    # --- runtime ---
+    def _onnx_session(self):
+        import onnxruntime as ort
+
+        path = self._export_onnx()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def _export_onnx(self) -> Path:
+        """Export the model once to ONNX (opset 17, dynamic batch), cached by a hash of its weights."""
+        digest = hashlib.sha256()
+        for key, tensor in self.model.state_dict().items():
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
+        path = cache_dir() / f"{safe}-{digest.hexdigest()[:16]}.onnx"
+        if not path.exists():
+            example = torch.zeros(1, 3, *self.input_size)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                atomic_write(path, lambda tmp: torch.onnx.export(
+                    self.model, (example,), str(tmp), dynamo=False, opset_version=17,
+                    input_names=["input"], output_names=["logits"],
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}))
+        return path
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model outputs for a preprocessed batch (N, 3, H, W)."""
+        if self._session is not None:
+            return self._session.run(None, {"input": batch})[0]
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                return self.model(x).float().cpu().numpy()
+
+    def probabilities(self, images_: list[Image.Image]) -> np.ndarray:
+        """Softmax probabilities (N, classes) for RGB images."""
+        batch = np.concatenate([self.preprocess(im) for im in images_])
+        logits = self.logits(batch).astype(np.float64)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def top_k(self, probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+        order = np.argsort(-probs)[:k]
+        return [(self.labels[i], float(probs[i])) for i in order]
+
+    def classify(self, image, top_k: int = 5) -> tuple[list[tuple[str, float]], float]:
+        """Top-k (label, probability) for one image (anything the image door takes), and the
+        milliseconds the model itself took (preprocessing excluded)."""
+        check_top_k(top_k)
+        batch = self.preprocess(images.load_image(image))
+        start = time.perf_counter()
+        logits = self.logits(batch)[0].astype(np.float64)
+        ms = (time.perf_counter() - start) * 1000
+        e = np.exp(logits - logits.max())
+        return self.top_k(e / e.sum(), top_k), ms
+
+    # --- explanation ---
+    def gradcam(self, image, class_index: int | None = None) -> tuple[np.ndarray, Image.Image, str]:
+        """Grad-CAM (Selvaraju et al. 2017) on the last feature map: which regions of the crop
+        the model saw raised the score of `class_index` (default: its top class). Returns the
+        map (crop-sized, 0..1), that crop, and the label of the class it explains."""
+        crop = self.crop(images.load_image(image))
+        model = self.model
+        x = torch.from_numpy(self.normalize(crop)).to(next(model.parameters()).device)
+        with torch.enable_grad():
+            features = model.forward_features(x).detach().requires_grad_(True)
+            logits = model.forward_head(features)
+            index = int(logits[0].argmax()) if class_index is None else int(class_index)
+            (grad,) = torch.autograd.grad(logits[0, index], features)
+        weights = grad.mean(dim=(2, 3), keepdim=True)  # channel importance
+        cam = torch.relu((weights * features).sum(dim=1))[0].detach().float().cpu().numpy()
+        cam = cam / cam.max() if cam.max() > 0 else cam
+        heat = Image.fromarray(np.uint8(cam * 255)).resize(crop.size, Image.Resampling.BICUBIC)
+        return np.asarray(heat, np.float32) / 255, crop, self.labels[index]
+
+    def explain(self, image, class_index: int | None = None) -> tuple[Image.Image, str]:
+        """The Grad-CAM map blended over the crop the model saw, and the class it explains."""
+        from matplotlib import colormaps
+
+        cam, crop, label = self.gradcam(image, class_index)
+        blended = 0.55 * np.asarray(crop, np.float32) / 255 + 0.45 * colormaps["jet"](cam)[..., :3]
+        return Image.fromarray(np.uint8(np.clip(blended, 0, 1) * 255)), label
+
+
+def check_top_k(top_k: int) -> None:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        raise LimitError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {top_k!r}",
+                         code="limit.top_k", value=top_k, limit=MAX_TOP_K)
+
+
+_loaded: OrderedDict[str, Classifier] = OrderedDict()
+_name_locks: dict[str, threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def get_classifier(model: str | None = None) -> Classifier:
+    """The classifier for a model name, built once and kept (the MAX_LOADED_MODELS most recent).
+    A model being loaded blocks only the requests for that same model."""
+    name = (model or DEFAULT_MODEL).strip()
+    with _registry_lock:
+        lock = _name_locks.setdefault(name, threading.Lock())
+    with lock:
+        with _registry_lock:
+            if name in _loaded:
+                _loaded.move_to_end(name)
+                return _loaded[name]
+        classifier = Classifier(name, create_model(name))
+        with _registry_lock:
+            _loaded[name] = classifier
+            while len(_loaded) > MAX_LOADED_MODELS:
+                _loaded.popitem(last=False)
+        return classifier
+
+
+def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str, float]]:
+    """Top-k ImageNet (or the model's own) classes for an image path, PIL image or numpy array,
+    as [(label, probability), ...], highest first."""
+    return get_classifier(model).classify(image, top_k)[0]

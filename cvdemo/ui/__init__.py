@@ -1,0 +1,27 @@
+"""The web app: one module per tab. Only app.py imports this package."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import images
+from . import classify
+from .common import example_images
+
+QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
+INFERENCE_CONCURRENCY = 2   # classifications at a time (each uses the CPU's cores)
+
+
+def build_demo() -> gr.Blocks:
+    """The whole page: a tab per capability that works (no placeholders)."""
+    with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
+        gr.Markdown("# cvdemo\nA computer-vision lab with real pretrained models, offline.")
+        with gr.Tab("Classify"):
+            classify.build()
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
+    return demo
+
+
+def launch_options() -> dict:
+    """Arguments for `demo.launch`: upload limit and the only extra files served (the examples).
+    Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
+    return {"max_file_size": images.MAX_BYTES, "allowed_paths": example_images()}

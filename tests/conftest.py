@@ -1,0 +1,56 @@
+"""Shared fixtures. Tests run offline: no Hub, no analytics, a fresh weights/ONNX cache."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+ROOT = Path(__file__).resolve().parent.parent
+# One cache for the whole run (conversion and ONNX export happen once, from scratch).
+os.environ.setdefault("CVDEMO_CACHE", str(ROOT / "artifacts" / "test-cache"))
+
+
+@pytest.fixture(scope="session")
+def examples() -> dict[str, str]:
+    """scikit-image's sample photos by short name: cat, coffee, astronaut, rocket."""
+    from cvdemo.ui.common import example_images
+
+    return dict(zip(("cat", "coffee", "astronaut", "rocket"), example_images()))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real app server (`python app.py`) on 127.0.0.1, offline; yields its URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"app did not start:\n{log.read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,51 @@
+"""The app's API through gradio_client against a real server on 127.0.0.1 (offline)."""
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def test_classify_endpoint_returns_the_label_payload(client, examples):
+    result = client.predict(handle_file(examples["coffee"]), api_name="/classify")
+    assert result["label"] == "espresso"
+    confidences = result["confidences"]
+    assert len(confidences) == 5 and confidences[0]["label"] == "espresso"
+    assert confidences[0]["confidence"] > 0.8
+
+
+def test_classify_takes_the_model_as_second_input(client, examples):
+    result = client.predict(handle_file(examples["cat"]), "efficientnet_lite0", api_name="/classify")
+    assert "cat" in result["label"]
+
+
+def test_hub_model_offline_is_a_clear_message(client, examples):
+    with pytest.raises(AppError, match="can't be reached.*efficientnet_lite0"):
+        client.predict(handle_file(examples["cat"]), "resnet50.a1_in1k", api_name="/classify")
+
+
+def test_bad_files_get_a_message_and_the_server_keeps_serving(client, examples, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not a picture")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "half.png"
+    truncated.write_bytes(Path(examples["cat"]).read_bytes()[:5000])
+    for bad, words in ((text, "not an image|isn't an image|not a supported"), (empty, "empty"),
+                       (truncated, "damaged|incomplete|corrupt")):
+        with pytest.raises(AppError, match=f"(?i){words}"):
+            client.predict(handle_file(str(bad)), api_name="/classify")
+    assert client.predict(handle_file(examples["coffee"]), api_name="/classify")["label"] == "espresso"
+
+
+def test_explain_returns_a_heatmap_image(client, examples):
+    path = client.predict(handle_file(examples["cat"]), api_name="/explain")
+    from PIL import Image
+
+    with Image.open(path) as heat:
+        assert heat.size == (224, 224)

@@ -1,0 +1,59 @@
+"""The page in a real browser: Playwright driving Debian's headless chromium against the app.
+Screenshots land in artifacts/screenshots/. Any browser console error fails the test."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: install Debian's chromium (see .ci/run)")
+    pytest.skip("browser tests need Debian's chromium (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        page.goto(server)
+        page.get_by_role("tab", name="Classify").wait_for(timeout=60_000)
+        yield page
+        browser.close()
+
+
+def test_classify_an_example_in_the_page(page):
+    page.get_by_text("Example photos").scroll_into_view_if_needed()
+    page.locator(".gallery-item, [data-testid='examples'] button, button.example").nth(1).click()  # coffee
+    label = page.locator("[data-testid='label-output-value'], .output-class").first
+    label.wait_for(timeout=60_000)
+    page.get_by_text("espresso").first.wait_for(timeout=60_000)
+    page.get_by_text("model time").wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "classify.png"), full_page=True)
+    page.get_by_role("button", name="Explain (Grad-CAM)").click()
+    page.locator("img[alt]").last.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "gradcam.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_a_bad_upload_shows_a_message_in_the_page(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.get_by_text("isn't an image", exact=False).or_(page.get_by_text("not an image", exact=False)).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "bad-upload.png"), full_page=True)
+    page.errors.clear()  # the failed request logs to the console by design; nothing else may

@@ -1,0 +1,67 @@
+"""classify() in Python: inputs, ordering, the fast runtime against eager timm, Grad-CAM."""
+import numpy as np
+import pytest
+import timm.data
+import torch
+from PIL import Image
+
+from cvdemo import LimitError, classify
+from cvdemo.inference import get_classifier
+
+
+def test_classify_takes_path_pil_and_numpy_alike(examples):
+    by_path = classify(examples["coffee"])
+    pil = Image.open(examples["coffee"])
+    assert classify(pil) == by_path  # same pixels, same answer
+    by_array = classify(np.asarray(pil.convert("RGB")))
+    assert [label for label, _ in by_array] == [label for label, _ in by_path]
+    assert len(by_path) == 5
+    probs = [p for _, p in by_path]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-9
+
+
+def test_top_k_is_honoured_and_checked(examples):
+    assert len(classify(examples["cat"], top_k=1)) == 1
+    assert len(classify(examples["cat"], top_k=20)) == 20
+    for bad in (0, -1, 21, 2.5, "5", True):
+        with pytest.raises(LimitError):
+            classify(examples["cat"], top_k=bad)
+
+
+def test_fast_path_matches_timm_eager_end_to_end(examples):
+    """onnxruntime + cvdemo preprocessing vs plain timm (its transform, eager torch)."""
+    fast = get_classifier()
+    assert fast.runtime == "onnxruntime"  # CPU machine
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=fast.model))
+    for path in examples.values():
+        image = Image.open(path).convert("RGB")
+        with torch.no_grad():
+            eager = fast.model(transform(image)[None]).softmax(-1)[0].numpy()
+        ours = fast.probabilities([image])[0]
+        assert list(np.argsort(-eager)[:5]) == list(np.argsort(-ours)[:5]), path
+        assert np.abs(eager - ours).max() < 1e-3, path
+        # same input tensor: the runtimes agree to float precision
+        x = transform(image)[None]
+        with torch.no_grad():
+            assert np.abs(fast.model(x).numpy() - fast.logits(x.numpy())).max() < 1e-3
+
+
+def test_classify_reports_the_models_own_milliseconds(examples):
+    top, ms = get_classifier().classify(examples["rocket"])
+    assert top[0][0] in {"missile", "projectile, missile"}
+    assert 0 < ms < 10_000
+
+
+def test_gradcam_points_at_the_object(examples):
+    """A cat pasted on the left of a grey canvas: the cat class lights up the left half."""
+    cat = Image.open(examples["cat"]).convert("RGB").resize((224, 224))
+    canvas = Image.new("RGB", (448, 448), (128, 128, 128))
+    canvas.paste(cat, (0, 112))
+    classifier = get_classifier()
+    cam, crop, label = classifier.gradcam(canvas)
+    assert "cat" in label
+    assert cam.shape == (224, 224) and crop.size == (224, 224)
+    assert 0 <= cam.min() and cam.max() <= 1
+    assert cam[:, :112].mean() > 2 * cam[:, 112:].mean()
+    overlay, _ = classifier.explain(canvas)
+    assert overlay.size == (224, 224) and overlay.mode == "RGB"
