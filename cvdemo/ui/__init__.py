@@ -1,9 +1,12 @@
 """The web app: one module per tab. Only app.py imports this package."""
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from .. import images
+from ..inference import get_classifier
 from . import classify
 from .common import example_images
 
@@ -18,6 +21,9 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Classify"):
             classify.build()
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
+    # Load the default model (and export its ONNX copy on a first run) while the page comes up,
+    # so the first user doesn't wait for it.
+    threading.Thread(target=get_classifier, name="warm-up", daemon=True).start()
     return demo
 
 
