@@ -50,6 +50,17 @@ def class_names(model: torch.nn.Module) -> list[str]:
     return [f"class {i}" for i in range(model.num_classes)]
 
 
+class PooledFeatures(torch.nn.Module):
+    """A timm model without its classifier: image batch -> pooled features (N, D)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model  # eval() on the wrapper matters: exporting restores the wrapper's mode onto it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+
 class Classifier:
     """A model ready to classify: preprocessing, runtime (onnxruntime or torch) and labels."""
 
@@ -69,7 +80,8 @@ class Classifier:
         self._scale, self._shift = 1 / (255 * std), -mean / std
         self.device = pick_device()
         self.runtime = runtime or ("torch" if self.device.type != "cpu" else "onnxruntime")
-        self._session = self._onnx_session() if self.runtime == "onnxruntime" else None
+        self._session = self._onnx_session(self.model, "logits") if self.runtime == "onnxruntime" else None
+        self._features_session = None
         if self.runtime == "torch":
             self.model.to(self.device, memory_format=torch.channels_last)
 
@@ -103,33 +115,44 @@ class Classifier:
         return np.ascontiguousarray((pixels * self._scale + self._shift).transpose(2, 0, 1)[None])
 
     # --- runtime ---
-    def _onnx_session(self):
+    def _onnx_session(self, module: torch.nn.Module, tag: str):
         import onnxruntime as ort
 
-        path = self._export_onnx()
+        path = self._export_onnx(module, tag)
         options = ort.SessionOptions()
         options.intra_op_num_threads = min(4, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def _export_onnx(self) -> Path:
-        """Export the model once to ONNX (opset 17, dynamic batch), cached by a hash of its weights."""
+    def _export_onnx(self, module: torch.nn.Module, tag: str) -> Path:
+        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights."""
         digest = hashlib.sha256()
         for key, tensor in self.model.state_dict().items():
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
-        path = cache_dir() / f"{safe}-{digest.hexdigest()[:16]}.onnx"
+        path = cache_dir() / f"{safe}-{tag}-{digest.hexdigest()[:16]}.onnx"
         if not path.exists():
             example = torch.zeros(1, 3, *self.input_size)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 atomic_write(path, lambda tmp: torch.onnx.export(
-                    self.model, (example,), str(tmp), dynamo=False, opset_version=17,
-                    input_names=["input"], output_names=["logits"],
-                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}))
+                    module, (example,), str(tmp), dynamo=False, opset_version=17,
+                    input_names=["input"], output_names=["output"],
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
         return path
+
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """Pooled backbone features (N, D) of a preprocessed batch: what a linear probe trains on."""
+        if self.runtime == "onnxruntime":
+            if self._features_session is None:  # exported on first use only
+                self._features_session = self._onnx_session(PooledFeatures(self.model).eval(), "features")
+            return self._features_session.run(None, {"input": batch})[0]
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                return PooledFeatures(self.model).eval()(x).float().cpu().numpy()
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs for a preprocessed batch (N, 3, H, W)."""
