@@ -49,3 +49,24 @@ def test_explain_returns_a_heatmap_image(client, examples):
 
     with Image.open(path) as heat:
         assert heat.size == (224, 224)
+
+
+def test_augment_endpoint_is_reproducible_and_labels_each_sample(client, examples):
+    spec = '{"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}, {"op": "cutmix"}]}'
+    gallery, rows, summary = client.predict(handle_file(examples["cat"]), spec, 4, 7, None, api_name="/augment")
+    assert len(gallery) == len(rows) == 4
+    assert all(row["caption"].count("RandAugment") == 2 and len(row["mix"]) == 2 for row in rows)
+    assert all(abs(sum(w for _, w in row["mix"]) - 1) < 1e-6 for row in rows)
+    assert "of 4" in summary
+    again = client.predict(handle_file(examples["cat"]), spec, 4, 7, None, api_name="/augment")[1]
+    assert again == rows
+    other = client.predict(handle_file(examples["cat"]), spec, 4, 8, None, api_name="/augment")[1]
+    assert other != rows
+
+
+def test_augment_bad_spec_names_the_field(client, examples):
+    with pytest.raises(AppError, match=r"ops\[0\]\.degrees"):
+        client.predict(handle_file(examples["cat"]), '{"ops": [{"op": "rotation", "degrees": 400}]}', 4, 0, None,
+                       api_name="/augment")
+    with pytest.raises(AppError, match="16"):  # Gradio checks the slider range first
+        client.predict(handle_file(examples["cat"]), '{"ops": []}', 99, 0, None, api_name="/augment")

