@@ -120,6 +120,7 @@ def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) 
     """Build a model by name, in eval mode. `name` is an OFFLINE_WEIGHTS key or any timm name
     (with a pretrained tag or `hf-hub:` prefix); `kwargs` go to `timm.create_model`."""
     name = (name or DEFAULT_MODEL).strip()
+    shown = name if len(name) <= 80 else name[:77] + "..."  # what error messages quote
     if name in OFFLINE_WEIGHTS:
         model = timm.create_model(name, pretrained=False, **kwargs)
         if pretrained:
@@ -132,14 +133,14 @@ def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) 
                 model.load_state_dict(state)
         return model.eval()
     if not (name.startswith("hf-hub:") or timm.is_model(name)):
-        raise ModelError(f"Unknown model '{name}'. Use a timm model name such as resnet50.a1_in1k "
+        raise ModelError(f"Unknown model '{shown}'. Use a timm model name such as resnet50.a1_in1k "
                          f"or hf-hub:timm/... . {offline_message()}", code="model.unknown", name=name)
     if pretrained and not hub_reachable():
-        raise ModelError(f"'{name}' needs its weights from the Hugging Face Hub, which can't be reached "
+        raise ModelError(f"'{shown}' needs its weights from the Hugging Face Hub, which can't be reached "
                          f"(no network, or HF_HUB_OFFLINE=1). {offline_message()}",
                          code="model.offline", name=name)
     try:
         return timm.create_model(name, pretrained=pretrained, **kwargs).eval()
     except (OSError, RuntimeError, ValueError) as err:  # hub errors are OSErrors; bad configs ValueErrors
-        raise ModelError(f"Could not load '{name}': {err}. {offline_message()}",
+        raise ModelError(f"Could not load '{shown}': {err}. {offline_message()}",
                          code="model.load_failed", name=name) from err

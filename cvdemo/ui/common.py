@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import logging
 from pathlib import Path
@@ -23,19 +24,31 @@ class RawImage(gr.Image):
         if payload is None:
             return None
         if payload.url and payload.url.startswith("data:"):
-            return base64.b64decode(payload.url.split(",", 1)[1])
+            try:
+                return base64.b64decode(payload.url.split(",", 1)[1])
+            except (IndexError, binascii.Error):  # no comma, or not base64
+                raise gr.Error("The pasted image data is broken (not a base64 data: URL). "
+                               "Paste or upload the image again.", title="Can't do that") from None
         return payload.path
 
 
 def user_errors(fn):
-    """Turn the library's errors into messages in the page (gr.Error); the server keeps serving."""
+    """Turn the library's errors into messages in the page (gr.Error); the server keeps serving.
+    Anything else (a bug, or input of a type no handler expects) is logged with its traceback
+    and the user gets a plain message instead of Gradio's bare "Error"."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except gr.Error:
+            raise
         except CvdemoError as err:
             raise gr.Error(str(err), title="Can't do that") from err
+        except Exception as err:
+            log.exception("%s failed", fn.__name__)
+            raise gr.Error("Something went wrong on the server while doing that (it has been logged). "
+                           "Check your inputs and try again.", title="Can't do that") from err
 
     return wrapper
 
