@@ -1,6 +1,7 @@
 """Benchmarks that print ratios measured side by side in one run (the machine is noisy).
 
     python -m cvdemo.bench classify [--runs 200] [--image PATH]
+    python -m cvdemo.bench augment [--runs 10]
 
 `classify`: the default model, batch 1, fp32: plain timm eager (timm transform + torch forward)
 against cvdemo's fast path (fused PIL preprocessing + onnxruntime), alternating call by call so
@@ -73,6 +74,30 @@ def bench_classify(runs: int, image_path: str | None) -> None:
     print(f"ratio {med['eager_fwd'] / med['fast_fwd']:.2f}")
 
 
+def bench_augment(runs: int) -> None:
+    """Draw 16 RandAugment samples of a 512 px photo and classify them in one batch (goal < 1.5 s)."""
+    from .augment import build_pipeline
+    from .images import load_image
+    from .inference import get_classifier
+    from .ui.common import example_images
+
+    image = load_image(example_images()[2])  # astronaut.png, 512x512
+    pipeline = build_pipeline({"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]})
+    classifier = get_classifier()
+    draw, classify = [], []
+    for seed in range(runs):
+        start = time.perf_counter()
+        samples = pipeline.sample(image, k=16, seed=seed)
+        middle = time.perf_counter()
+        classifier.probabilities([s.image for s in samples])
+        draw.append(middle - start)
+        classify.append(time.perf_counter() - middle)
+    total = [a + b for a, b in zip(draw, classify)]
+    print(f"16 samples of {image.size[0]}x{image.size[1]}, RandAugment N=2 M=9, {runs} runs")
+    print(f"draw p50 {p50_ms(draw):.0f} ms   classify (batch 16) p50 {p50_ms(classify):.0f} ms")
+    print(f"total p50 {p50_ms(total):.0f} ms   goal 1500 ms   ratio goal/total {1500 / p50_ms(total):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("classify", help="eager timm vs the fast path, default model, batch 1")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--image", default=None, help="photo to use (default: scikit-image's rocket.jpg)")
+    a = sub.add_parser("augment", help="16 RandAugment samples of a 512 px image + batched classification")
+    a.add_argument("--runs", type=int, default=10)
     args = parser.parse_args(argv)
-    bench_classify(args.runs, args.image)
+    if args.what == "classify":
+        bench_classify(args.runs, args.image)
+    else:
+        bench_augment(args.runs)
     return 0
 
 

@@ -57,3 +57,12 @@ def test_a_bad_upload_shows_a_message_in_the_page(page, tmp_path):
     page.get_by_text("isn't an image", exact=False).or_(page.get_by_text("not an image", exact=False)).first.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / "bad-upload.png"), full_page=True)
     page.errors.clear()  # the failed request logs to the console by design; nothing else may
+
+
+def test_augment_draws_a_captioned_gallery(page):
+    page.get_by_role("tab", name="Augment").click()
+    page.get_by_role("button", name="Draw samples").click()
+    page.get_by_text("The top-1 stayed").wait_for(timeout=60_000)
+    assert page.locator("[data-testid='gallery'] img, .gallery img, .grid-wrap img").count() >= 8
+    page.screenshot(path=str(SHOTS / "augment.png"), full_page=True)
+    assert page.errors == []
