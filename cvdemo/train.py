@@ -1,0 +1,387 @@
+"""The one training loop: transfer learning, distillation and self-training all run `fit`.
+
+    from cvdemo.train import TrainConfig, fit, progress_bar
+    for event in fit(model, train_data, val_data, config=TrainConfig(epochs=5)):
+        ...                                   # "step" / "epoch" events, then "done" or "stopped"
+    final = progress_bar(fit(model, train_data, val_data, config=TrainConfig()))   # the CLI's tqdm bar
+
+`fit` is a generator: nothing runs until it is iterated, and it yields `Event`s as it goes, so the UI
+turns them into a progress bar and live plots and the CLI into a tqdm bar. Read it top to bottom:
+
+- data: `train_data` / `val_data` are torch Datasets of `(x, y)` (or `(x, y, extra...)`, e.g. a
+  teacher's logits), x a float tensor (C, H, W), y a class index or a soft-label vector (N classes,
+  rows summing to 1). The DataLoaders are built here; the training one shuffles from a generator
+  seeded with `config.seed`, so the same seed gives the same weights (on a CPU, with num_workers=0).
+- loss: `compute_loss(model, batch) -> (loss, logits, hard_labels or None)`, by default
+  `classification_loss` (cross-entropy with label smoothing; class indices or soft labels). Accuracy is
+  counted against `hard_labels` (for soft labels: their argmax). Validation always uses
+  `classification_loss` on `(x, y)` with no smoothing, so val_loss / val_acc mean the same thing in
+  transfer learning, distillation and self-training.
+- optimiser: AdamW over `params` (default: the model's parameters with requires_grad) unless an
+  `optimizer` is given. Either way every parameter group's learning rate follows a cosine from its
+  own starting value to 0 over all steps (no warm-up); the starting values are put back at the end.
+- `batch_transform(x, y) -> (x, y)` runs on each training batch (on the device) before the loss:
+  this is where `Pipeline.mix_batch` (CutMix / MixUp) plugs in.
+- the model left in `model` at the end is the best one seen: highest val_acc (train_acc without
+  validation data; ties go to the later epoch). A CPU copy of its state_dict is kept and loaded back
+  at the end, when stopped (StopFlag or `max_seconds`, checked before every step) and when an
+  exception (e.g. out of memory) propagates. Stopped before the first epoch finished: the weights
+  stay as they are and the "stopped" event has `best=None`.
+- `model` is moved to the device (and stays there). CUDA: bf16 autocast and channels_last when
+  `config.amp`; elsewhere plain float32. A last training batch of a single image (which BatchNorm
+  refuses in train mode) is dropped: a different image each epoch.
+- DDP: under `torchrun` (WORLD_SIZE > 1) the process group is initialised if needed (nccl on CUDA,
+  else gloo; destroyed at the end only if `fit` created it), the model is wrapped in
+  DistributedDataParallel, training data is split by a DistributedSampler and validation data by
+  rank; loss sums and correct/total counts are all-reduced, so metrics and the best-model choice are
+  global and every rank ends with the same weights. Only rank 0 yields events; use
+  `is_main_process()` to save once.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from .errors import LimitError
+from .inference import pick_device
+
+__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "Event", "StopFlag", "TrainConfig", "classification_loss",
+           "fit", "is_main_process", "progress_bar"]
+
+MAX_EPOCHS = 500
+MAX_BATCH_SIZE = 1024
+MAX_WORKERS = 32
+
+Batch = list  # [x, y, *extra] as the DataLoader collated it, on the device
+LossFn = Callable[[torch.nn.Module, Batch], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; absurd values raise LimitError (at construction and again in `fit`)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str | None = None  # None: cuda > mps > cpu (cvdemo.inference.pick_device)
+    max_seconds: float | None = None  # wall-clock budget; past it training stops cleanly, keeping the best
+    num_workers: int = 0
+    label_smoothing: float = 0.0
+    amp: bool = True  # bf16 autocast + channels_last, on CUDA only
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        def bad(name: str, rule: str, **params: object) -> LimitError:
+            value = getattr(self, name)
+            return LimitError(f"{name} must be {rule}, got {value!r}", code=f"limit.{name}", value=value, **params)
+
+        if not _whole(self.epochs) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise bad("epochs", f"a whole number from 1 to {MAX_EPOCHS}", limit=MAX_EPOCHS)
+        if not _whole(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise bad("batch_size", f"a whole number from 1 to {MAX_BATCH_SIZE}", limit=MAX_BATCH_SIZE)
+        if not _number(self.lr) or not 0 < self.lr <= 10:
+            raise bad("lr", "a number above 0 and at most 10", limit=10)
+        if not _number(self.weight_decay) or not 0 <= self.weight_decay <= 1:
+            raise bad("weight_decay", "a number from 0 to 1", limit=1)
+        if not _whole(self.seed) or not 0 <= self.seed < 2**63:
+            raise bad("seed", "a whole number from 0 to 2**63 - 1")
+        if self.max_seconds is not None and (not _number(self.max_seconds) or self.max_seconds <= 0):
+            raise bad("max_seconds", "a number of seconds above 0 (or None for no limit)")
+        if not _whole(self.num_workers) or not 0 <= self.num_workers <= MAX_WORKERS:
+            raise bad("num_workers", f"a whole number from 0 to {MAX_WORKERS}", limit=MAX_WORKERS)
+        if not _number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", "a number from 0 up to (not including) 1", limit=1)
+        if not isinstance(self.amp, bool):
+            raise bad("amp", "True or False")
+        if self.device is not None:
+            try:
+                torch.device(self.device if isinstance(self.device, str) else "?")
+            except RuntimeError:
+                raise bad("device", "None or a torch device such as 'cpu', 'cuda' or 'cuda:1'") from None
+
+
+@dataclass
+class Event:
+    """What training reports. kind: "step" | "epoch" | "done" | "stopped"; step counters are global
+    across epochs (`step` = steps finished, `steps` = epochs * steps per epoch). At "step": loss (this
+    rank's batch) and metrics {"lr"}. At "epoch": metrics train_loss, train_acc, val_loss, val_acc
+    (val_* only with validation data; *_acc only when labels are known). At "done"/"stopped": `best`
+    = {"epoch", and that epoch's metrics} of the model left in `model` (None: stopped before the
+    first epoch finished, weights as they were) and `history` = every finished epoch's metrics."""
+
+    kind: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    best: dict[str, float] | None = None
+    history: list[dict] | None = None
+
+
+class StopFlag:
+    """Cooperative cancellation: `set()` from any thread (the UI's Stop button); `fit` checks it
+    before every step, then stops cleanly with the best weights so far."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def classification_loss(model: torch.nn.Module, batch: Batch,
+                        label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The default `compute_loss`: cross-entropy of model(x) against y, where y holds class indices
+    (N,) or soft labels (N, classes) (then the loss is -(y * log_softmax(logits)).sum(1).mean()).
+    Returns (loss, logits, hard labels: y, or the argmax of soft y). Extra batch items are ignored."""
+    x, y = batch[0], batch[1]
+    logits = model(x)
+    if not y.is_floating_point():
+        y = y.long()
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    return loss, logits, (y.argmax(1) if y.is_floating_point() else y)
+
+
+def is_main_process() -> bool:
+    """True on rank 0 under torchrun (and in any single-process run): the one process that saves."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def fit(model: torch.nn.Module, train_data: Dataset, val_data: Dataset | None = None, *, config: TrainConfig,
+        compute_loss: LossFn | None = None, optimizer: torch.optim.Optimizer | None = None,
+        params: Iterable[torch.nn.Parameter] | None = None,
+        batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        stop: StopFlag | None = None, step_events: bool = True) -> Iterator[Event]:
+    """Train `model` in place; a generator of Events (see the module docstring). Settings and data
+    are checked here, at the call, so a bad config raises LimitError before anything runs."""
+    config.check()
+    if len(train_data) == 0:
+        raise LimitError("There are no training images.", code="limit.no_train_data")
+    if val_data is not None and len(val_data) == 0:
+        raise LimitError("The validation set is empty; pass val_data=None to train without one.",
+                         code="limit.no_val_data")
+    if optimizer is not None and params is not None:
+        raise ValueError("pass either `optimizer` or `params` (the parameters the default AdamW trains), not both")
+    return _fit(model, train_data, val_data, config, compute_loss, optimizer, params, batch_transform, stop,
+                step_events)
+
+
+def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, batch_transform, stop,
+         step_events) -> Iterator[Event]:
+    start = time.monotonic()
+    torch.manual_seed(config.seed)
+
+    # --- where: the device, and the process group under torchrun ---
+    device = torch.device(config.device) if config.device else pick_device()
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if torchrun and device.type == "cuda":  # one GPU per process: this node's rank picks it
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    created_group = False
+    if torchrun and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        created_group = True
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    main = rank == 0
+    amp = config.amp and device.type == "cuda"
+    memory_format = torch.channels_last if amp else torch.preserve_format
+
+    def should_stop() -> bool:
+        late = config.max_seconds is not None and time.monotonic() - start > config.max_seconds
+        now = late or (stop is not None and stop.is_set())
+        if distributed:  # every rank must stop at the same step, or the others wait forever
+            flag = torch.tensor([float(now)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            now = bool(flag.item())
+        return now
+
+    best_state, best, history, step, stopped, base_lrs = None, None, [], 0, False, []
+    try:
+        # --- data ---
+        loader_args = {"batch_size": config.batch_size, "num_workers": config.num_workers,
+                       "pin_memory": device.type == "cuda", "persistent_workers": config.num_workers > 0}
+        if distributed:
+            sampler = DistributedSampler(train_data, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
+            shuffle, generator, per_rank = None, None, len(sampler)
+        else:
+            sampler, shuffle, per_rank = None, True, len(train_data)
+            generator = torch.Generator().manual_seed(config.seed)
+        # a last batch of one image would break BatchNorm in train mode: drop it (a different one each epoch)
+        drop_last = per_rank > config.batch_size and per_rank % config.batch_size == 1
+        train_loader = DataLoader(train_data, sampler=sampler, shuffle=shuffle, generator=generator,
+                                  drop_last=drop_last, **loader_args)
+        val_loader = None
+        if val_data is not None:  # each rank validates every world-th image: no padding, exact global counts
+            val_loader = DataLoader(Subset(val_data, range(rank, len(val_data), world)) if distributed
+                                    else val_data, shuffle=False, **loader_args)
+        steps = config.epochs * len(train_loader)
+
+        # --- model, loss, optimiser ---
+        model.to(device, memory_format=memory_format)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=None if device.index is None else [device.index]) if distributed else model
+        compute_loss = compute_loss or partial(classification_loss, label_smoothing=config.label_smoothing)
+        if optimizer is None:
+            params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+        for epoch in range(1, config.epochs + 1):
+            # --- train one epoch ---
+            model.train()
+            if distributed:
+                sampler.set_epoch(epoch)
+            sums = torch.zeros(4, dtype=torch.float64, device=device)
+            for batch in train_loader:
+                if should_stop():
+                    stopped = True
+                    break
+                lr_factor = 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine from the start lr to 0
+                for group, base_lr in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = base_lr * lr_factor
+                batch = _to_device(batch, device, memory_format)
+                if batch_transform is not None:
+                    batch = [*batch_transform(batch[0], batch[1]), *batch[2:]]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss, logits, hard = compute_loss(net, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                sums += _batch_sums(loss, logits, hard)
+                if step_events and main:
+                    yield Event("step", epoch, config.epochs, step, steps, loss=loss.item(),
+                                metrics={"lr": base_lrs[0] * lr_factor}, elapsed=time.monotonic() - start)
+            if stopped:
+                break
+            metrics = _metrics("train", sums, distributed)
+
+            # --- validate ---
+            if val_loader is not None:
+                model.eval()
+                sums = torch.zeros(4, dtype=torch.float64, device=device)
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    for batch in val_loader:
+                        sums += _batch_sums(*classification_loss(model, _to_device(batch, device, memory_format)))
+                metrics.update(_metrics("val", sums, distributed))
+            history.append({"epoch": epoch, **metrics})
+
+            # --- keep the best (global metrics, so every rank keeps the same epoch); ties: the later ---
+            key = next((k for k in ("val_acc", "train_acc") if k in metrics), None)
+            score = metrics[key] if key else -metrics.get("val_loss", metrics["train_loss"])
+            if best is None or score >= best["score"]:
+                best = {"score": score, "epoch": epoch, **metrics}
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            if main:
+                yield Event("epoch", epoch, config.epochs, step, steps, metrics=metrics,
+                            elapsed=time.monotonic() - start)
+
+        # --- the end: the best weights back into `model` ---
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        if main:
+            kept = None if best is None else {k: v for k, v in best.items() if k != "score"}
+            yield Event("stopped" if stopped else "done", len(history), config.epochs, step, steps,
+                        elapsed=time.monotonic() - start, best=kept, history=history)
+    except BaseException:  # an error, or the caller closing the generator: keep the user's best work
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        raise
+    finally:
+        for group, base_lr in zip(optimizer.param_groups if base_lrs else [], base_lrs):
+            group["lr"] = base_lr
+        if created_group:
+            dist.destroy_process_group()
+
+
+def _to_device(batch, device: torch.device, memory_format: torch.memory_format) -> Batch:
+    """The collated batch's tensors on the device; image batches (N, C, H, W) in `memory_format`."""
+    batch = [b.to(device, non_blocking=True) if isinstance(b, torch.Tensor) else b for b in batch]
+    if batch[0].ndim == 4:
+        batch[0] = batch[0].contiguous(memory_format=memory_format)
+    return batch
+
+
+def _metrics(prefix: str, sums: torch.Tensor, distributed: bool) -> dict[str, float]:
+    """{prefix_loss, prefix_acc} from an epoch's [loss * n, n, correct, labelled] sums (over all ranks)."""
+    if distributed:
+        dist.all_reduce(sums)
+    loss_sum, n, correct, labelled = sums.tolist()
+    out = {f"{prefix}_loss": loss_sum / max(n, 1)}
+    if labelled:
+        out[f"{prefix}_acc"] = correct / labelled
+    return out
+
+
+def _batch_sums(loss: torch.Tensor, logits: torch.Tensor, hard: torch.Tensor | None) -> torch.Tensor:
+    """One batch's [loss * n, n, correct, labelled] as float64, on the loss's device (no host sync)."""
+    n = logits.shape[0]
+    loss_sum = loss.detach().double() * n
+    if hard is None:
+        return torch.stack([loss_sum, loss_sum.new_tensor(n), loss_sum.new_zeros(()), loss_sum.new_zeros(())])
+    correct = (logits.detach().argmax(1) == hard).sum().double()
+    return torch.stack([loss_sum, loss_sum.new_tensor(n), correct, loss_sum.new_tensor(n)])
+
+
+def progress_bar(events: Iterable[Event]) -> Event | None:
+    """Drive a tqdm bar (steps, postfix loss / val_acc) from `fit`'s events, print one line per epoch
+    and return the final event ("done" / "stopped"; None on ranks > 0, which get no events)."""
+    from tqdm import tqdm
+
+    bar, last = None, None
+    try:
+        for event in events:
+            last = event
+            if bar is None:
+                bar = tqdm(total=event.steps, unit="step", dynamic_ncols=True)
+            bar.update(event.step - bar.n)
+            if event.kind == "step":
+                bar.set_postfix(epoch=f"{event.epoch}/{event.epochs}", loss=f"{event.loss:.4f}")
+            elif event.kind == "epoch":
+                m = event.metrics
+                shown = {k: f"{m[k]:.4f}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
+                bar.set_postfix(epoch=f"{event.epoch}/{event.epochs}", **shown)
+                bar.write(f"epoch {event.epoch}/{event.epochs}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+            else:
+                kept = "the weights as they were" if event.best is None else \
+                    "epoch " + str(event.best["epoch"]) + "".join(
+                        f", {k} {event.best[k]:.4f}" for k in ("val_acc", "train_acc") if k in event.best)
+                bar.write(f"{event.kind} after {len(event.history or [])} epoch(s), {event.elapsed:.1f} s; kept {kept}")
+    finally:
+        if bar is not None:
+            bar.close()
+    return last

@@ -1,0 +1,364 @@
+"""The one training loop (cvdemo.train.fit): learning, events, determinism, soft labels, stopping,
+errors, and DDP on two CPU processes (gloo)."""
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import free_port
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from cvdemo.augment import build_pipeline
+from cvdemo.datasets import load_builtin, split
+from cvdemo.errors import LimitError
+from cvdemo.train import Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[TensorDataset, TensorDataset]:
+    """scikit-learn's digits as (1, 8, 8) float tensors in 0..1: 1,437 train / 360 val, stratified."""
+    train, val = split(load_builtin("digits"), 0.2, seed=0)
+
+    def tensors(d):
+        x = torch.from_numpy(np.stack([np.asarray(im)[..., 0] for im in d.images])).float().div(255)[:, None]
+        return TensorDataset(x, torch.from_numpy(d.labels).long())
+
+    return tensors(train), tensors(val)
+
+
+def cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(16 * 4 * 4, 10))
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def config(**kw) -> TrainConfig:
+    return TrainConfig(**{"epochs": 3, "batch_size": 64, "lr": 1e-2, "device": "cpu", **kw})
+
+
+def state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def accuracy(model: nn.Module, data: TensorDataset) -> float:
+    x, y = data.tensors
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def best_epoch(history: list[dict], key: str = "val_acc") -> int:
+    """The epoch fit should keep: highest `key`, ties to the later epoch."""
+    return max(history, key=lambda h: (h[key], h["epoch"]))["epoch"]
+
+
+def test_learns_and_events_are_well_formed(digits):
+    train, val = digits
+    model = cnn()
+    events = list(fit(model, train, val, config=config(epochs=4)))
+    steps_per_epoch = math.ceil(len(train) / 64)
+    steps = 4 * steps_per_epoch
+    assert all(e.steps == steps and e.epochs == 4 for e in events)
+    step_events = [e for e in events if e.kind == "step"]
+    assert [e.step for e in step_events] == list(range(1, steps + 1))
+    assert [e.epoch for e in step_events] == [1 + i // steps_per_epoch for i in range(steps)]
+    assert all(isinstance(e.loss, float) and math.isfinite(e.loss) for e in step_events)
+    lrs = [e.metrics["lr"] for e in step_events]  # cosine from lr down towards 0
+    assert lrs[0] == pytest.approx(1e-2) and all(a > b for a, b in itertools.pairwise(lrs)) and lrs[-1] < 1e-4
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2, 3, 4]
+    assert [e.step for e in epochs] == [steps_per_epoch * i for i in (1, 2, 3, 4)]
+    assert all(set(e.metrics) == {"train_loss", "train_acc", "val_loss", "val_acc"} for e in epochs)
+    elapsed = [e.elapsed for e in events]
+    assert elapsed == sorted(elapsed)
+    done = events[-1]
+    assert done.kind == "done" and [e.kind for e in events].count("done") == 1
+    assert done.step == steps and done.epoch == 4
+    assert [h["epoch"] for h in done.history] == [1, 2, 3, 4]
+    assert [{k: v for k, v in h.items() if k != "epoch"} for h in done.history] == [e.metrics for e in epochs]
+    assert done.best["epoch"] == best_epoch(done.history)
+    assert done.best["val_acc"] >= 0.9, done.history
+    assert done.history[-1]["train_loss"] < done.history[0]["train_loss"]
+    assert not model.training
+    assert accuracy(model, val) == pytest.approx(done.best["val_acc"], abs=1e-6)  # the kept model is the best
+
+
+def test_progress_bar_returns_the_final_event(digits, capsys):
+    final = progress_bar(fit(mlp(), digits[0], digits[1], config=config(epochs=2)))
+    assert isinstance(final, Event) and final.kind == "done" and len(final.history) == 2
+    captured = capsys.readouterr()
+    assert "46/46" in captured.err  # the bar (stderr)
+    assert "epoch 2/2" in captured.out and "val_acc" in captured.out and "kept epoch" in captured.out
+    assert is_main_process()  # a plain (non-torchrun) process is the main one
+
+
+def test_same_seed_same_weights_other_seed_other_weights(digits):
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        model = mlp()  # same initial weights every time: only the config's seed (shuffling) differs
+        list(fit(model, digits[0], config=config(epochs=2, seed=seed), step_events=False))
+        runs[name] = state(model)
+    assert same(runs["a"], runs["b"])
+    assert not same(runs["a"], runs["c"])
+
+
+def test_soft_labels_and_mix_batch(digits):
+    train, val = digits
+    x, y = train.tensors
+    one_hot = TensorDataset(x, nn.functional.one_hot(y, 10).float())
+    results = {}
+    for name, data, transform in (
+            ("int", train, None),
+            ("soft", one_hot, None),
+            ("no-mixer mix_batch", train, lambda xb, yb: build_pipeline({"ops": []}).mix_batch(xb, yb, 10))):
+        model = mlp()
+        events = list(fit(model, data, val, config=config(epochs=2, label_smoothing=0.1), batch_transform=transform))
+        results[name] = (state(model), events[-1].history)
+    for name in ("soft", "no-mixer mix_batch"):
+        for k, v in results["int"][0].items():
+            torch.testing.assert_close(results[name][0][k], v, atol=1e-5, rtol=1e-4)
+        for h_int, h_other in zip(results["int"][1], results[name][1]):
+            assert h_other == pytest.approx(h_int, abs=1e-4)
+
+    # CutMix / MixUp from the augmentation pipeline plug in as the batch transform
+    pipe = build_pipeline({"ops": [{"op": "cutmix"}, {"op": "mixup", "alpha": 0.4}]})
+    g = torch.Generator().manual_seed(0)
+    seen = []
+
+    def mix(xb, yb):
+        xb, soft = pipe.mix_batch(xb, yb, 10, generator=g)
+        seen.append(soft)
+        return xb, soft
+
+    model = cnn()
+    done = list(fit(model, train, val, config=config(epochs=3), batch_transform=mix))[-1]
+    assert done.kind == "done" and done.best["val_acc"] > 0.7, done.history
+    assert all(s.shape[1] == 10 and torch.allclose(s.sum(1), torch.ones(len(s))) for s in seen)
+    assert any((s.max(1).values < 1).any() for s in seen)  # really mixed
+
+
+def test_distillation_style_loss_with_extra_batch_items(digits):
+    """A custom compute_loss on (x, y, teacher_logits) batches that reports no hard labels: train_acc is
+    absent, validation still uses plain cross-entropy against y."""
+    train, val = digits
+    x, y = train.tensors
+    teacher = nn.functional.one_hot(y, 10).float() * 5  # a confident "teacher"
+    calls = []
+
+    def distill(model, batch):
+        xb, _, t = batch
+        calls.append(len(batch))
+        logits = model(xb)
+        loss = nn.functional.kl_div(logits.log_softmax(1), t.softmax(1), reduction="batchmean")
+        return loss, logits, None
+
+    done = list(fit(mlp(), TensorDataset(x, y, teacher), val, config=config(epochs=3), compute_loss=distill))[-1]
+    assert set(calls) == {3}
+    assert all("train_acc" not in h and {"train_loss", "val_loss", "val_acc"} <= set(h) for h in done.history)
+    assert done.best["val_acc"] > 0.8
+    # the default loss is reusable: same numbers as F.cross_entropy
+    model = mlp()
+    loss, _, hard = classification_loss(model, [x[:8], y[:8]])
+    assert torch.equal(hard, y[:8])
+    assert loss.item() == pytest.approx(nn.functional.cross_entropy(model(x[:8]), y[:8]).item(), rel=1e-6)
+    soft = torch.softmax(torch.randn(8, 10), 1)
+    loss, _, hard = classification_loss(model, [x[:8], soft])
+    expected = -(soft * model(x[:8]).log_softmax(1)).sum(1).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5) and torch.equal(hard, soft.argmax(1))
+
+
+def test_no_validation_keeps_best_train_acc_and_custom_optimizer_lrs_come_back(digits):
+    model = mlp()
+    optimizer = torch.optim.SGD([{"params": model[1].parameters(), "lr": 0.05},
+                                 {"params": model[3].parameters(), "lr": 0.5}], momentum=0.9)
+    events = list(fit(model, digits[0], config=config(epochs=3), optimizer=optimizer))
+    done = events[-1]
+    assert all("val_acc" not in h for h in done.history)
+    assert done.best["epoch"] == best_epoch(done.history, "train_acc")
+    assert events[0].metrics["lr"] == pytest.approx(0.05)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.05, 0.5]
+    with pytest.raises(ValueError, match="either"):
+        fit(model, digits[0], config=config(), optimizer=optimizer, params=model.parameters())
+
+
+def test_a_last_batch_of_one_is_dropped_for_batchnorm(digits):
+    x, y = digits[0].tensors
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    done = list(fit(model, TensorDataset(x[:129], y[:129]), config=config(epochs=2)))[-1]
+    assert done.kind == "done" and done.steps == 2 * 2
+
+
+def test_stop_after_two_epochs_keeps_the_best_so_far(digits):
+    train, val = digits
+    model = cnn()
+    stop = StopFlag()
+    snapshots, events = {}, []
+    for event in fit(model, train, val, config=config(epochs=10, lr=0.05), stop=stop):
+        events.append(event)
+        if event.kind == "epoch":
+            snapshots[event.epoch] = state(model)
+            if event.epoch == 2:
+                stop.set()
+    final = events[-1]
+    assert final.kind == "stopped" and final.epoch == 2 and len(final.history) == 2
+    assert final.step == events[-2].step < final.steps  # stopped before the first step of epoch 3
+    assert final.best["epoch"] == best_epoch(final.history)
+    assert same(state(model), snapshots[final.best["epoch"]])
+    assert not same(snapshots[1], snapshots[2])
+
+
+def test_stop_from_another_thread(digits):
+    model = mlp()
+    stop, first_epoch = StopFlag(), threading.Event()
+    threading.Thread(target=lambda: (first_epoch.wait(30), stop.set()), daemon=True).start()
+    snapshots, final = {}, None
+    for event in fit(model, digits[0], digits[1], config=config(epochs=200), stop=stop, step_events=False):
+        if event.kind == "epoch":
+            snapshots[event.epoch] = state(model)
+            first_epoch.set()
+        final = event
+    assert final.kind == "stopped" and 1 <= len(final.history) < 200
+    assert same(state(model), snapshots[best_epoch(final.history)])
+
+
+def test_stopped_before_the_first_epoch_keeps_the_weights(digits):
+    model = mlp()
+    before = state(model)
+    stop = StopFlag()
+    stop.set()
+    events = list(fit(model, digits[0], digits[1], config=config(), stop=stop))
+    assert [e.kind for e in events] == ["stopped"]
+    assert events[0].best is None and events[0].history == [] and events[0].step == 0
+    assert same(state(model), before)
+
+
+def test_max_seconds(digits):
+    model = mlp()
+    before = state(model)
+    events = list(fit(model, digits[0], digits[1], config=config(max_seconds=1e-9)))
+    assert [e.kind for e in events] == ["stopped"] and events[0].best is None
+    assert same(state(model), before)
+
+    start = time.monotonic()
+    snapshots, final = {}, None
+    for event in fit(model, digits[0], digits[1], config=config(epochs=500, max_seconds=1.0), step_events=False):
+        if event.kind == "epoch":
+            snapshots[event.epoch] = state(model)
+        final = event
+    assert time.monotonic() - start < 10  # 1 s budget, one step over, on a busy shared machine
+    assert final.kind == "stopped" and final.elapsed < 5 and 1 <= len(final.history) < 500
+    assert same(state(model), snapshots[final.best["epoch"]])
+
+
+@pytest.mark.parametrize("bad", [
+    {"epochs": 0}, {"epochs": 501}, {"epochs": 2.5}, {"epochs": True}, {"batch_size": 0}, {"batch_size": 1025},
+    {"lr": 0}, {"lr": -1e-3}, {"lr": 11}, {"lr": float("nan")}, {"lr": "0.1"}, {"weight_decay": -0.1},
+    {"weight_decay": 2}, {"max_seconds": 0}, {"max_seconds": -5}, {"max_seconds": float("inf")},
+    {"label_smoothing": 1.0}, {"num_workers": -1}, {"seed": -1}, {"device": "toaster"}, {"device": 3},
+])
+def test_bad_configs_raise_limit_error(bad):
+    with pytest.raises(LimitError) as err:
+        TrainConfig(**bad)
+    name = next(iter(bad))
+    assert err.value.code == f"limit.{name}" and name in str(err.value)
+
+
+def test_fit_checks_at_the_call(digits):
+    cfg = config()
+    cfg.epochs = 10_000  # changed after construction: fit checks again, before anything runs
+    with pytest.raises(LimitError, match="epochs"):
+        fit(mlp(), digits[0], config=cfg)
+    with pytest.raises(LimitError, match="no training images"):
+        fit(mlp(), TensorDataset(torch.zeros(0, 64), torch.zeros(0).long()), config=config())
+
+
+def test_error_mid_training_propagates_and_keeps_the_best(digits):
+    train, val = digits
+    steps_per_epoch = math.ceil(len(train) / 64)
+    calls = [0]
+
+    def flaky(model, batch):
+        calls[0] += 1
+        if calls[0] == 2 * steps_per_epoch + 5:  # in the middle of epoch 3
+            raise RuntimeError("CUDA out of memory (pretend)")
+        return classification_loss(model, batch)
+
+    model = cnn()
+    snapshots, history = {}, []
+    with pytest.raises(RuntimeError, match="out of memory"):
+        for event in fit(model, train, val, config=config(epochs=5, lr=0.05), compute_loss=flaky):
+            if event.kind == "epoch":
+                snapshots[event.epoch] = state(model)
+                history.append({"epoch": event.epoch, **event.metrics})
+    assert len(history) == 2
+    assert same(state(model), snapshots[best_epoch(history)])
+    assert not model.training
+
+
+DDP_SCRIPT = """
+import hashlib, json, os, sys
+import torch
+import torch.distributed as dist
+from torch.utils.data import TensorDataset
+from cvdemo.train import TrainConfig, fit, is_main_process
+
+rank = int(os.environ["RANK"])
+g = torch.Generator().manual_seed(1)
+x = torch.randn(201, 8, generator=g)
+y = (x[:, 0] + x[:, 1] > 0).long()
+torch.manual_seed(rank)  # different initial weights per rank: DDP must start every rank from rank 0's
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+events = list(fit(model, TensorDataset(x[:150], y[:150]), TensorDataset(x[150:], y[150:]),
+                  config=TrainConfig(epochs=8, batch_size=16, lr=0.05, device="cpu")))
+digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
+with torch.no_grad():
+    full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
+final = events[-1] if events else None
+json.dump({"digest": digest, "kinds": [e.kind for e in events], "main": is_main_process(),
+           "group_left": dist.is_initialized(), "full_val_acc": full_val_acc,
+           "best": final and final.best, "history": final and final.history, "steps": final and final.steps},
+          open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w"))
+"""
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    script = tmp_path / "ddp_fit.py"
+    script.write_text(textwrap.dedent(DDP_SCRIPT))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(script), str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["digest"] == r1["digest"]  # same weights on both ranks
+    assert r0["main"] and not r1["main"]
+    assert r1["kinds"] == []  # only rank 0 reports
+    assert r0["kinds"].count("epoch") == 8 and r0["kinds"][-1] == "done"
+    assert r0["steps"] == 8 * 5  # 150 training images split 75/75: 5 batches of 16 per epoch on each rank
+    assert not r0["group_left"] and not r1["group_left"]  # fit created the group, fit destroyed it
+    # the metrics are global: 51 validation images split 26/25, reduced, equal the whole set's accuracy
+    assert r0["best"]["val_acc"] == pytest.approx(r0["full_val_acc"], abs=1e-9)
+    assert r0["best"]["val_acc"] == pytest.approx(r1["full_val_acc"], abs=1e-9)
+    assert all(abs(h["val_acc"] * 51 - round(h["val_acc"] * 51)) < 1e-6 for h in r0["history"])
+    assert r0["best"]["val_acc"] > 0.8
