@@ -1,4 +1,9 @@
-"""Command line: `python -m cvdemo classify IMG...` (more subcommands arrive with each lesson)."""
+"""Command line:
+
+    python -m cvdemo classify IMG... [--model NAME] [--top-k 5]
+    python -m cvdemo train --data DIR|ZIP|builtin:NAME --mode probe|finetune|full [--out DIR]
+    torchrun --nproc_per_node=N -m cvdemo train ...     (the same, data-parallel)
+"""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +34,54 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def load_data(spec: str):
+    """`builtin:NAME`, a zip of class folders, or a folder of class folders."""
+    from pathlib import Path
+
+    from . import datasets
+
+    if spec.startswith("builtin:"):
+        return datasets.load_builtin(spec.split(":", 1)[1]), []
+    path = Path(spec)
+    return datasets.from_zip(path) if path.suffix.lower() == ".zip" else datasets.from_folder(path)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .export import export_onnx, save_model
+    from .train import TrainConfig, is_main_process, progress_bar
+    from .transfer import transfer
+
+    try:
+        data, skipped = load_data(args.data)
+        for message in skipped:
+            print(f"skipped: {message}", file=sys.stderr)
+        spec = Path(args.augment).read_text() if args.augment else None
+        config = TrainConfig(epochs=args.epochs or (100 if args.mode == "probe" else 5),
+                             batch_size=args.batch_size, lr=args.lr or (1e-2 if args.mode == "probe" else 1e-3),
+                             weight_decay=args.weight_decay, seed=args.seed, max_seconds=args.max_seconds)
+        final = progress_bar(transfer(data, mode=args.mode, arch=args.model, config=config,
+                                      val_fraction=args.val_fraction, augment=spec))
+    except CvdemoError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if final is None or not is_main_process():
+        return 0
+    result = final.result
+    out = Path(args.out)
+    save_model(result.classifier.model, out, result.classes)
+    export_onnx(result.classifier.model, out / "model.onnx", result.classifier.input_size)
+    metrics = {"mode": result.mode, "arch": result.arch, "classes": result.classes, "val_acc": result.val_acc,
+               "per_class_acc": result.per_class_acc, "confusion": result.confusion.tolist(),
+               "history": result.history, "seconds": result.seconds, "stopped": result.stopped}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"validation accuracy {result.val_acc:.3f} ({result.mode}, {result.arch}); wrote {out}/model.safetensors, "
+          f"config.json, model.onnx, metrics.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0, offline)")
     p.add_argument("--top-k", type=int, default=5)
     p.set_defaults(run=cmd_classify)
+    t = sub.add_parser("train", help="transfer learning on a folder, a zip or builtin:NAME")
+    t.add_argument("--data", required=True, help="folder of class folders, zip of them, or builtin:textures|faces|digits")
+    t.add_argument("--model", default="efficientnet_lite0", help="backbone (timm name)")
+    t.add_argument("--mode", choices=["probe", "finetune", "full", "scratch"], default="probe")
+    t.add_argument("--epochs", type=int, default=None, help="default: 100 for probe, else 5")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=None, help="default: 0.01 for probe, else 0.001")
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-seconds", type=float, default=None)
+    t.add_argument("--augment", default=None, help="augmentation spec JSON file (the Augment tab's export)")
+    t.add_argument("--out", default="runs/latest", help="output folder")
+    t.set_defaults(run=cmd_train)
     args = parser.parse_args(argv)
     return args.run(args)
 

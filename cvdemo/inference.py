@@ -11,7 +11,6 @@ import math
 import os
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from PIL import Image
 
 from . import images
 from .errors import LimitError
-from .models import DEFAULT_MODEL, atomic_write, cache_dir, create_model
+from .export import export_onnx
+from .models import DEFAULT_MODEL, cache_dir, create_model
 
 MAX_TOP_K = 20
 MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
@@ -133,15 +133,7 @@ class Classifier:
             digest.update(tensor.detach().cpu().numpy().tobytes())
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
         path = cache_dir() / f"{safe}-{tag}-{digest.hexdigest()[:16]}.onnx"
-        if not path.exists():
-            example = torch.zeros(1, 3, *self.input_size)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                atomic_write(path, lambda tmp: torch.onnx.export(
-                    module, (example,), str(tmp), dynamo=False, opset_version=17,
-                    input_names=["input"], output_names=["output"],
-                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
-        return path
+        return path if path.exists() else export_onnx(module, path, self.input_size)
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         """Pooled backbone features (N, D) of a preprocessed batch: what a linear probe trains on."""

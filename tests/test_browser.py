@@ -66,3 +66,37 @@ def test_augment_draws_a_captioned_gallery(page):
     assert page.locator("[data-testid='gallery'] img, .gallery img, .grid-wrap img").count() >= 8
     page.screenshot(path=str(SHOTS / "augment.png"), full_page=True)
     assert page.errors == []
+
+
+def test_transfer_trains_on_a_tiny_uploaded_dataset(page, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    folders = {}
+    for name, photo in (("cat", data.chelsea()), ("coffee", data.coffee())):
+        paths = []
+        for i in range(6):  # six different crops per class
+            crop = Image.fromarray(photo).crop((i * 20, i * 10, i * 20 + 260, i * 10 + 260))
+            paths.append(str(tmp_path / f"{name}{i}.jpg"))
+            crop.save(paths[-1])
+        folders[name] = paths
+    page.get_by_role("tab", name="Transfer").click()
+    page.get_by_label("Images per class").check()
+    page.get_by_text("Images per class (upload several files").click()
+    for i, (name, paths) in enumerate(folders.items()):
+        page.locator(f"#class-name-{i} textarea, #class-name-{i} input").first.fill(name)
+        page.locator(f"#class-files-{i} input[type=file]").set_input_files(paths)
+    page.wait_for_timeout(1500)  # uploads finish
+    page.get_by_role("button", name="Load dataset").click()
+    page.get_by_text("12 images in 2 classes").wait_for(timeout=60_000)
+    page.get_by_label("Also train from scratch").uncheck()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("is now in the Classify tab").wait_for(timeout=120_000)
+    page.get_by_text("validation accuracy").first.wait_for(timeout=10_000)
+    assert page.locator("canvas, svg.marks").count() >= 2  # the loss and accuracy curves are drawn
+    page.screenshot(path=str(SHOTS / "transfer.png"), full_page=True)
+    page.get_by_role("tab", name="Classify").click()
+    page.get_by_label("Model").first.click()
+    page.get_by_text("my model 1", exact=False).first.wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+    assert page.errors == []

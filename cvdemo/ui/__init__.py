@@ -7,7 +7,8 @@ import gradio as gr
 
 from .. import images
 from ..inference import get_classifier
-from . import augment, classify
+from . import augment, classify, transfer
+from .session import workspace_state
 from .common import example_images
 
 QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
@@ -18,10 +19,13 @@ def build_demo() -> gr.Blocks:
     """The whole page: a tab per capability that works (no placeholders)."""
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
         gr.Markdown("# cvdemo\nA computer-vision lab with real pretrained models, offline.")
+        workspace = workspace_state()  # this browser session's datasets, models and files
         with gr.Tab("Classify"):
-            classify.build()
+            classify_model = classify.build(workspace)
         with gr.Tab("Augment"):
-            augment.build()
+            augment_spec = augment.build()
+        with gr.Tab("Transfer"):
+            transfer.build(workspace, classify_model, augment_spec)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.

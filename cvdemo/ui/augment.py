@@ -92,7 +92,8 @@ def spec_from_controls(order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s
     return json.dumps({"ops": [{"op": op, **params[op]} for op in order]}, indent=2)
 
 
-def build() -> None:
+def build() -> gr.Code:
+    """The tab; returns the pipeline JSON (the Transfer tab trains with it)."""
     gr.Markdown("Build a pipeline with the controls (or edit its JSON), then draw samples. The same seed "
                 "always gives the same samples; each caption says what was drawn and what the classifier saw.")
     with gr.Row():
@@ -164,3 +165,4 @@ def build() -> None:
                ).success(export, spec, [json_out, code_out], api_visibility="private")
     resample.click(lambda s: int(s or 0) + 1, seed, seed, api_visibility="private", queue=False).then(
         augment, inputs, [gallery, per_sample, summary], api_visibility="private", concurrency_id="inference")
+    return spec

@@ -7,8 +7,14 @@ from ..errors import ImageError
 from ..inference import get_classifier
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from .common import RawImage, example_images, user_errors
+from .session import Workspace
 
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
+
+
+def pick(model: str | None, workspace: Workspace | None):
+    """The classifier for a model name: this session's own first, else a shared pretrained one."""
+    return workspace.classifier(model) if workspace else get_classifier(model or None)
 
 
 def require(image):
@@ -18,16 +24,17 @@ def require(image):
 
 
 @user_errors
-def classify_image(image, model: str | None = None):
-    """Top-5 as a Label payload; the state keeps what the info line shows."""
-    classifier = get_classifier(model or None)
+def classify_image(image, model: str | None = None, workspace: Workspace | None = None):
+    """Top-5 as a Label payload; the state keeps what the info line shows. `model` may name one
+    of this session's fine-tuned models."""
+    classifier = pick(model, workspace)
     top, ms = classifier.classify(require(image), top_k=5)
     return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms}
 
 
-def classify_if_image(image, model):
+def classify_if_image(image, model, workspace):
     """Classify as soon as an image arrives; clearing the image clears the result."""
-    return classify_image(image, model) if image is not None else (None, None)
+    return classify_image(image, model, workspace) if image is not None else (None, None)
 
 
 def describe(info) -> str:
@@ -37,19 +44,26 @@ def describe(info) -> str:
 
 
 @user_errors
-def explain(image, model: str | None = None):
+def explain(image, model: str | None = None, workspace: Workspace | None = None):
     """Grad-CAM heatmap for the top class, over the crop the model saw."""
-    return get_classifier(model or None).explain(require(image))[0]
+    return pick(model, workspace).explain(require(image))[0]
 
 
-def build() -> None:
+def model_choices(workspace: Workspace | None = None) -> list[str]:
+    """Offline model first, this session's fine-tuned models, then Hub suggestions."""
+    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
+
+
+def build(workspace: gr.State) -> gr.Dropdown:
+    """The tab; returns the model dropdown (the Transfer tab adds this session's models to it)."""
     with gr.Row():
         with gr.Column():
             image = RawImage(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
             model = gr.Dropdown(
-                choices=list(OFFLINE_WEIGHTS) + HUB_SUGGESTIONS, value=DEFAULT_MODEL, allow_custom_value=True,
+                choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
                 label="Model", info="Type any timm model name. Only efficientnet_lite0 works offline; "
-                                    "others load from the Hugging Face Hub.")
+                                    "others load from the Hugging Face Hub. Models you train in the "
+                                    "Transfer tab appear here for you only.")
             with gr.Row():
                 run = gr.Button("Classify", variant="primary")
                 cam = gr.Button("Explain (Grad-CAM)")
@@ -59,9 +73,10 @@ def build() -> None:
             info = gr.Markdown()
             heatmap = gr.Image(label="Grad-CAM: where the model looked for its top class", interactive=False, height=320)
     info_state = gr.State()
-    run.click(classify_image, [image, model], [label, info_state], api_name="classify",
+    run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
     image.change(lambda: ("", None), None, [info, heatmap], api_visibility="private", queue=False)  # no stale results
-    image.change(classify_if_image, [image, model], [label, info_state], api_visibility="private",
+    image.change(classify_if_image, [image, model, workspace], [label, info_state], api_visibility="private",
                  concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
-    cam.click(explain, [image, model], heatmap, api_name="explain", concurrency_id="inference")
+    cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
+    return model

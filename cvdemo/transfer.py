@@ -1,0 +1,175 @@
+"""Transfer learning on a user's images: linear probe, fine-tune the last stages, full fine-tune,
+or the same architecture from scratch with the same budget (to show what pretraining buys).
+
+    from cvdemo.transfer import transfer
+    for event in transfer(dataset, mode="probe"): ...   # Events from cvdemo.train; the last carries .result
+
+All four modes run through the one training loop (`cvdemo.train.fit`). The probe computes backbone
+features once (ONNX on a CPU) and caches them, so retraining the head takes well under a second.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .augment import Pipeline, build_pipeline
+from .datasets import Dataset, check_trainable, split
+from .errors import LimitError
+from .inference import Classifier, get_classifier
+from .models import DEFAULT_MODEL, create_model
+from .train import Event, StopFlag, TrainConfig, fit
+
+MODES = ("probe", "finetune", "full", "scratch")
+FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
+
+
+@dataclass
+class TransferResult:
+    """What a run produced: the model (as a Classifier ready for the Classify tab) and its report."""
+
+    classifier: Classifier
+    mode: str
+    arch: str
+    classes: list[str]
+    history: list[dict]
+    val_acc: float
+    per_class_acc: dict[str, float]
+    confusion: np.ndarray  # rows: true class, columns: predicted
+    misclassified: list[tuple[Image.Image, str, str, float]]  # image, true, predicted, confidence
+    seconds: float
+    stopped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class ImageSet(torch.utils.data.Dataset):
+    """PIL images -> (normalised tensor, label), with an optional augmentation pipeline first."""
+
+    def __init__(self, data: Dataset, classifier: Classifier, pipeline: Pipeline | None = None) -> None:
+        self.data, self.classifier, self.pipeline = data, classifier, pipeline
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        image = self.data.images[i]
+        if self.pipeline is not None:
+            image = self.pipeline(image)
+        return torch.from_numpy(self.classifier.preprocess(image)[0]), int(self.data.labels[i])
+
+
+_feature_cache: dict[str, np.ndarray] = {}
+_feature_lock = threading.Lock()
+MAX_CACHED_FEATURE_SETS = 16
+
+
+def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
+    """Backbone features of these exact images, computed once (keyed by a hash of their pixels)."""
+    from .probe import extract_features
+
+    digest = hashlib.sha256(model.encode())
+    for image in images:
+        digest.update(image.tobytes())
+    key = digest.hexdigest()
+    with _feature_lock:
+        if key in _feature_cache:
+            return _feature_cache[key]
+    features = extract_features(images, model)
+    with _feature_lock:
+        while len(_feature_cache) >= MAX_CACHED_FEATURE_SETS:
+            _feature_cache.pop(next(iter(_feature_cache)))
+        _feature_cache[key] = features
+    return features
+
+
+def build_network(mode: str, arch: str, num_classes: int) -> torch.nn.Module:
+    """The network a mode trains: pretrained with a new head (some layers frozen) or from scratch."""
+    model = create_model(arch, pretrained=mode != "scratch", num_classes=num_classes)
+    if mode == "finetune":
+        params = list(model.named_parameters())
+        head = {id(p) for p in model.get_classifier().parameters()}
+        first_trainable = int(len(params) * (1 - FINETUNE_FRACTION))
+        for i, (_, p) in enumerate(params):
+            p.requires_grad = i >= first_trainable or id(p) in head
+    return model
+
+
+class ProbeNet(torch.nn.Module):
+    """Features (cached) -> linear head; only the head trains."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+
+def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL, config: TrainConfig | None = None,
+             val_fraction: float = 0.2, augment: str | dict | None = None, copies: int = 2,
+             stop: StopFlag | None = None) -> Iterator[Event]:
+    """Train on `dataset` in `mode`; yields training Events, and a final Event whose `.result`
+    is a TransferResult. `augment` is an augmentation spec (the Augment tab's JSON): for the probe,
+    `copies` augmented versions of each training image are added before features are computed."""
+    if mode not in MODES:
+        raise LimitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", code="limit.mode")
+    if not 0 < copies <= 8:
+        raise LimitError(f"copies must be from 1 to 8, got {copies}", code="limit.copies")
+    check_trainable(dataset)
+    config = config or TrainConfig(epochs=100 if mode == "probe" else 5, lr=1e-2 if mode == "probe" else 1e-3)
+    pipeline = build_pipeline(augment) if augment else None
+    start = time.perf_counter()
+    train, val = split(dataset, val_fraction, seed=config.seed)
+    n = len(dataset.classes)
+    base = get_classifier(arch)  # preprocessing (and the frozen backbone for the probe)
+    if mode == "probe":
+        images, labels = list(train.images), list(train.labels)
+        if pipeline is not None:
+            generator = torch.Generator().manual_seed(config.seed)
+            images += [pipeline(im, generator) for im in train.images for _ in range(copies)]
+            labels += [label for label in train.labels for _ in range(copies)]
+        x_train, x_val = cached_features(images, arch), cached_features(val.images, arch)
+        net = ProbeNet(x_train.shape[1], n)
+        train_set = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.tensor(labels))
+        val_set = torch.utils.data.TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.labels))
+    else:
+        net = build_network(mode, arch, n)
+        train_set, val_set = ImageSet(train, base, pipeline), ImageSet(val, base)
+    last = None
+    for event in fit(net, train_set, val_set, config=config, stop=stop):
+        last = event
+        if event.kind in ("done", "stopped"):
+            break
+        yield event
+    model = attach_head(base, net) if mode == "probe" else net.eval()
+    classifier = Classifier(f"{arch} ({mode}, {n} classes)", model, labels=dataset.classes, runtime="torch")
+    last.result = report(classifier, mode, arch, val, last, time.perf_counter() - start)
+    yield last
+
+
+def attach_head(base: Classifier, probe: ProbeNet) -> torch.nn.Module:
+    """The pretrained backbone with the probe's trained head as its classifier."""
+    model = create_model(base.name, num_classes=probe.head.out_features)
+    model.get_classifier().load_state_dict(probe.head.state_dict())
+    return model.eval()
+
+
+def report(classifier: Classifier, mode: str, arch: str, val: Dataset, last: Event, seconds: float) -> TransferResult:
+    """Validation accuracy, per-class accuracy, confusion matrix and the misclassified images."""
+    n = len(val.classes)
+    probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
+    pred = probs.argmax(1)
+    confusion = np.zeros((n, n), dtype=int)
+    np.add.at(confusion, (val.labels, pred), 1)
+    per_class = {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(val.classes)}
+    wrong = [(val.images[i], val.classes[val.labels[i]], val.classes[pred[i]], float(probs[i, pred[i]]))
+             for i in np.flatnonzero(pred != val.labels)]
+    return TransferResult(classifier, mode, arch, list(val.classes), last.history or [],
+                          float((pred == val.labels).mean()), per_class, confusion, wrong[:32], seconds,
+                          stopped=last.kind == "stopped")

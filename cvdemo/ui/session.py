@@ -1,0 +1,61 @@
+"""Per-user workspace: the datasets, fine-tuned models and files of ONE browser session.
+
+Kept in a gr.State, so no other session can list, use or download them; its folder (for
+exports) is removed when the session ends (tab closed, or after SESSION_TTL idle seconds)."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import gradio as gr
+
+from ..inference import Classifier, get_classifier
+from ..train import StopFlag
+
+SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
+MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
+ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
+
+
+class Workspace:
+    """What one user made: models by name, the last run's result and dataset, a Stop flag."""
+
+    def __init__(self) -> None:
+        self.folder = ROOT / uuid.uuid4().hex  # unguessable, one per session
+        self.models: OrderedDict[str, Classifier] = OrderedDict()
+        self.result = None
+        self.dataset = None
+        self.shots: dict[int, list] = {}  # webcam shots per class slot, before a dataset is built
+        self.stop = StopFlag()
+        self.lock = threading.Lock()  # one training run per session at a time
+
+    def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
+        return Workspace()
+
+    def files(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder
+
+    def add_model(self, classifier: Classifier) -> str:
+        name = classifier.name
+        self.models[name] = classifier
+        self.models.move_to_end(name)
+        while len(self.models) > MAX_SESSION_MODELS:
+            self.models.popitem(last=False)
+        return name
+
+    def classifier(self, name: str | None) -> Classifier:
+        """This session's fine-tuned model of that name, else a shared pretrained one."""
+        return self.models.get(name or "") or get_classifier(name or None)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.models.clear()
+
+
+def workspace_state() -> gr.State:
+    return gr.State(Workspace(), time_to_live=SESSION_TTL, delete_callback=lambda ws: ws.close())

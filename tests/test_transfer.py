@@ -1,0 +1,124 @@
+"""Transfer learning on built-in data through the one engine, exports that plain timm loads, the CLI."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from cvdemo import LimitError, ModelError
+from cvdemo.datasets import DatasetError, load_builtin
+from cvdemo.export import export_onnx, load_model, save_model
+from cvdemo.train import StopFlag, TrainConfig
+from cvdemo.transfer import build_network, transfer
+
+
+def run(dataset, **kwargs):
+    events = list(transfer(dataset, **kwargs))
+    return events, events[-1].result
+
+
+@pytest.fixture(scope="module")
+def textures():
+    return load_builtin("textures")
+
+
+def test_linear_probe_learns_textures_and_reports(textures):
+    events, result = run(textures, mode="probe", config=TrainConfig(epochs=60, lr=1e-2))
+    assert [e.kind for e in events].count("epoch") == 60 and events[-1].kind == "done"
+    assert result.val_acc > 0.9
+    assert set(result.per_class_acc) == {"brick", "grass", "gravel"}
+    assert result.confusion.sum() == 30 and np.trace(result.confusion) == round(result.val_acc * 30)
+    top, _ = result.classifier.classify(textures.images[0], top_k=3)
+    assert top[0][0] == "brick"  # the trained model classifies like any other
+    assert len(result.misclassified) == 30 - np.trace(result.confusion)
+
+
+def test_probe_head_retrains_on_cached_features(textures, monkeypatch):
+    import cvdemo.probe
+
+    run(textures, mode="probe", config=TrainConfig(epochs=5, lr=1e-2, seed=0))
+    calls = []
+    monkeypatch.setattr(cvdemo.probe, "extract_features", lambda *a, **k: calls.append(1))
+    _, result = run(textures, mode="probe", config=TrainConfig(epochs=5, lr=5e-3, seed=0))
+    assert calls == [] and result.val_acc > 0.5  # same split: features came from the cache
+
+
+def test_finetune_freezes_all_but_the_last_stages():
+    model = build_network("finetune", "efficientnet_lite0", 3)
+    flags = [p.requires_grad for p in model.parameters()]
+    assert not flags[0] and flags[-1]  # stem frozen, head trains
+    assert 0.15 < sum(flags) / len(flags) < 0.35
+    assert all(p.requires_grad for p in build_network("full", "efficientnet_lite0", 3).parameters())
+
+
+def test_stop_keeps_a_usable_model(textures):
+    stop = StopFlag()
+    events = []
+    for event in transfer(textures, mode="probe", config=TrainConfig(epochs=200, lr=1e-2), stop=stop):
+        events.append(event)
+        if event.kind == "epoch" and event.epoch == 3:
+            stop.set()
+    assert events[-1].kind == "stopped" and events[-1].result.stopped
+    assert len(events[-1].result.history) == 3
+
+
+def test_bad_requests_are_refused(textures):
+    with pytest.raises(LimitError):
+        list(transfer(textures, mode="magic"))
+    with pytest.raises(DatasetError, match="at least 2 classes"):
+        list(transfer(textures.subset([0, 1, 2]), mode="probe"))  # one class only
+
+
+def test_export_loads_back_in_plain_timm(textures, tmp_path):
+    _, result = run(textures, mode="probe", config=TrainConfig(epochs=30, lr=1e-2))
+    folder = save_model(result.classifier.model, tmp_path / "model", result.classes)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"] == "efficientnet_lite0" and config["label_names"] == ["brick", "grass", "gravel"]
+    plain = timm.create_model("efficientnet_lite0", num_classes=3, checkpoint_path=str(folder / "model.safetensors"))
+    x = torch.from_numpy(result.classifier.preprocess(textures.images[60]))
+    with torch.no_grad():
+        assert torch.allclose(plain.eval()(x), result.classifier.model.cpu()(x.contiguous()), atol=1e-4)
+    model, classes = load_model(folder)
+    assert classes == result.classes
+    onnx_path = export_onnx(result.classifier.model, tmp_path / "model.onnx", (224, 224))
+    import onnxruntime
+
+    out = onnxruntime.InferenceSession(str(onnx_path)).run(None, {"input": x.numpy()})[0]
+    assert out.shape == (1, 3) and np.abs(out - plain(x).detach().numpy()).max() < 1e-3
+
+
+def test_untrusted_checkpoints_are_never_unpickled(tmp_path):
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "model.pth").write_bytes(b"not even a pickle")
+    (folder / "config.json").write_text(json.dumps({"architecture": "efficientnet_lite0", "num_classes": 3}))
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(folder)
+    save_file({"x": torch.zeros(2)}, str(folder / "model.safetensors"))  # valid file, wrong tensors
+    with pytest.raises(ModelError) as err:
+        load_model(folder)
+    assert err.value.code == "model.bad_weights"
+    (folder / "config.json").write_text('{"architecture": "os.system", "num_classes": 3}')
+    with pytest.raises(ModelError, match="config.json"):
+        load_model(folder)
+
+
+def test_cli_train_writes_model_onnx_and_metrics(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", "builtin:textures", "--mode", "probe",
+                             "--epochs", "30", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "model.onnx", "metrics.json"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["val_acc"] > 0.9 and len(metrics["history"]) == 30
+    assert "validation accuracy" in result.stdout
+
+
+def test_cli_train_refuses_bad_data_clearly(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", str(tmp_path / "missing.zip")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
