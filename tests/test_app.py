@@ -70,3 +70,20 @@ def test_augment_bad_spec_names_the_field(client, examples):
                        api_name="/augment")
     with pytest.raises(AppError, match="16"):  # Gradio checks the slider range first
         client.predict(handle_file(examples["cat"]), '{"ops": []}', 99, 0, None, api_name="/augment")
+
+
+def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
+    mine, other = Client(server, verbose=False), Client(server, verbose=False)
+    counts = mine.predict("Built-in dataset", "textures", None, "", "", "", "", None, None, None, None,
+                          api_name="/load_dataset")
+    assert "147 images in 3 classes" in counts
+    outputs = mine.predict("efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
+                           api_name="/train")
+    name = outputs[-1]["value"]
+    assert name.startswith("my model 1") and "textures" not in name
+    brick = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")
+    assert {c["label"] for c in brick["confidences"]} == {"brick", "grass", "gravel"}
+    with pytest.raises(AppError, match="Unknown model"):  # another session can't use it
+        other.predict(handle_file(examples["coffee"]), name, api_name="/classify")
+    with pytest.raises(AppError, match="Load a dataset first"):  # nor sees this session's dataset
+        other.predict("efficientnet_lite0", "probe", False, 5, 32, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
