@@ -1,12 +1,13 @@
 """Load a running cvdemo server (or one this script starts) and print latency, throughput and memory.
 
-    python scripts/load.py [--url URL [--pid PID]] [--users 8] [--seconds 30] [--sequential 20]
+    python scripts/load.py [--url URL [--pid PID]] [--users 8] [--trainers 1] [--seconds 30] [--sequential 20]
 
 Without --url it starts `python app.py` on a free 127.0.0.1 port (offline, like the tests) and
 stops it at the end. First one client sends --sequential /classify calls one after another (p50
 round trip) and goes on to 50 classifications (the server's peak RSS after them); then --users
 clients, each in its own thread, loop for --seconds: classify a scikit-image example photo, and
-every 5th request /explain. Only 127.0.0.1 is ever contacted. Nothing here asserts a timing.
+every 5th request /explain, while --trainers clients load the built-in textures and train linear
+probes back to back (the Transfer tab's /train, sharing one training slot). Only 127.0.0.1 is ever contacted. Nothing here asserts a timing.
 """
 from __future__ import annotations
 
@@ -103,8 +104,8 @@ def request(client: Client, api_name: str, photo: str) -> float:
 class Results:
     def __init__(self):
         self.lock = threading.Lock()
-        self.ms: dict[str, list[float]] = {"/classify": [], "/explain": []}
-        self.errors: dict[str, int] = {"/classify": 0, "/explain": 0}
+        self.ms: dict[str, list[float]] = {"/classify": [], "/explain": [], "/train": []}
+        self.errors: dict[str, int] = {"/classify": 0, "/explain": 0, "/train": 0}
         self.first_error = ""
 
     def add(self, api_name: str, ms: float | None, error: BaseException | None = None) -> None:
@@ -128,6 +129,24 @@ def user(url: str, number: int, deadline: float, results: Results) -> None:
             results.add(api_name, None, err)
 
 
+TRAIN_ARGS = ("efficientnet_lite0", "probe", False, 100, 32, 0.01, 1e-4, 0.2, 0, False, "{}")
+
+
+def trainer(url: str, deadline: float, results: Results) -> None:
+    """A user who loads the built-in textures and trains linear probes back to back (Transfer tab)."""
+    client = Client(url, verbose=False)
+    client.predict("Built-in dataset", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
+    for seed in range(MAX_REQUESTS_PER_USER):
+        if time.monotonic() >= deadline:
+            break
+        started = time.perf_counter()
+        try:
+            client.submit(*TRAIN_ARGS[:8], seed, *TRAIN_ARGS[9:], api_name="/train").result(timeout=REQUEST_TIMEOUT)
+            results.add("/train", (time.perf_counter() - started) * 1000)
+        except Exception as err:  # noqa: BLE001 - an error is a result here
+            results.add("/train", None, err)
+
+
 def sequential(url: str, count: int, pid: int | None) -> None:
     client = Client(url, verbose=False)
     ms = [request(client, "/classify", PHOTOS[i % len(PHOTOS)]) for i in range(count)]
@@ -141,12 +160,14 @@ def sequential(url: str, count: int, pid: int | None) -> None:
               f"peak {mem['VmHWM']} MiB")
 
 
-def concurrent(url: str, users: int, seconds: float, pid: int | None) -> None:
+def concurrent(url: str, users: int, seconds: float, pid: int | None, trainers: int = 0) -> None:
     results = Results()
     before = memory(pid)
     started = time.monotonic()
     threads = [threading.Thread(target=user, args=(url, n, started + seconds, results), daemon=True)
                for n in range(users)]
+    threads += [threading.Thread(target=trainer, args=(url, started + seconds, results), daemon=True)
+                for _ in range(trainers)]
     for t in threads:
         t.start()
     for t in threads:  # a request started before the deadline may run REQUEST_TIMEOUT more
@@ -154,7 +175,7 @@ def concurrent(url: str, users: int, seconds: float, pid: int | None) -> None:
     elapsed = time.monotonic() - started
     after = memory(pid)
 
-    print(f"concurrent: {users} users for {elapsed:.1f} s (asked {seconds:g} s)")
+    print(f"concurrent: {users} users classifying, {trainers} training, for {elapsed:.1f} s (asked {seconds:g} s)")
     print(f"  {'endpoint':<10} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'req/s':>7}")
     for api_name, ms in results.ms.items():
         p50, p99 = (f"{percentile(ms, q):.0f}" if ms else "-" for q in (50, 99))
@@ -178,6 +199,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--sequential", type=int, default=20, help="sequential /classify calls first (0: skip)")
+    parser.add_argument("--trainers", type=int, default=1, help="users training linear probes meanwhile")
     args = parser.parse_args()
     if args.url and urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
         parser.error("--url must be a server on 127.0.0.1")
@@ -197,7 +219,7 @@ def main() -> None:
             request(warm, api_name, PHOTOS[1])
         if args.sequential > 0:
             sequential(url, args.sequential, pid)
-        concurrent(url, args.users, args.seconds, pid)
+        concurrent(url, args.users, args.seconds, pid, args.trainers)
     finally:
         if proc is not None:
             stop_server(proc)
