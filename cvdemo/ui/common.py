@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import inspect
 import logging
 from pathlib import Path
 
@@ -35,20 +36,34 @@ class RawImage(gr.Image):
 def user_errors(fn):
     """Turn the library's errors into messages in the page (gr.Error); the server keeps serving.
     Anything else (a bug, or input of a type no handler expects) is logged with its traceback
-    and the user gets a plain message instead of Gradio's bare "Error"."""
+    and the user gets a plain message instead of Gradio's bare "Error". Works for generators
+    (handlers that stream progress) too."""
+
+    def translate(err: Exception) -> gr.Error:
+        if isinstance(err, gr.Error):
+            return err
+        if isinstance(err, CvdemoError):
+            return gr.Error(str(err), title="Can't do that")
+        log.exception("%s failed", fn.__name__)
+        return gr.Error("Something went wrong on the server while doing that (it has been logged). "
+                        "Check your inputs and try again.", title="Can't do that")
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as err:
+                raise translate(err) from err
+
+        return stream
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except CvdemoError as err:
-            raise gr.Error(str(err), title="Can't do that") from err
         except Exception as err:
-            log.exception("%s failed", fn.__name__)
-            raise gr.Error("Something went wrong on the server while doing that (it has been logged). "
-                           "Check your inputs and try again.", title="Can't do that") from err
+            raise translate(err) from err
 
     return wrapper
 

@@ -31,6 +31,7 @@ class Workspace:
         self.dataset = None
         self.shots: dict[int, list] = {}  # webcam shots per class slot, before a dataset is built
         self.stop = StopFlag()
+        self.trained = 0  # models trained in this session so far (names stay unique)
         self.lock = threading.Lock()  # one training run per session at a time
 
     def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
@@ -40,8 +41,10 @@ class Workspace:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self.folder
 
-    def add_model(self, classifier: Classifier) -> str:
-        name = classifier.name
+    def add_model(self, classifier: Classifier, description: str) -> str:
+        """Keep a trained model under a new name ("my model N: ..."); returns the name."""
+        self.trained += 1
+        name = classifier.name = f"my model {self.trained}: {description}"
         self.models[name] = classifier
         self.models.move_to_end(name)
         while len(self.models) > MAX_SESSION_MODELS:

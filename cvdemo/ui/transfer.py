@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from .. import datasets
-from ..errors import CvdemoError, LimitError
+from ..errors import LimitError
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, TrainConfig
@@ -101,17 +101,10 @@ def summary(result, scratch=None, budget: float | None = None) -> str:
     return "\n".join(lines)
 
 
+@user_errors
 def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed,
           use_augment, spec):
     """Run a transfer-learning job, streaming progress and live curves; the model joins this session's list."""
-    try:
-        yield from _train(workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed,
-                          use_augment, spec)
-    except CvdemoError as err:
-        raise gr.Error(str(err), title="Can't do that") from err
-
-
-def _train(workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed, use_augment, spec):
     if workspace.dataset is None:
         raise LimitError("Load a dataset first (step 1).", code="dataset.missing")
     if not workspace.lock.acquire(blocking=False):
@@ -143,9 +136,7 @@ def _train(workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay,
             for event in transfer(workspace.dataset, mode="scratch", arch=arch or DEFAULT_MODEL, config=budget,
                                   val_fraction=float(val_fraction), stop=workspace.stop):
                 scratch = getattr(event, "result", None) or scratch
-        number = len(workspace.models) + 1
-        result.classifier.name = f"my model {number}: {result.arch} {result.mode} ({len(result.classes)} classes)"
-        name = workspace.add_model(result.classifier)
+        name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
         loss, acc = curves(result.history)
         gallery = [(im, f"true {t} · predicted {p} ({c:.0%})") for im, t, p, c in result.misclassified]
