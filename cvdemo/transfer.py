@@ -9,11 +9,12 @@ features once (ONNX on a CPU) and caches them, so retraining the head takes well
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,6 +29,23 @@ from .train import Event, StopFlag, TrainConfig, fit
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
+CPU_MAX_BATCH = 16  # full / scratch training on a CPU: batch 32 needs ~2.7 GB of activations, 16 half that
+MIN_SCRATCH_SECONDS = 20.0  # the from-scratch comparison gets at least this (a few steps would say nothing)
+
+
+def default_config(mode: str, seed: int = 0) -> TrainConfig:
+    """Defaults per mode: the probe trains a linear head on cached features (many cheap epochs,
+    big batches); the others train through the backbone (few epochs, small batches)."""
+    if mode == "probe":
+        return TrainConfig(epochs=100, batch_size=128, lr=1e-2, seed=seed)
+    return TrainConfig(epochs=5, batch_size=CPU_MAX_BATCH, lr=1e-3, seed=seed)
+
+
+def scratch_config(pretrained_seconds: float, seed: int = 0) -> TrainConfig:
+    """The from-scratch comparison: the same architecture, as many epochs as fit in the time the
+    pretrained run took (at least MIN_SCRATCH_SECONDS)."""
+    return TrainConfig(epochs=500, batch_size=CPU_MAX_BATCH, lr=1e-3, seed=seed,
+                       max_seconds=max(MIN_SCRATCH_SECONDS, pretrained_seconds))
 
 
 @dataclass
@@ -122,7 +140,11 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     if not 0 < copies <= 8:
         raise LimitError(f"copies must be from 1 to 8, got {copies}", code="limit.copies")
     check_trainable(dataset)
-    config = config or TrainConfig(epochs=100 if mode == "probe" else 5, lr=1e-2 if mode == "probe" else 1e-3)
+    config = config or default_config(mode)
+    notes = []
+    if mode in ("full", "scratch") and config.batch_size > CPU_MAX_BATCH and get_classifier(arch).device.type == "cpu":
+        notes.append(f"Batch size {config.batch_size} lowered to {CPU_MAX_BATCH} to fit in memory on a CPU.")
+        config = dataclasses.replace(config, batch_size=CPU_MAX_BATCH)
     pipeline = build_pipeline(augment) if augment else None
     start = time.perf_counter()
     train, val = split(dataset, val_fraction, seed=config.seed)
@@ -135,21 +157,30 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
             images += [pipeline(im, generator) for im in train.images for _ in range(copies)]
             labels += [label for label in train.labels for _ in range(copies)]
         x_train, x_val = cached_features(images, arch), cached_features(val.images, arch)
+        val_inputs = torch.from_numpy(x_val)
         net = ProbeNet(x_train.shape[1], n)
         train_set = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.tensor(labels))
         val_set = torch.utils.data.TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.labels))
     else:
         net = build_network(mode, arch, n)
         train_set, val_set = ImageSet(train, base, pipeline), ImageSet(val, base)
+        val_inputs = None
     last = None
     for event in fit(net, train_set, val_set, config=config, stop=stop):
         last = event
         if event.kind in ("done", "stopped"):
             break
         yield event
+    seconds = time.perf_counter() - start
     model = attach_head(base, net) if mode == "probe" else net.eval()
     classifier = Classifier(f"{arch} ({mode}, {n} classes)", model, labels=dataset.classes, runtime="torch")
-    last.result = report(classifier, mode, arch, val, last, time.perf_counter() - start)
+    if val_inputs is not None:  # the probe's validation features are cached: no second pass through the backbone
+        with torch.no_grad():
+            probs = torch.softmax(net.cpu()(val_inputs), 1).numpy()
+    else:
+        probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
+    last.result = report(classifier, mode, arch, val, probs, last, seconds)
+    last.result.notes = notes
     yield last
 
 
@@ -160,10 +191,10 @@ def attach_head(base: Classifier, probe: ProbeNet) -> torch.nn.Module:
     return model.eval()
 
 
-def report(classifier: Classifier, mode: str, arch: str, val: Dataset, last: Event, seconds: float) -> TransferResult:
+def report(classifier: Classifier, mode: str, arch: str, val: Dataset, probs: np.ndarray, last: Event,
+           seconds: float) -> TransferResult:
     """Validation accuracy, per-class accuracy, confusion matrix and the misclassified images."""
     n = len(val.classes)
-    probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
     pred = probs.argmax(1)
     confusion = np.zeros((n, n), dtype=int)
     np.add.at(confusion, (val.labels, pred), 1)

@@ -13,7 +13,7 @@ from ..errors import LimitError
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, TrainConfig
-from ..transfer import transfer
+from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
 from .common import user_errors
 from .session import Workspace
@@ -96,8 +96,10 @@ def summary(result, scratch=None, budget: float | None = None) -> str:
              "", "| class | accuracy |", "|---|---|"]
     lines += [f"| {c} | {a:.0%} |" for c, a in result.per_class_acc.items()]
     if scratch is not None:
-        lines += ["", f"Same architecture **from scratch**, same training-time budget ({budget:.0f} s): "
+        lines += ["", f"Same architecture **from scratch**, given {budget:.0f} s of training "
+                      f"({len(scratch.history)} full epochs; the pretrained run took {result.seconds:.0f} s): "
                       f"**{scratch.val_acc:.1%}**. Pretraining bought **{(result.val_acc - scratch.val_acc) * 100:+.1f}** points."]
+    lines += [f"\n_{note}_" for note in result.notes]
     return "\n".join(lines)
 
 
@@ -129,9 +131,8 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
             result = getattr(event, "result", None) or result
         scratch = None
         if compare and mode != "scratch" and not workspace.stop.is_set():
-            yield "Training the same architecture from scratch with the same time budget…", skip, skip, skip, skip, skip, skip
-            budget = TrainConfig(epochs=500, batch_size=int(batch_size), lr=1e-3, weight_decay=float(weight_decay),
-                                 seed=int(seed or 0), max_seconds=max(5.0, result.seconds))
+            yield "Training the same architecture from scratch on a time budget…", skip, skip, skip, skip, skip, skip
+            budget = scratch_config(result.seconds, seed=int(seed or 0))
             scratch_budget = budget.max_seconds
             for event in transfer(workspace.dataset, mode="scratch", arch=arch or DEFAULT_MODEL, config=budget,
                                   val_fraction=float(val_fraction), stop=workspace.stop):
@@ -145,6 +146,11 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                gr.Dropdown(choices=model_choices(workspace), value=name))
     finally:
         workspace.lock.release()
+
+
+def mode_defaults(mode: str) -> tuple[int, int, float]:
+    config = default_config(mode)
+    return config.epochs, config.batch_size, config.lr
 
 
 def stop(workspace: Workspace) -> str:
@@ -206,10 +212,10 @@ def build(workspace: gr.State, classify_model: gr.Dropdown, augment_spec: gr.Cod
             arch = gr.Dropdown([DEFAULT_MODEL], value=DEFAULT_MODEL, allow_custom_value=True, label="Backbone")
             mode = gr.Radio([("Linear probe (frozen backbone)", "probe"), ("Fine-tune last stages", "finetune"),
                              ("Full fine-tune", "full")], value="probe", label="Mode")
-            compare = gr.Checkbox(True, label="Also train from scratch with the same time budget")
+            compare = gr.Checkbox(True, label="Also train from scratch on a time budget (at least 20 s)")
             with gr.Row():
                 epochs = gr.Slider(1, 300, 100, step=1, label="Epochs")
-                batch_size = gr.Slider(4, 256, 32, step=4, label="Batch size")
+                batch_size = gr.Slider(4, 256, 128, step=4, label="Batch size")
             with gr.Row():
                 lr = gr.Number(0.01, label="Learning rate", minimum=1e-6, maximum=1.0)
                 weight_decay = gr.Number(1e-4, label="Weight decay", minimum=0, maximum=1.0)
@@ -247,8 +253,7 @@ def build(workspace: gr.State, classify_model: gr.Dropdown, augment_spec: gr.Cod
                          [status, loss_plot, acc_plot, report, confusion, wrong, classify_model],
                          api_name="train", concurrency_id="training", concurrency_limit=1)
     halt.click(stop, workspace, status, api_visibility="private", queue=False)
-    mode.change(lambda m: (100, 0.01) if m == "probe" else (5, 0.001), mode, [epochs, lr],
-                api_visibility="private", queue=False)
+    mode.change(mode_defaults, mode, [epochs, batch_size, lr], api_visibility="private", queue=False)
     export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
     export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
     export_data.click(lambda ws: export_files(ws, "dataset"), workspace, downloads, api_visibility="private")
