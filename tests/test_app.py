@@ -87,3 +87,7 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
         other.predict(handle_file(examples["coffee"]), name, api_name="/classify")
     with pytest.raises(AppError, match="Load a dataset first"):  # nor sees this session's dataset
         other.predict("efficientnet_lite0", "probe", False, 5, 32, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+    with pytest.raises(AppError, match="minimum"):  # a refused run ...
+        mine.predict("efficientnet_lite0", "probe", False, 5, 32, 0.0, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+    again = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")  # ... keeps earlier work
+    assert again == brick

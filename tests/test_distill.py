@@ -1,0 +1,293 @@
+"""Knowledge distillation (cvdemo.distill): the loss against the formula, soft targets, the shipped
+teacher, the three-way lesson (KD beats labels alone), the sweep, distill()'s checks and stop flag, the CLI."""
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cvdemo import distill as d
+from cvdemo.errors import LimitError, ModelError
+from cvdemo.train import StopFlag, TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def logits():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(6, 5, generator=g) * 3, torch.randn(6, 5, generator=g) * 3, torch.tensor([0, 4, 2, -1, 1, -1])
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return d.load_teacher()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return d.digits_split()
+
+
+# --- kd_loss --------------------------------------------------------------------------------------
+
+def by_hand(s, t, y, T, alpha):
+    """The formula, written out: alpha T^2 mean_i sum_c p_t log(p_t / p_s) + (1 - alpha) CE over labelled rows."""
+    p_t, p_s = np.exp(t / T) / np.exp(t / T).sum(1, keepdims=True), np.exp(s / T) / np.exp(s / T).sum(1, keepdims=True)
+    kl = float((p_t * (np.log(p_t) - np.log(p_s))).sum(1).mean())
+    known = y >= 0
+    q = np.exp(s) / np.exp(s).sum(1, keepdims=True)
+    ce = float(-np.log(q[known, y[known]]).mean()) if known.any() else 0.0
+    return alpha * T * T * kl + (1 - alpha) * ce
+
+
+@pytest.mark.parametrize("T,alpha", [(1.0, 0.5), (4.0, 0.9), (10.0, 0.3), (2.5, 1.0)])
+def test_kd_loss_equals_the_formula(logits, T, alpha):
+    s, t, y = logits
+    got = d.kd_loss(s, t, y, T=T, alpha=alpha).item()
+    assert got == pytest.approx(by_hand(s.double().numpy(), t.double().numpy(), y.numpy(), T, alpha), rel=1e-5)
+
+
+def test_kd_loss_alpha_0_is_cross_entropy_and_alpha_1_ignores_labels(logits):
+    s, t, _ = logits
+    y = torch.tensor([0, 4, 2, 3, 1, 0])
+    assert d.kd_loss(s, t, y, T=4, alpha=0).item() == pytest.approx(F.cross_entropy(s, y).item(), rel=1e-6)
+    assert d.kd_loss(s, t, y, T=4, alpha=1).item() == pytest.approx(d.kd_loss(s, t, None, T=4, alpha=1).item())
+    assert d.kd_loss(s, s, None, T=3, alpha=1).item() == pytest.approx(0, abs=1e-6)  # KL(p || p) = 0
+
+
+def test_kd_loss_scales_the_kl_term_by_T_squared(logits):
+    s, t, _ = logits
+    for T in (1.0, 2.0, 5.0):
+        kl = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+        assert d.kd_loss(s, t, T=T, alpha=1).item() == pytest.approx(T * T * kl.item(), rel=1e-5)
+    # softening by T is dividing the logits by T: only the T^2 factor is left
+    assert d.kd_loss(s, t, T=4, alpha=1).item() == pytest.approx(16 * d.kd_loss(s / 4, t / 4, T=1, alpha=1).item(),
+                                                                 rel=1e-5)
+
+
+def test_kd_loss_leaves_unlabeled_rows_out_of_the_cross_entropy(logits):
+    s, t, y = logits  # rows 3 and 5 are unlabeled (-1)
+    known = y >= 0
+    assert d.kd_loss(s, t, y, alpha=0).item() == pytest.approx(F.cross_entropy(s[known], y[known]).item(), rel=1e-6)
+    moved = s.clone()
+    moved[~known] += 100 * torch.randn(int((~known).sum()), 5)  # what unlabeled rows predict doesn't matter to CE
+    assert d.kd_loss(moved, t, y, alpha=0).item() == pytest.approx(d.kd_loss(s, t, y, alpha=0).item(), rel=1e-6)
+    # ... but they count in the KD term (all rows)
+    assert d.kd_loss(moved, t, y, alpha=0.5).item() != pytest.approx(d.kd_loss(s, t, y, alpha=0.5).item())
+    # nothing labelled: CE is 0 (not NaN) and gradients are finite
+    none = torch.full((6,), -1)
+    x = s.clone().requires_grad_()
+    loss = d.kd_loss(x, t, none, T=4, alpha=0.9)
+    loss.backward()
+    assert loss.item() == pytest.approx(d.kd_loss(s, t, None, T=4, alpha=0.9).item(), rel=1e-6)
+    assert torch.isfinite(x.grad).all() and d.kd_loss(s, t, none, alpha=0).item() == 0
+
+
+def test_kd_loss_refuses_bad_T_and_alpha(logits):
+    s, t, y = logits
+    for kw in ({"T": 0}, {"T": -1}, {"T": float("nan")}, {"alpha": 1.5}, {"alpha": -0.1}):
+        with pytest.raises(LimitError):
+            d.kd_loss(s, t, y, **kw)
+
+
+def test_soft_targets_sum_to_one_and_flatten_with_T(logits):
+    _, t, _ = logits
+    temps = (1, 2, 5, 10, 20)
+    for z in (t[0], t, t.numpy(), [1.0, 5.0, -2.0]):
+        probs = d.soft_targets(z, temps)
+        assert list(probs) == list(temps)
+        for p in probs.values():
+            assert p.shape == np.shape(z) and np.allclose(p.sum(-1), 1) and (p > 0).all()
+        entropy = [float(-(p * np.log(p)).sum(-1).mean()) for p in probs.values()]
+        assert all(a < b for a, b in itertools.pairwise(entropy)), entropy
+    assert np.allclose(d.soft_targets(t[0], (1,))[1], torch.softmax(t[0].double(), 0).numpy())
+    with pytest.raises(LimitError):
+        d.soft_targets(t[0], (0,))
+
+
+# --- the shipped teacher --------------------------------------------------------------------------
+
+def test_shipped_teacher_is_small_safetensors_and_accurate(data, teacher, monkeypatch):
+    weights, meta_path = d.CHECKPOINTS / "digits_teacher.safetensors", d.CHECKPOINTS / "digits_teacher.json"
+    assert weights.stat().st_size < 400_000
+    meta = json.loads(meta_path.read_text())
+    assert meta["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert meta["command"] == "python -m cvdemo.distill make-teacher" and meta["command"] in d.__doc__
+    assert not [p for p in d.CHECKPOINTS.iterdir() if p.suffix in (".pt", ".pth", ".bin", ".pkl")]
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("torch.load must not be used")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    model = d.load_teacher()
+    _, test = data
+    acc = d._accuracy(model, test, d.digits_teacher_input)
+    assert acc > 0.95 and acc == pytest.approx(meta["test_acc"], abs=1e-4)
+    assert d._params(model) == meta["params"] > 20 * d._params(d.build_student("mlp"))
+
+
+def test_load_teacher_refuses_missing_or_mismatched_files(tmp_path):
+    with pytest.raises(ModelError, match="make-teacher"):
+        d.load_teacher(tmp_path / "digits_teacher.safetensors")
+    for name in ("digits_teacher.safetensors", "digits_teacher.json"):
+        (tmp_path / name).write_bytes((d.CHECKPOINTS / name).read_bytes())
+    meta = json.loads((tmp_path / "digits_teacher.json").read_text())
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "sha256": "0" * 64}))
+    with pytest.raises(ModelError, match="sha256"):
+        d.load_teacher(tmp_path / "digits_teacher.safetensors")
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "widths": [16, 32]}))
+    with pytest.raises(ModelError, match="can't be loaded"):
+        d.load_teacher(tmp_path / "digits_teacher.safetensors")
+
+
+def test_make_teacher_is_reproducible(tmp_path, monkeypatch):
+    """The same recipe (cut to 1 epoch here) writes the same bytes twice; the result loads back."""
+    monkeypatch.setitem(d.TEACHER_RECIPE, "epochs", 1)
+    a, b = d.make_teacher(tmp_path / "a", quiet=True), d.make_teacher(tmp_path / "b", quiet=True)
+    assert a == b and a["recipe"]["epochs"] == 1
+    assert (tmp_path / "a" / "digits_teacher.safetensors").read_bytes() == \
+        (tmp_path / "b" / "digits_teacher.safetensors").read_bytes()
+    assert d.load_teacher(tmp_path / "a" / "digits_teacher.safetensors").widths == a["widths"]
+
+
+# --- the lesson -----------------------------------------------------------------------------------
+
+def test_three_way_kd_beats_labels_only(teacher):
+    result = d.three_way(seeds=(0,), teacher=teacher)
+    runs = result["runs"]
+    assert list(runs) == ["teacher", "labels_only", "kd"]
+    assert result["labelled"] == 100 and result["transfer"] == 1098 and result["test"] == 599
+    assert runs["kd"]["acc_mean"] - runs["labels_only"]["acc_mean"] >= 0.03, d.format_table(result)
+    assert runs["teacher"]["acc_mean"] > 0.95
+    for run in runs.values():
+        assert {"description", "acc_mean", "acc_std", "accs", "params", "bytes", "latency_ms", "compression",
+                "speedup"} <= set(run)
+        assert run["latency_ms"] > 0 and run["bytes"] > 4 * run["params"]
+    assert runs["kd"]["params"] == runs["labels_only"]["params"] < runs["teacher"]["params"] / 20
+    assert runs["kd"]["compression"] > 20 and runs["teacher"]["compression"] == 1
+    assert result["verdict"] == "helped" and result["honest"].startswith("KD helped")
+    assert result["kd_gain_points"] == pytest.approx(100 * (runs["kd"]["acc_mean"] - runs["labels_only"]["acc_mean"]))
+    table = d.format_table(result)
+    assert "KD helped" in table and "wall time" in table and "1,098 unlabeled" in table
+
+
+def test_honest_sentence_says_when_kd_did_not_help():
+    def runs(lab, kd):
+        return {"teacher": {"accs": [0.99] * 3}, "labels_only": {"accs": lab}, "kd": {"accs": kd}}
+
+    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.885, 0.86, 0.91]), 100, 0)
+    assert verdict == "no clear difference" and "no transfer set" in sentence and "-0.2 points" in sentence
+    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.83, 0.82, 0.85]), 100, 0)
+    assert verdict == "hurt" and sentence.startswith("KD hurt here: -5.3 points")
+    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.95, 0.95, 0.96]), 100, 1098)
+    assert verdict == "helped" and "+6.7 points" in sentence and "3 of 3 seeds" in sentence
+
+
+def test_sweep_grid(teacher):
+    grid = d.sweep(alphas=(0.0, 0.9), temperatures=(1, 4), epochs=10, teacher=teacher)
+    assert grid.shape == (2, 2) and ((grid > 0.5) & (grid <= 1)).all()
+    assert grid[0, 0] == grid[0, 1]  # alpha 0: cross-entropy only, T plays no part
+    assert grid[1].max() > grid[0, 0]  # the teacher's soft targets help
+
+
+def test_three_way_refuses_bad_settings(teacher):
+    with pytest.raises(LimitError):
+        d.three_way(dataset="faces", teacher=teacher)
+    with pytest.raises(LimitError):
+        d.three_way(labelled=5, seeds=(0,), teacher=teacher)  # fewer than one per class
+    with pytest.raises(LimitError):
+        d.three_way(student="vit", seeds=(0,), teacher=teacher)
+
+
+def test_one_thread_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with d.one_thread():
+        with d.one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+# --- distill(): the general entry -----------------------------------------------------------------
+
+def test_distill_trains_checks_and_stops(data, teacher):
+    train, test = data
+    config = TrainConfig(epochs=3, batch_size=32, lr=1e-2, device="cpu")
+    args = (train.images[:50], train.labels[:50], train.images[50:400], d.digits_teacher_input,
+            d.digits_student_input)
+    student = d.build_student("mlp", seed=1)
+    frozen = {k: v.clone() for k, v in teacher.state_dict().items()}
+    events = list(d.distill(teacher, student, *args, config, T=4, alpha=0.9, val_images=test.images,
+                            val_labels=test.labels))
+    done = events[-1]
+    assert done.kind == "done" and len(done.history) == 3
+    assert {"train_acc", "val_acc"} <= set(done.best) and done.best["val_acc"] > 0.6  # train_acc: agreement
+    assert not teacher.training and all(torch.equal(frozen[k], v) for k, v in teacher.state_dict().items())
+    # raw images of any kind: uint8 arrays work like PIL images
+    raw = [np.asarray(im) for im in train.images[:50]]
+    last = list(d.distill(teacher, d.build_student("cnn"), raw, train.labels[:50], [], d.digits_teacher_input,
+                          d.digits_student_input, TrainConfig(epochs=1, batch_size=16, device="cpu")))[-1]
+    assert last.kind == "done"
+
+    # the stop flag: set after the first step -> "stopped" right after it (no epoch finished: best None)
+    stop, student = StopFlag(), d.build_student("mlp", seed=2)
+    events = []
+    for event in d.distill(teacher, student, *args, config, stop=stop):
+        events.append(event)
+        stop.set()
+    assert [e.kind for e in events] == ["step", "stopped"] and events[-1].best is None and events[-1].step == 1
+    # set before the start: nothing trains, the weights stay as they were
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    events = list(d.distill(teacher, student, *args, config, stop=stop))
+    assert [e.kind for e in events] == ["stopped"] and events[-1].step == 0
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+    with pytest.raises(LimitError, match="labels"):
+        d.distill(teacher, student, train.images[:5], train.labels[:4], [], d.digits_teacher_input,
+                  d.digits_student_input)
+    with pytest.raises(LimitError, match="class indices"):
+        list(d.distill(teacher, student, train.images[:5], [0, 1, 2, 3, 10], [], d.digits_teacher_input,
+                       d.digits_student_input, config))
+    with pytest.raises(ModelError, match="3 outputs"):
+        list(d.distill(teacher, d.build_student("mlp", num_classes=3), *args, config))
+    with pytest.raises(LimitError):
+        d.distill(teacher, student, *args, config, T=0)
+
+
+def test_teacher_logits_are_computed_once_in_eval_mode(data):
+    train, _ = data
+    teacher = d.load_teacher().train()
+    calls = []
+
+    def pre(image):
+        calls.append(1)
+        return d.digits_teacher_input(image)
+
+    out = d.teacher_logits(teacher, train.images[:70], pre, batch_size=32, device="cpu")
+    assert out.shape == (70, 10) and len(calls) == 70 and teacher.training  # mode put back
+    teacher.eval()
+    with torch.no_grad():
+        x = torch.stack([d.digits_teacher_input(im) for im in train.images[:70]])
+        assert torch.allclose(out, teacher(x), atol=1e-5)
+
+
+# --- command line -----------------------------------------------------------------------------------
+
+def test_cli_sweep_and_errors(capsys):
+    assert d.main(["sweep", "--alphas", "0.9", "--temperatures", "4", "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("alpha \\ T") and "%" in out
+    assert d.main(["three-way", "--labelled", "5", "--seeds", "1"]) == 2
+    assert "labelled must be" in capsys.readouterr().err
+
+
+def test_module_runs_without_gradio():
+    code = "import sys, cvdemo.distill; assert 'gradio' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

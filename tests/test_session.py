@@ -1,0 +1,42 @@
+"""Per-session workspaces: each browser session gets its own, and its files go when it ends."""
+import copy
+
+import pytest
+
+from cvdemo import ModelError
+from cvdemo.inference import Classifier
+from cvdemo.models import create_model
+from cvdemo.ui.session import MAX_SESSION_MODELS, Workspace, workspace_state
+
+
+def trained() -> Classifier:
+    """Stands in for a fine-tuned model (its own object, as the Transfer tab makes)."""
+    return Classifier("efficientnet_lite0", create_model(), runtime="torch")
+
+
+def test_each_session_gets_a_fresh_workspace_with_its_own_folder():
+    state = workspace_state()
+    first, second = copy.deepcopy(state.value), copy.deepcopy(state.value)  # what Gradio does per session
+    assert first is not second and first.folder != second.folder
+    first.add_model(trained(), "x")
+    assert list(second.models) == [] and second.dataset is None
+
+
+def test_closing_a_session_removes_its_files_and_models():
+    workspace = Workspace()
+    (workspace.files() / "model.safetensors").write_bytes(b"weights")
+    workspace.add_model(trained(), "probe")
+    workspace.close()
+    assert not workspace.folder.exists() and not workspace.models
+
+
+def test_a_session_keeps_its_last_few_models_under_unique_names():
+    workspace = Workspace()
+    model = trained()
+    names = [workspace.add_model(model, "probe") for _ in range(MAX_SESSION_MODELS + 2)]
+    assert len(set(names)) == len(names)
+    assert list(workspace.models) == names[-MAX_SESSION_MODELS:]
+    assert workspace.classifier(names[-1]) is model
+    with pytest.raises(ModelError):  # dropped models are gone, not looked up elsewhere
+        workspace.classifier(names[0])
+    assert workspace.classifier(None).name == "efficientnet_lite0"  # the shared default
