@@ -217,6 +217,7 @@ def test_one_thread_restores_the_thread_count():
 
 # --- distill(): the general entry -----------------------------------------------------------------
 
+@d.one_thread()  # tiny models: see one_thread's docstring
 def test_distill_trains_checks_and_stops(data, teacher):
     train, test = data
     config = TrainConfig(epochs=3, batch_size=32, lr=1e-2, device="cpu")
@@ -252,11 +253,13 @@ def test_distill_trains_checks_and_stops(data, teacher):
     with pytest.raises(LimitError, match="labels"):
         d.distill(teacher, student, train.images[:5], train.labels[:4], [], d.digits_teacher_input,
                   d.digits_student_input)
+    with pytest.raises(LimitError, match="class indices"):  # checked at the call, before the teacher runs
+        d.distill(teacher, student, train.images[:5], [0, 1, 2, 3, 10], [], d.digits_teacher_input,
+                  d.digits_student_input, config)
     with pytest.raises(LimitError, match="class indices"):
-        list(d.distill(teacher, student, train.images[:5], [0, 1, 2, 3, 10], [], d.digits_teacher_input,
-                       d.digits_student_input, config))
+        d.distill(teacher, student, *args, config, val_images=test.images[:2], val_labels=np.array([0, -1]))
     with pytest.raises(ModelError, match="3 outputs"):
-        list(d.distill(teacher, d.build_student("mlp", num_classes=3), *args, config))
+        d.distill(teacher, d.build_student("mlp", num_classes=3), *args, config)
     with pytest.raises(LimitError):
         d.distill(teacher, student, *args, config, T=0)
 
@@ -270,7 +273,7 @@ def test_teacher_logits_are_computed_once_in_eval_mode(data):
         calls.append(1)
         return d.digits_teacher_input(image)
 
-    out = d.teacher_logits(teacher, train.images[:70], pre, batch_size=32, device="cpu")
+    out = d.teacher_logits(teacher, train.images[:70], pre, batch_size=32)
     assert out.shape == (70, 10) and len(calls) == 70 and teacher.training  # mode put back
     teacher.eval()
     with torch.no_grad():

@@ -1,0 +1,607 @@
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a small student learns from a big teacher's
+softened predictions, on the few labelled images and on unlabeled ones (the "transfer set").
+
+    from cvdemo.distill import distill, kd_loss, soft_targets, three_way, sweep
+    for event in distill(teacher, student, images, labels, unlabeled, teacher_pre, student_pre,
+                         config=TrainConfig(epochs=20), T=4, alpha=0.9): ...   # Events from cvdemo.train
+    result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
+    print(format_table(result))
+
+Command line (a table, then the honest sentence; `--json` prints the whole result):
+
+    python -m cvdemo.distill three-way [--seeds 3] [--labelled 100] [--T 4] [--alpha 0.9] [--no-transfer-set]
+    python -m cvdemo.distill sweep                # student accuracy over alpha x T
+    python -m cvdemo.distill make-teacher         # writes checkpoints/digits_teacher.{safetensors,json}
+
+How it works, top to bottom:
+- `kd_loss` is the loss: alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, labels),
+  where _T means softmax(logits / T). T^2 keeps the soft term's gradients the same size as T changes.
+  Rows labelled -1 (unlabeled transfer images) count in the KL term only.
+- Teacher and student may want different inputs (size, normalisation): the data are RAW images (PIL,
+  uint8 arrays or tensors) and each model comes with its own `preprocess(image) -> (C, H, W)`. The
+  teacher (frozen, eval mode) runs ONCE over every image; its logits are cached, and the student trains
+  through `cvdemo.train.fit` on batches of (student input, label or -1, teacher logits).
+- The digits demo ("a big teacher exists"): the held-out test split is a fixed third of scikit-learn's
+  digits (`digits_split`, stratified, seed 0); the other 1,198 images are the training split. The
+  shipped teacher is a 4-conv CNN (~75k parameters, 16x16 input) trained on ALL the training split's
+  labels, by `make-teacher` (seeded: the same command gives the same file on the same machine). The
+  student (an MLP on the 8x8 pixels, ~2.4k parameters) gets only `labelled` of those labels (stratified);
+  the rest of the training split is its unlabeled transfer set. So the lesson is: a teacher trained
+  where labels were plentiful can pass what it knows to a much smaller model through unlabeled images.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+
+from .datasets import Dataset, load_builtin, split
+from .errors import LimitError, ModelError
+from .models import atomic_write
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread
+
+__all__ = ["CHECKPOINTS", "DigitsCNN", "TransferSet", "build_student", "digits_split", "digits_student_input",
+           "digits_teacher_input", "distill", "format_table", "kd_loss", "load_teacher", "main", "make_teacher",
+           "one_thread", "soft_targets", "sweep", "teacher_logits", "three_way"]
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+TEACHER_NAME = "digits_teacher"
+TEST_FRACTION = 1 / 3  # the held-out digits test split (fixed: seed 0)
+MAX_JSON_BYTES = 100_000
+Preprocess = Callable[[Any], Any]  # raw image -> model input (C, H, W) (a leading batch dim of 1 is dropped)
+
+
+# --- the loss ---------------------------------------------------------------------------------
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
+            T: float = 4.0, alpha: float = 0.9) -> torch.Tensor:
+    """alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * CE(student, labels).
+
+    The KL term averages over all rows; the CE term over the labelled rows only (label < 0 means
+    unlabeled) and is 0 when there are none or `labels` is None."""
+    _check_T_alpha(T, alpha)
+    s, t = student_logits.float(), teacher_logits.float()
+    kd = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1), log_target=True, reduction="batchmean")
+    if labels is None:
+        return alpha * T * T * kd
+    labels = labels.long()
+    known = labels >= 0
+    ce_sum = F.cross_entropy(s, labels.clamp_min(0), reduction="none").mul(known).sum()
+    ce = ce_sum / known.sum().clamp_min(1)  # no host sync: 0 / 1 when nothing is labelled
+    return alpha * T * T * kd + (1 - alpha) * ce
+
+
+def soft_targets(logits: Any, temperatures: Sequence[float] = (1, 2, 5, 10, 20)) -> dict[float, np.ndarray]:
+    """The teacher's softmax(logits / T) for each T (the temperature explorer): {T: probabilities}, each
+    shaped like `logits` ((classes,) for one image, or (N, classes)). Higher T: flatter."""
+    z = torch.as_tensor(np.asarray(logits.detach().cpu() if isinstance(logits, torch.Tensor) else logits),
+                        dtype=torch.float64)
+    out = {}
+    for T in temperatures:
+        _check_T_alpha(T)
+        out[T] = torch.softmax(z / T, dim=-1).numpy()
+    return out
+
+
+def _check_T_alpha(T: float, alpha: float | None = None) -> None:
+    if isinstance(T, bool) or not isinstance(T, (int, float)) or not 0 < T <= 100 or not math.isfinite(T):
+        raise LimitError(f"T (temperature) must be a number above 0 and at most 100, got {T!r}", code="limit.T",
+                         value=T)
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
+        raise LimitError(f"alpha must be a number from 0 to 1, got {alpha!r}", code="limit.alpha", value=alpha)
+
+
+# --- the general entry ------------------------------------------------------------------------
+
+def _as_input(x: Any) -> torch.Tensor:
+    """A preprocess result as a float tensor (C, H, W): numpy or torch; a leading batch dim of 1 dropped."""
+    x = torch.as_tensor(x)
+    if x.ndim == 4 and x.shape[0] == 1:
+        x = x[0]
+    return x.float()
+
+
+@torch.no_grad()
+def teacher_logits(teacher: nn.Module, images: Sequence[Any], preprocess: Preprocess, *,
+                   batch_size: int = 128) -> torch.Tensor:
+    """The frozen teacher's logits (N, classes), float32 on the CPU: one pass in eval mode, on the
+    teacher's own device (its train/eval mode is put back afterwards)."""
+    device = next(teacher.parameters()).device
+    was_training = teacher.training
+    teacher.eval()
+    try:
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = torch.stack([_as_input(preprocess(im)) for im in images[i:i + batch_size]])
+            out.append(teacher(x.to(device)).float().cpu())
+        return torch.cat(out)
+    finally:
+        teacher.train(was_training)
+
+
+class TransferSet(torch.utils.data.Dataset):
+    """(student input, label or -1, teacher logits) per image; the student's preprocessing runs here,
+    once up front for small inputs (the digits' 8x8), on the fly for big ones (224 px) to bound memory."""
+
+    def __init__(self, images: Sequence[Any], labels: torch.Tensor, logits: torch.Tensor,
+                 preprocess: Preprocess) -> None:
+        self.images, self.labels, self.logits, self.preprocess = images, labels, logits, preprocess
+        small = _as_input(preprocess(images[0])).numel() * len(images) <= 2**24  # <= 64 MB of float32
+        self.inputs = torch.stack([_as_input(preprocess(im)) for im in images]) if small else None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        x = self.inputs[i] if self.inputs is not None else _as_input(self.preprocess(self.images[i]))
+        return x, self.labels[i], self.logits[i]
+
+
+def distill(teacher: nn.Module, student: nn.Module, train_images: Sequence[Any], labels: Sequence[int],
+            unlabeled_images: Sequence[Any], teacher_preprocess: Preprocess, student_preprocess: Preprocess,
+            config: TrainConfig | None = None, T: float = 4.0, alpha: float = 0.9, stop: StopFlag | None = None, *,
+            val_images: Sequence[Any] | None = None, val_labels: Sequence[int] | None = None) -> Iterator[Event]:
+    """Train `student` (in place) to match `teacher` on `train_images` (with `labels`) + `unlabeled_images`;
+    yields the Events of `cvdemo.train.fit`, ending with "done"/"stopped" (the student then holds the best
+    weights seen). Images are raw; each model's `*_preprocess(image)` makes its input (C, H, W).
+
+    The teacher runs once over all images (frozen, eval mode); the student then trains on kd_loss with
+    `config`. train_acc counts the student's agreement with the teacher; without validation images the
+    best epoch is the one that agrees most, with them (`val_images`, `val_labels`) the highest val_acc.
+    Settings, labels and the two models' class counts are checked here, at the call."""
+    config = config or TrainConfig(epochs=20)
+    config.check()
+    _check_T_alpha(T, alpha)
+    images = list(train_images) + list(unlabeled_images)
+    if len(labels) != len(train_images):
+        raise LimitError(f"{len(train_images)} labelled images but {len(labels)} labels.", code="limit.labels")
+    if not images:
+        raise LimitError("There are no images to distill on.", code="limit.no_train_data")
+    if (val_images is None) != (val_labels is None):
+        raise ValueError("pass both val_images and val_labels, or neither")
+    classes, out = (_outputs(model, pre, images[0]) for model, pre in ((teacher, teacher_preprocess),
+                                                                        (student, student_preprocess)))
+    if out != classes:
+        raise ModelError(f"The student has {out} outputs but the teacher has {classes} classes.",
+                         code="model.class_mismatch", student=out, teacher=classes)
+    y = torch.tensor([int(v) for v in labels] + [-1] * len(unlabeled_images), dtype=torch.long)
+    for given in (y[:len(labels)], torch.tensor([int(v) for v in (val_labels if val_labels is not None else [])])):
+        if len(given) and not (0 <= int(given.min()) and int(given.max()) < classes):
+            raise LimitError(f"Labels must be class indices from 0 to {classes - 1} (the teacher has {classes} "
+                             f"classes); got {int(given.min())}..{int(given.max())}.", code="limit.labels")
+    return _distill(teacher, student, images, y, teacher_preprocess, student_preprocess, config, T, alpha, stop,
+                    val_images, val_labels)
+
+
+@torch.no_grad()
+def _outputs(model: nn.Module, preprocess: Preprocess, image: Any) -> int:
+    """How many classes `model` predicts (one eval-mode forward pass on one image)."""
+    was_training = model.training
+    try:
+        x = _as_input(preprocess(image))[None].to(next(model.parameters()).device)
+        return int(model.eval()(x).shape[-1])
+    finally:
+        model.train(was_training)
+
+
+def _distill(teacher, student, images, y, teacher_preprocess, student_preprocess, config, T, alpha, stop,
+             val_images, val_labels) -> Iterator[Event]:
+    logits = teacher_logits(teacher, images, teacher_preprocess)  # once; the teacher is never trained
+    train_set = TransferSet(images, y, logits, student_preprocess)
+    val_set = None
+    if val_images is not None and len(val_images):  # (x, y, unused zeros): validation reads (x, y) only
+        vy = torch.tensor([int(v) for v in val_labels], dtype=torch.long)
+        val_set = TransferSet(list(val_images), vy, torch.zeros(len(vy), logits.shape[1]), student_preprocess)
+
+    def compute_loss(model, batch):
+        x, labels, t = batch[0], batch[1], batch[2]
+        out = model(x)
+        return kd_loss(out, t, labels, T=T, alpha=alpha), out, t.argmax(1)  # "accuracy": agreement with the teacher
+
+    yield from fit(student, train_set, val_set, config=config, compute_loss=compute_loss, stop=stop)
+
+
+# --- the digits models ------------------------------------------------------------------------
+
+def _grey(image: Any) -> np.ndarray:
+    """A raw digit image (PIL, uint8 array or tensor; grey or RGB) -> float32 (H, W) in 0..1."""
+    a = np.asarray(image.cpu() if isinstance(image, torch.Tensor) else image)
+    if a.ndim == 3:
+        a = a[..., 0] if a.shape[-1] in (1, 3, 4) else a[0]  # HWC or CHW: the grey channel
+    return a.astype(np.float32) / 255.0
+
+
+DIGITS_MEAN, DIGITS_STD = 0.3, 0.4  # ~ the digits' pixel mean/std (0..1): the teacher's normalisation
+
+
+def digits_teacher_input(image: Any) -> torch.Tensor:
+    """The teacher's preprocessing: grey, normalised by mean/std, upsampled to 16x16 -> (1, 16, 16)."""
+    x = torch.from_numpy(_grey(image))[None, None]
+    x = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
+    return ((x - DIGITS_MEAN) / DIGITS_STD)[0]
+
+
+def digits_student_input(image: Any) -> torch.Tensor:
+    """The student's preprocessing: the raw 8x8 grey pixels in 0..1 -> (1, 8, 8)."""
+    return torch.from_numpy(_grey(image))[None]
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DigitsCNN(nn.Module):
+    """The digits teacher: two (conv, conv, pool) stages, 16x16 -> 4x4, then a linear head."""
+
+    def __init__(self, widths: Sequence[int] = (32, 64), num_classes: int = 10, dropout: float = 0.3) -> None:
+        super().__init__()
+        a, b = widths
+        self.widths, self.num_classes = [a, b], num_classes
+        self.features = nn.Sequential(_conv(1, a), _conv(a, a), nn.MaxPool2d(2), _conv(a, b), _conv(b, b),
+                                      nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(b * 4 * 4, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def build_student(kind: str = "mlp", num_classes: int = 10, seed: int = 0) -> nn.Module:
+    """A tiny digits student on the 8x8 input: "mlp" (64-32-10, ~2.4k parameters) or "cnn" (one 8-channel
+    conv, ~1.4k parameters). Seeded initialisation."""
+    torch.manual_seed(seed)
+    if kind == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, num_classes))
+    if kind == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(8 * 4 * 4, num_classes))
+    raise LimitError(f"student must be 'mlp' or 'cnn', got {kind!r}", code="limit.student", value=kind)
+
+
+def digits_split() -> tuple[Dataset, Dataset]:
+    """(training split, held-out test split) of scikit-learn's digits: a fixed, stratified third for testing."""
+    return split(load_builtin("digits"), TEST_FRACTION, seed=0)
+
+
+# --- the shipped teacher ----------------------------------------------------------------------
+
+TEACHER_RECIPE = {"widths": [32, 64], "epochs": 30, "batch_size": 64, "lr": 3e-3, "weight_decay": 5e-4, "seed": 0,
+                  "label_smoothing": 0.1}
+
+
+@one_thread()
+def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
+    """Train the digits teacher on every label of the training split and write
+    `<out>/digits_teacher.safetensors` + `.json` (recipe, accuracy, sha256). Returns the json's content."""
+    r = TEACHER_RECIPE
+    start = time.perf_counter()
+    train, test = digits_split()
+    torch.manual_seed(r["seed"])
+    model = DigitsCNN(r["widths"], len(train.classes))
+    x = torch.stack([digits_teacher_input(im) for im in train.images])
+    data = torch.utils.data.TensorDataset(x, torch.from_numpy(train.labels).long())
+    config = TrainConfig(epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], weight_decay=r["weight_decay"],
+                         seed=r["seed"], label_smoothing=r["label_smoothing"], device="cpu")
+    for event in fit(model, data, None, config=config, batch_transform=_shift_batch(r["seed"])):
+        if event.kind == "epoch" and not quiet:
+            print(f"epoch {event.epoch}/{event.epochs}  train_loss {event.metrics['train_loss']:.4f}  "
+                  f"train_acc {event.metrics.get('train_acc', 0):.4f}", flush=True)
+    model.eval()
+    acc = _accuracy(model, test, digits_teacher_input)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    weights = out / f"{TEACHER_NAME}.safetensors"
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+    meta = {
+        "name": TEACHER_NAME, "architecture": "cvdemo.distill.DigitsCNN", "widths": r["widths"],
+        "num_classes": len(train.classes), "classes": list(train.classes),
+        "input": {"size": [16, 16], "channels": 1, "mean": DIGITS_MEAN, "std": DIGITS_STD,
+                  "preprocess": "cvdemo.distill.digits_teacher_input"},
+        "trained_on": f"scikit-learn digits, training split of cvdemo.distill.digits_split() ({len(train)} images, "
+                      f"all labels); held-out test split {len(test)} images",
+        "test_acc": round(acc, 4), "params": _params(model), "recipe": r,
+        "command": "python -m cvdemo.distill make-teacher",
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    atomic_write(out / f"{TEACHER_NAME}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
+    for path in (weights, out / f"{TEACHER_NAME}.json"):
+        path.chmod(0o644)  # mkstemp made them private
+    if not quiet:
+        print(f"test accuracy {acc:.4f}; {time.perf_counter() - start:.1f} s; wrote {weights} "
+              f"({weights.stat().st_size:,} bytes) and {out / (TEACHER_NAME + '.json')}")
+    return meta
+
+
+def _shift_batch(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The teacher's augmentation: each image moved by -1..1 pixels (of 16) each way, seeded."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def shift(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = F.pad(x, (1, 1, 1, 1), value=float(x.min()))
+        dx, dy = torch.randint(0, 3, (2, len(x)), generator=generator).tolist()
+        h, w = x.shape[-2:]
+        return torch.stack([pad[i, :, b:b + h, a:a + w] for i, (a, b) in enumerate(zip(dx, dy))]), y
+
+    return shift
+
+
+def load_teacher(path: Path | str | None = None) -> nn.Module:
+    """The shipped digits teacher (eval mode), read from safetensors only; the json says its shape."""
+    weights = Path(path) if path else CHECKPOINTS / f"{TEACHER_NAME}.safetensors"
+    meta_path = weights.with_suffix(".json")
+    if not weights.is_file() or not meta_path.is_file():
+        raise ModelError(f"No teacher checkpoint at {weights} (+ .json). Make it with: "
+                         "python -m cvdemo.distill make-teacher", code="model.no_teacher")
+    try:
+        if meta_path.stat().st_size > MAX_JSON_BYTES:
+            raise ValueError("the json is too large")
+        meta = json.loads(meta_path.read_text())
+        widths = [int(w) for w in meta["widths"]]
+        num_classes = int(meta["num_classes"])
+        if len(widths) != 2 or not all(0 < w <= 512 for w in widths) or not 1 < num_classes <= 1000:
+            raise ValueError(f"bad widths {widths} or num_classes {num_classes}")
+        if meta.get("sha256") and meta["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
+            raise ValueError("the weights' sha256 differs from the json's: the two files don't belong together")
+        model = DigitsCNN(widths, num_classes)
+        model.load_state_dict(load_file(str(weights)))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ModelError(f"The teacher checkpoint {weights} can't be loaded: {err}", code="model.bad_teacher") from err
+    return model.eval()
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, data: Dataset, preprocess: Preprocess) -> float:
+    model.eval()
+    x = torch.stack([_as_input(preprocess(im)) for im in data.images])
+    pred = model.cpu()(x).argmax(1).numpy()
+    return float((pred == data.labels).mean())
+
+
+def _params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _disk_bytes(model: nn.Module) -> int:
+    """Bytes of the model's safetensors file (weights + buffers such as BatchNorm statistics)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return len(safetensors_bytes(state, metadata={"format": "pt"}))  # as make_teacher writes it
+
+
+@torch.no_grad()
+def _latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 300) -> float:
+    """p50 milliseconds of one forward pass at batch 1 on the CPU (preprocessing not included)."""
+    model = model.cpu().eval()
+    x = example[None]
+    for _ in range(20):
+        model(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+# --- the lesson: three runs side by side ------------------------------------------------------
+
+def _pick_labelled(data: Dataset, labelled: int, seed: int) -> np.ndarray:
+    """`labelled` indices of `data`, stratified (as equal per class as possible), seeded."""
+    rng = np.random.default_rng(seed)
+    classes = len(data.classes)
+    if not classes <= labelled <= len(data):
+        raise LimitError(f"labelled must be from {classes} (one per class) to {len(data)}, got {labelled}",
+                         code="limit.labelled", value=labelled)
+    per_class = [rng.permutation(np.flatnonzero(data.labels == c)) for c in range(classes)]
+    order = rng.permutation(classes)
+    quota = {c: labelled // classes + (i < labelled % classes) for i, c in enumerate(order)}
+    return np.sort(np.concatenate([idx[:quota[c]] for c, idx in enumerate(per_class)]))
+
+
+def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, teacher: nn.Module | None,
+                   epochs: int, batch_size: int, lr: float, T: float, alpha: float, transfer_set: bool) -> nn.Module:
+    """One student run: cross-entropy on the labelled images alone (teacher None), or `distill` over the
+    labelled images (+ the rest of the training split, unlabeled, with `transfer_set`). Every run takes
+    the same number of optimiser steps: `epochs` passes over the whole training split."""
+    student = build_student(kind, len(train.classes), seed)
+    labelled = [train.images[i] for i in chosen]
+    rest = [train.images[i] for i in np.setdiff1d(np.arange(len(train)), chosen)] if transfer_set else []
+    steps = epochs * math.ceil(len(train) / batch_size)
+    seen = len(labelled) + (len(rest) if teacher is not None else 0)
+    config = TrainConfig(epochs=min(MAX_EPOCHS, max(1, round(steps / math.ceil(seen / batch_size)))),
+                         batch_size=batch_size, lr=lr, seed=seed, device="cpu")
+    if teacher is None:
+        x = torch.stack([digits_student_input(im) for im in labelled])
+        data = torch.utils.data.TensorDataset(x, torch.from_numpy(train.labels[chosen]).long())
+        events = fit(student, data, None, config=config, step_events=False)
+    else:
+        events = distill(teacher, student, labelled, train.labels[chosen], rest, digits_teacher_input,
+                         digits_student_input, config, T=T, alpha=alpha)
+    for _ in events:
+        pass
+    return student.eval()
+
+
+@one_thread()
+def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
+              alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
+              batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None) -> dict:
+    """Teacher vs student on `labelled` labels alone vs student with KD, on the digits' held-out test split.
+
+    (1) the teacher: the shipped CNN, trained on all 1,198 training labels ("a big teacher exists");
+    (2) the student trained on the `labelled` labels alone (cross-entropy);
+    (3) the student trained with kd_loss on those labelled images plus, with `transfer_set`, the rest of
+        the training split as unlabeled transfer images (without it: the same few images only).
+    Both students take the same number of optimiser steps. Per run: accuracy mean/std over `seeds`,
+    parameters, bytes on disk (safetensors), CPU latency (batch 1, p50), compression and speed-up vs the
+    teacher; and `honest`: a sentence on whether KD helped here, and by how many points."""
+    if dataset != "digits":
+        raise LimitError(f"three_way runs on the built-in digits (the shipped teacher knows them), got {dataset!r}",
+                         code="limit.dataset", value=dataset)
+    _check_T_alpha(T, alpha)
+    if not seeds:
+        raise LimitError("give at least one seed", code="limit.seeds")
+    start = time.perf_counter()
+    train, test = digits_split()
+    teacher = teacher or load_teacher()
+    accs: dict[str, list[float]] = {"teacher": [], "labels_only": [], "kd": []}
+    models: dict[str, nn.Module] = {"teacher": teacher}
+    for seed in seeds:
+        chosen = _pick_labelled(train, labelled, seed)
+        accs["teacher"].append(_accuracy(teacher, test, digits_teacher_input))
+        for name, t in (("labels_only", None), ("kd", teacher)):
+            model = _train_student(student, seed, train, chosen, t, epochs, batch_size, lr, T, alpha, transfer_set)
+            accs[name].append(_accuracy(model, test, digits_student_input))
+            models.setdefault(name, model)
+    n_transfer = len(train) - labelled if transfer_set else 0
+    descriptions = {
+        "teacher": f"CNN teacher (shipped), trained on all {len(train):,} training labels",
+        "labels_only": f"{student} student, {labelled} labels only",
+        "kd": f"{student} student, KD (T={T:g}, alpha={alpha:g}) on {labelled} labelled"
+              + (f" + {n_transfer:,} unlabeled" if n_transfer else ", no transfer set"),
+    }
+    inputs = {"teacher": digits_teacher_input(test.images[0]), "labels_only": digits_student_input(test.images[0])}
+    inputs["kd"] = inputs["labels_only"]
+    runs = {}
+    for name, model in models.items():
+        a = np.array(accs[name])
+        runs[name] = {"description": descriptions[name], "acc_mean": float(a.mean()),
+                      "acc_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                      "accs": [float(v) for v in a], "params": _params(model), "bytes": _disk_bytes(model),
+                      "latency_ms": _latency_ms(model, inputs[name])}
+    for run in runs.values():
+        run["compression"] = runs["teacher"]["bytes"] / run["bytes"]
+        run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
+    verdict, honest = _honest(runs, labelled, n_transfer)
+    return {"dataset": dataset, "labelled": labelled, "transfer": n_transfer, "test": len(test),
+            "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
+            "kd_gain_points": 100 * (runs["kd"]["acc_mean"] - runs["labels_only"]["acc_mean"]), "verdict": verdict,
+            "honest": honest, "seconds": time.perf_counter() - start}
+
+
+def _honest(runs: dict, labelled: int, n_transfer: int) -> tuple[str, str]:
+    """(verdict: "helped" | "hurt" | "no clear difference", one plain sentence saying by how many points, on
+    how many seeds, and why). A difference counts when it is >= 1 point and >= twice its standard error."""
+    lab, kd, teacher = (np.array(runs[k]["accs"]) for k in ("labels_only", "kd", "teacher"))
+    diff = 100 * (kd - lab)
+    gain, n = float(diff.mean()), len(diff)
+    clear = max(1.0, (2 * float(diff.std(ddof=1)) / math.sqrt(n)) if n > 1 else 1.0)
+    over = (f"({100 * lab.mean():.1f}% -> {100 * kd.mean():.1f}%, better on {int((diff > 0).sum())} of {n} "
+            f"seed{'s' if n > 1 else ''})")
+    why = (f"With only the same {labelled} labelled images (no transfer set) the teacher has little to say that the "
+           "labels did not, and a tiny student gains little from matching it; KD needs a transfer set."
+           if not n_transfer else
+           "The teacher's soft targets on the transfer set did not carry over: try another T or alpha, or a "
+           "larger student.")
+    if gain >= clear:
+        gap = teacher.mean() - lab.mean()
+        closed = f", closing {100 * (kd.mean() - lab.mean()) / gap:.0f}% of the gap to the teacher" if gap > 0 else ""
+        source = (f"the teacher's soft targets on {n_transfer:,} unlabeled transfer images" if n_transfer
+                  else f"the teacher's soft targets on the same {labelled} labelled images")
+        return "helped", f"KD helped: {gain:+.1f} points over the labels-only student {over}{closed}; " + \
+            f"it learned from {source}."
+    if gain <= -clear:
+        return "hurt", f"KD hurt here: {gain:+.1f} points vs the labels-only student {over}. {why}"
+    return "no clear difference", f"KD made no clear difference here: {gain:+.1f} points {over}, " + \
+        f"within seed-to-seed noise. {why}"
+
+
+def format_table(result: dict) -> str:
+    """three_way's result as a plain-text table, then the honest sentence and the wall time."""
+    runs = result["runs"].values()
+    w = max(len(run["description"]) for run in runs)
+    head = f"{'run':<{w}}  {'test accuracy':>15} {'params':>8} {'bytes':>9} {'ms/img':>7} {'compr.':>7} {'speedup':>7}"
+    lines = [head, "-" * len(head)]
+    for run in runs:
+        lines.append(f"{run['description']:<{w}}  {100 * run['acc_mean']:7.1f} ± {100 * run['acc_std']:4.1f}% "
+                     f"{run['params']:>8,} {run['bytes']:>9,} {run['latency_ms']:>7.3f} "
+                     f"{run['compression']:>6.1f}x {run['speedup']:>6.1f}x")
+    lines.append(f"held-out test split: {result['test']} images; accuracy: mean ± std over seeds {result['seeds']}; "
+                 "bytes: safetensors; ms/img: CPU forward pass, batch 1, one thread, p50")
+    lines.append(result["honest"])
+    lines.append(f"wall time {result['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+@one_thread()
+def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = (1, 4, 10), *, labelled: int = 100,
+          seed: int = 0, epochs: int = 30, student: str = "mlp", transfer_set: bool = True, batch_size: int = 64,
+          lr: float = 1e-2, teacher: nn.Module | None = None) -> np.ndarray:
+    """KD student test accuracy for each (alpha, T): an array (len(alphas), len(temperatures)) for a heatmap.
+    One seed, the same split and labelled images as `three_way`."""
+    for a in alphas:
+        for t in temperatures:
+            _check_T_alpha(t, a)
+    train, test = digits_split()
+    teacher = teacher or load_teacher()
+    chosen = _pick_labelled(train, labelled, seed)
+    grid = np.zeros((len(alphas), len(temperatures)))
+    for i, a in enumerate(alphas):
+        for j, t in enumerate(temperatures):
+            model = _train_student(student, seed, train, chosen, teacher, epochs, batch_size, lr, t, a, transfer_set)
+            grid[i, j] = _accuracy(model, test, digits_student_input)
+    return grid
+
+
+# --- command line -----------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cvdemo.distill", description="Knowledge distillation on the "
+                                     "digits: the shipped teacher, teacher vs students, the alpha x T sweep.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("make-teacher", help="train the digits teacher; write checkpoints/digits_teacher.*")
+    p.add_argument("--out", default=str(CHECKPOINTS))
+    for name, help_ in (("three-way", "teacher vs labels-only student vs KD student"),
+                        ("sweep", "KD student accuracy over alpha x temperature")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--labelled", type=int, default=100)
+        p.add_argument("--epochs", type=int, default=30)
+        p.add_argument("--student", choices=("mlp", "cnn"), default="mlp")
+        p.add_argument("--no-transfer-set", action="store_true", help="KD on the labelled images only")
+        if name == "three-way":
+            p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+            p.add_argument("--T", type=float, default=4.0)
+            p.add_argument("--alpha", type=float, default=0.9)
+            p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+        else:
+            p.add_argument("--alphas", type=float, nargs="+", default=[0.5, 0.9])
+            p.add_argument("--temperatures", type=float, nargs="+", default=[1, 4, 10])
+            p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "make-teacher":
+            make_teacher(args.out)
+        elif args.command == "three-way":
+            result = three_way(labelled=args.labelled, seeds=tuple(range(args.seeds)), T=args.T, alpha=args.alpha,
+                               epochs=args.epochs, student=args.student, transfer_set=not args.no_transfer_set)
+            print(json.dumps(result, indent=2) if args.json else format_table(result))
+        else:
+            start = time.perf_counter()
+            grid = sweep(args.alphas, args.temperatures, labelled=args.labelled, seed=args.seed, epochs=args.epochs,
+                         student=args.student, transfer_set=not args.no_transfer_set)
+            print("alpha \\ T " + "".join(f"{t:>8g}" for t in args.temperatures))
+            for a, row in zip(args.alphas, grid):
+                print(f"{a:<10g}" + "".join(f"{100 * v:7.1f}%" for v in row))
+            print(f"KD student test accuracy, seed {args.seed}; {time.perf_counter() - start:.1f} s")
+    except (LimitError, ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
