@@ -53,9 +53,27 @@ from .errors import LimitError, ModelError
 from .models import atomic_write
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread
 
-__all__ = ["CHECKPOINTS", "DigitsCNN", "TransferSet", "build_student", "digits_split", "digits_student_input",
-           "digits_teacher_input", "distill", "format_table", "kd_loss", "load_teacher", "main", "make_teacher",
-           "one_thread", "soft_targets", "sweep", "teacher_logits", "three_way"]
+__all__ = [
+    "CHECKPOINTS",
+    "DigitsCNN",
+    "StudentCNN",
+    "TransferSet",
+    "build_student",
+    "digits_split",
+    "digits_student_input",
+    "digits_teacher_input",
+    "distill",
+    "distill_classifier",
+    "format_table",
+    "kd_loss",
+    "load_teacher",
+    "main",
+    "make_teacher",
+    "soft_targets",
+    "sweep",
+    "teacher_logits",
+    "three_way",
+]
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TEACHER_NAME = "digits_teacher"
@@ -558,6 +576,88 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
 
 
 # --- command line -----------------------------------------------------------------------------
+
+# --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
+
+STUDENT_SIZE = 64  # the image student sees 64x64 images (the teacher its own 224 px crops)
+
+
+class StudentCNN(nn.Module):
+    """A small image CNN (four conv-BN-ReLU-pool stages, global average pool, linear head, ~61k
+    parameters for 3 classes), with timm's forward_features/forward_head so Grad-CAM and the
+    Classify tab treat it like any other model."""
+
+    def __init__(self, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64)) -> None:
+        super().__init__()
+        layers, cin = [], 3
+        for w in widths:
+            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            cin = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, num_classes)
+        self.num_classes = num_classes
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean(dim=(2, 3))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
+                       config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
+                       stop: StopFlag | None = None) -> Iterator[Event]:
+    """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a StudentCNN on
+    `dataset`: the training split with labels, plus `copies` augmented versions of each training
+    image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
+    teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
+    as a Classifier, and an honest sentence."""
+    from .augment import build_pipeline
+    from .inference import Classifier
+
+    config = config or TrainConfig(epochs=20, batch_size=32, lr=3e-3)
+    train, val = split(dataset, val_fraction, seed=config.seed)
+    student = StudentCNN(len(dataset.classes))
+    size = (STUDENT_SIZE, STUDENT_SIZE)
+    student_clf = Classifier("student", student, labels=list(dataset.classes), runtime="torch", data_config={
+        "input_size": (3, *size), "crop_pct": 1.0, "interpolation": "bilinear",
+        "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)})
+    generator = torch.Generator().manual_seed(config.seed)
+    pipeline = build_pipeline({"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "vflip"}]})
+    extra = [pipeline(im, generator) for im in train.images for _ in range(copies)]
+    last = None
+    for last in distill(teacher.model, student, train.images, train.labels, extra,
+                        lambda im: teacher.preprocess(im)[0], lambda im: student_clf.preprocess(im)[0],
+                        config, T=T, alpha=alpha, stop=stop, val_images=val.images, val_labels=val.labels):
+        if last.kind not in ("done", "stopped"):
+            yield last
+    student_clf.model = student.eval()
+
+    def accuracy(clf) -> float:
+        probs = np.concatenate([clf.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
+        return float((probs.argmax(1) == val.labels).mean())
+
+    rows = {}
+    for name, clf in (("teacher", teacher), ("student", student_clf)):
+        example = torch.from_numpy(clf.preprocess(val.images[0])[0])
+        rows[name] = {"val_acc": accuracy(clf), "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
+                      "latency_ms": _latency_ms(clf.model.cpu(), example, runs=30)}
+    kept = rows["student"]["val_acc"] / max(rows["teacher"]["val_acc"], 1e-9)
+    smaller = rows["teacher"]["params"] / rows["student"]["params"]
+    honest = (f"The student is {smaller:.0f}x smaller and keeps {kept:.0%} of the teacher's validation accuracy "
+              f"({rows['teacher']['val_acc']:.1%} -> {rows['student']['val_acc']:.1%}), "
+              f"{rows['teacher']['latency_ms'] / rows['student']['latency_ms']:.0f}x faster per image on this CPU.")
+    if kept < 0.9:
+        honest += " That is a real loss: try more epochs, more copies, or a bigger student."
+    last.result = {"teacher": rows["teacher"], "student": rows["student"], "compression": smaller,
+                   "kept": kept, "honest": honest, "classifier": student_clf, "classes": list(dataset.classes)}
+    yield last
+
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo.distill", description="Knowledge distillation on the "

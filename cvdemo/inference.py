@@ -65,13 +65,14 @@ class Classifier:
     """A model ready to classify: preprocessing, runtime (onnxruntime or torch) and labels."""
 
     def __init__(self, name: str, model: torch.nn.Module, labels: list[str] | None = None,
-                 runtime: str | None = None) -> None:
+                 runtime: str | None = None, data_config: dict | None = None) -> None:
+        """`data_config` (input_size, crop_pct, interpolation, mean, std) defaults to the model's timm config."""
         import timm.data
 
         self.name = name
         self.model = model.eval()
         self.labels = labels or class_names(model)
-        cfg = timm.data.resolve_data_config({}, model=model)
+        cfg = data_config or timm.data.resolve_data_config({}, model=model)
         self.input_size: tuple[int, int] = tuple(cfg["input_size"][1:])  # (H, W)
         self.crop_pct: float = cfg.get("crop_pct") or 1.0
         self.interpolation = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC

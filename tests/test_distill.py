@@ -294,3 +294,20 @@ def test_cli_sweep_and_errors(capsys):
 def test_module_runs_without_gradio():
     code = "import sys, cvdemo.distill; assert 'gradio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_a_transfer_model_distils_into_a_much_smaller_student():
+    """Acceptance (textures): a Transfer-tab teacher -> a student >= 5x smaller keeping >= 90% of its accuracy."""
+    from cvdemo.datasets import load_builtin
+    from cvdemo.distill import distill_classifier
+    from cvdemo.transfer import transfer
+
+    data = load_builtin("textures")
+    teacher = list(transfer(data, mode="probe"))[-1].result.classifier
+    events = list(distill_classifier(teacher, data, config=TrainConfig(epochs=12, batch_size=32, lr=3e-3), copies=2))
+    result = events[-1].result
+    assert events[-1].kind == "done" and result["compression"] >= 5
+    assert result["student"]["val_acc"] >= 0.9 * result["teacher"]["val_acc"]
+    top, _ = result["classifier"].classify(data.images[0], top_k=1)  # usable like any classifier
+    assert top[0][0] in data.classes
+    assert "smaller" in result["honest"]
