@@ -84,6 +84,10 @@ OFFLINE_WEIGHTS: dict[str, Callable[[], Path]] = {
 }
 
 
+# Models built from scratch (AlexNet, VGG, ...): name -> constructor(**kwargs). cvdemo.classics fills it.
+CLASSICS: dict[str, Callable[..., torch.nn.Module]] = {}
+
+
 # --- the Hub ---------------------------------------------------------------------------------
 
 _hub_checked: dict[str, float | bool] = {"at": 0.0, "ok": False}
@@ -119,7 +123,11 @@ def offline_message() -> str:
 def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) -> torch.nn.Module:
     """Build a model by name, in eval mode. `name` is an OFFLINE_WEIGHTS key or any timm name
     (with a pretrained tag or `hf-hub:` prefix); `kwargs` go to `timm.create_model`."""
+    from . import classics  # noqa: F401  (registers its models in CLASSICS)
+
     name = (name or DEFAULT_MODEL).strip()
+    if name in CLASSICS:  # no pretrained weights exist for these: `pretrained` is ignored
+        return CLASSICS[name](**kwargs).eval()
     shown = name if len(name) <= 80 else name[:77] + "..."  # what error messages quote
     if name in OFFLINE_WEIGHTS:
         model = timm.create_model(name, pretrained=False, **kwargs)

@@ -1,0 +1,210 @@
+"""The classic CNNs built from scratch, layer by layer as the papers describe them, for the lessons.
+
+    from cvdemo.models import create_model
+    model = create_model("alexnet")              # 62,378,344 parameters (224 px, 1000 classes)
+    model = create_model("vgg16", num_classes=10)
+    model = create_model("alexnet_small", num_classes=10, lrn=True)   # trains on 32 px images in seconds
+
+Importing this module registers every model in `cvdemo.models.CLASSICS` (create_model imports it), so
+`create_model(name, **kwargs)` builds them; they have no pretrained weights (`pretrained` is ignored).
+
+AlexNet (Krizhevsky, Sutskever & Hinton 2012), one tower (the paper split it over two GPUs):
+    conv 96 11x11/4 (padding 2: 224 -> 55) - ReLU - [LRN] - maxpool 3/2 (overlapping) -> 27
+    conv 256 5x5 pad 2 - ReLU - [LRN] - maxpool 3/2 -> 13
+    conv 384 3x3 pad 1 - ReLU - conv 384 3x3 - ReLU - conv 256 3x3 - ReLU - maxpool 3/2 -> 6x6x256 = 9216
+    dropout - FC 4096 - ReLU - dropout - FC 4096 - ReLU - FC classes
+  62,378,344 parameters for 1000 classes (the well-known single-tower count). LRN as in the paper:
+  LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2) after the ReLUs of conv1 and conv2.
+  `batchnorm=True` puts BatchNorm2d between each conv and its ReLU instead (not with `lrn`).
+  An AdaptiveAvgPool2d((6, 6)) before the FCs (as torchvision has) is the identity at 224 px and lets
+  other input sizes through; it has no parameters.
+  `small=True`, for 32x32 inputs (e.g. the 8x8 digits upscaled): every channel count / 4
+  (96, 256, 384, 384, 256 -> 24, 64, 96, 96, 64); conv1 5x5 stride 1 padding 2 instead of 11x11 stride 4
+  (a stride of 4 would leave a 32 px image 8 px wide after one layer); FC 4096 -> 256; the rest as
+  the paper (conv2 5x5, conv3-5 3x3, the three overlapping 3/2 max pools, ReLU, dropout, LRN/BN
+  switches). At 32 px: 32 -> 15 -> 7 -> 3, so 3x3x64 = 576 features into the FCs (adaptive pool to 3x3).
+
+VGG (Simonyan & Zisserman 2015), configurations A (VGG11), B (VGG13), D (VGG16), E (VGG19) as the
+paper's table: 3x3 convs padding 1 (+ ReLU), "M" = maxpool 2/2, then dropout - FC 4096 - ReLU -
+dropout - FC 4096 - ReLU - FC classes (torchvision's order). An AdaptiveAvgPool2d((7, 7)) (identity at
+224 px) precedes the FCs. Parameters at 1000 classes: 132,863,336 / 133,047,848 / 138,357,544 /
+143,667,240 (no BN). `batchnorm=True` adds BatchNorm2d after each conv (the later "_bn" variants;
+convs keep their bias, as torchvision's). Configuration C (with 1x1 convs) is not built.
+  `small=True`: channels / 4 (64..512 -> 16..128), FC 4096 -> 256, adaptive pool to 1x1 (at 32 px the
+  five max pools leave 1x1 anyway), so 128 features into the FCs; kernels, padding and pools unchanged.
+
+MLP and SmallCNN are the pair of the "fully connected vs convolutional" lesson: with the defaults, on a
+1x32x32 input, MLP (1024-23-10) has 23,815 parameters and SmallCNN (16-32-64 channels) 23,946 (within 1%). SmallCNN ends with a global
+max pool, so its output barely changes when the object moves.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+from torch import nn
+
+from .models import CLASSICS
+
+__all__ = ["MLP", "VGG", "VGG_CONFIGS", "AlexNet", "SmallCNN"]
+
+
+def _conv_block(cin: int, cout: int, kernel: int, stride: int, padding: int, *, lrn: bool,
+                batchnorm: bool) -> list[nn.Module]:
+    """conv - [BN] - ReLU - [LRN]: the paper puts LRN after the ReLU; BN goes before it."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding)]
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU(inplace=True))
+    if lrn:
+        layers.append(nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))
+    return layers
+
+
+class AlexNet(nn.Module):
+    """AlexNet (2012), single tower; see the module docstring for the exact layers and `small`."""
+
+    def __init__(self, num_classes: int = 1000, lrn: bool = False, batchnorm: bool = False, dropout: float = 0.5,
+                 small: bool = False) -> None:
+        super().__init__()
+        if lrn and batchnorm:
+            raise ValueError("AlexNet takes lrn=True or batchnorm=True, not both (batch norm replaces LRN)")
+        if small:
+            widths, fc, pooled = (24, 64, 96, 96, 64), 256, 3
+            first = {"kernel": 5, "stride": 1, "padding": 2}
+        else:
+            widths, fc, pooled = (96, 256, 384, 384, 256), 4096, 6
+            first = {"kernel": 11, "stride": 4, "padding": 2}
+        c1, c2, c3, c4, c5 = widths
+        norm = {"batchnorm": batchnorm}
+        self.features = nn.Sequential(
+            *_conv_block(3, c1, **first, lrn=lrn, **norm),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            *_conv_block(c1, c2, 5, 1, 2, lrn=lrn, **norm),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            *_conv_block(c2, c3, 3, 1, 1, lrn=False, **norm),
+            *_conv_block(c3, c4, 3, 1, 1, lrn=False, **norm),
+            *_conv_block(c4, c5, 3, 1, 1, lrn=False, **norm),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(c5 * pooled * pooled, fc), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(fc, fc), nn.ReLU(inplace=True),
+            nn.Linear(fc, num_classes),
+        )
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+VGG_CONFIGS: dict[str, list[int | str]] = {  # the paper's Table 1: conv3 widths, "M" = maxpool 2/2
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+_VGG_DEPTHS = {"11": "A", "13": "B", "16": "D", "19": "E"}
+
+
+class VGG(nn.Module):
+    """VGG (2015): `config` "A" / "B" / "D" / "E" (or 11 / 13 / 16 / 19); see the module docstring."""
+
+    def __init__(self, config: str | int = "D", num_classes: int = 1000, batchnorm: bool = False,
+                 small: bool = False, dropout: float = 0.5) -> None:
+        super().__init__()
+        key = _VGG_DEPTHS.get(str(config), str(config).upper())
+        if key not in VGG_CONFIGS:
+            raise ValueError(f"unknown VGG configuration {config!r}; use one of A, B, D, E (or 11, 13, 16, 19)")
+        scale, fc, pooled = (4, 256, 1) if small else (1, 4096, 7)
+        layers: list[nn.Module] = []
+        cin = 3
+        for item in VGG_CONFIGS[key]:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                cout = int(item) // scale
+                layers += _conv_block(cin, cout, 3, 1, 1, lrn=False, batchnorm=batchnorm)
+                cin = cout
+        self.config = key
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(cin * pooled * pooled, fc), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(fc, fc), nn.ReLU(inplace=True),
+            nn.Linear(fc, num_classes),
+        )
+        self.num_classes = num_classes
+        for m in self.modules():  # torchvision's (and the paper's follow-up) initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+class MLP(nn.Module):
+    """Flatten - (Linear - ReLU) per hidden width - Linear: the fully connected baseline."""
+
+    def __init__(self, in_features: int = 32 * 32, hidden: int | Sequence[int] = 23, num_classes: int = 10) -> None:
+        super().__init__()
+        widths = [hidden] if isinstance(hidden, int) else list(hidden)
+        layers: list[nn.Module] = [nn.Flatten()]
+        cin = in_features
+        for width in widths:
+            layers += [nn.Linear(cin, width), nn.ReLU(inplace=True)]
+            cin = width
+        layers.append(nn.Linear(cin, num_classes))
+        self.net = nn.Sequential(*layers)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """(conv 3x3 - ReLU - maxpool 2/2) per width but the last, conv 3x3 - ReLU, a global max pool over
+    all positions, then one Linear. Weight sharing + the global pool: a shifted object gives (almost)
+    the same features wherever it is."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
+                 global_pool: str = "max") -> None:
+        super().__init__()
+        if global_pool not in ("max", "avg"):
+            raise ValueError(f"global_pool must be 'max' or 'avg', got {global_pool!r}")
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU(inplace=True)]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+            cin = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveMaxPool2d(1) if global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _register() -> None:
+    CLASSICS["alexnet"] = AlexNet
+    CLASSICS["alexnet_small"] = partial(AlexNet, small=True)
+    for depth, key in _VGG_DEPTHS.items():
+        CLASSICS[f"vgg{depth}"] = partial(VGG, key)
+        CLASSICS[f"vgg{depth}_bn"] = partial(VGG, key, batchnorm=True)
+        CLASSICS[f"vgg{depth}_small"] = partial(VGG, key, small=True)
+    CLASSICS["mlp"] = MLP
+    CLASSICS["small_cnn"] = SmallCNN
+
+
+_register()
