@@ -26,6 +26,10 @@ def build_demo() -> gr.Blocks:
             augment_spec = augment.build()
         with gr.Tab("Transfer"):
             transfer.build(workspace, classify_model, augment_spec)
+        # with gr.Tab("Distill"):
+        #     distill.build(workspace, classify_model)
+        # with gr.Tab("Architectures"):
+        #     architectures.build()
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
