@@ -3,6 +3,7 @@
     python -m cvdemo classify IMG... [--model NAME] [--top-k 5]
     python -m cvdemo train --data DIR|ZIP|builtin:NAME --mode probe|finetune|full [--out DIR]
     torchrun --nproc_per_node=N -m cvdemo train ...     (the same, data-parallel)
+    python -m cvdemo distill three-way|sweep|make-teacher ...   (see python -m cvdemo distill -h)
 """
 from __future__ import annotations
 
@@ -83,8 +84,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cvdemo", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["distill"]:  # the distillation lesson has its own subcommands
+        from .distill import main as distill_main
+
+        return distill_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m cvdemo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("distill", help="knowledge distillation on the digits (python -m cvdemo distill -h)")
     p = sub.add_parser("classify", help="print the top-k classes of each image")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0, offline)")
