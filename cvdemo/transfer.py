@@ -174,6 +174,8 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
             if event.kind in ("done", "stopped"):
                 break
             yield event
+    if last is None:  # under torchrun, ranks other than 0 see no events and report nothing
+        return
     seconds = time.perf_counter() - start
     model = attach_head(base, net) if mode == "probe" else net.eval()
     classifier = Classifier(f"{arch} ({mode}, {n} classes)", model, labels=dataset.classes, runtime="torch")

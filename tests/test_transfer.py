@@ -1,7 +1,9 @@
 """Transfer learning on built-in data through the one engine, exports that plain timm loads, the CLI."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from cvdemo.datasets import DatasetError, load_builtin
 from cvdemo.export import export_onnx, load_model, save_model
 from cvdemo.train import StopFlag, TrainConfig
 from cvdemo.transfer import build_network, transfer
+from tests.conftest import free_port
 
 
 def run(dataset, **kwargs):
@@ -122,3 +125,16 @@ def test_cli_train_refuses_bad_data_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", str(tmp_path / "missing.zip")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_train_runs_unchanged_under_torchrun(tmp_path):
+    """Two CPU processes (gloo): rank 0 writes the artefacts, both ranks exit cleanly."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                             f"--master_port={free_port()}", "-m", "cvdemo", "train", "--data", "builtin:textures",
+                             "--mode", "probe", "--epochs", "20", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((out / "metrics.json").read_text())["val_acc"] > 0.9
+    assert result.stdout.count("validation accuracy") == 1  # rank 0 only
