@@ -228,8 +228,8 @@ def build(workspace: gr.State, classify_model: gr.Dropdown, augment_spec: gr.Cod
                 halt = gr.Button("Stop", variant="stop")
             status = gr.Markdown()
             with gr.Row():
-                loss_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Loss", height=220)
-                acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Accuracy", height=220)
+                loss_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Loss")
+                acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Accuracy")
     with gr.Row():
         report = gr.Markdown()
         confusion = gr.Plot(label="Confusion matrix")
