@@ -32,6 +32,7 @@ How it works, top to bottom:
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import math
@@ -645,7 +646,7 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     for name, clf in (("teacher", teacher), ("student", student_clf)):
         example = torch.from_numpy(clf.preprocess(val.images[0])[0])
         rows[name] = {"val_acc": accuracy(clf), "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
-                      "latency_ms": _latency_ms(clf.model.cpu(), example, runs=30)}
+                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=30)}  # a copy: never move the live model
     kept = rows["student"]["val_acc"] / max(rows["teacher"]["val_acc"], 1e-9)
     smaller = rows["teacher"]["params"] / rows["student"]["params"]
     honest = (f"The student is {smaller:.0f}x smaller and keeps {kept:.0%} of the teacher's validation accuracy "

@@ -91,3 +91,48 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
         mine.predict("efficientnet_lite0", "probe", False, 5, 32, 0.0, 1e-4, 0.2, 0, False, "{}", api_name="/train")
     again = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")  # ... keeps earlier work
     assert again == brick
+
+
+def test_soft_targets_endpoint_plots_the_cat_at_five_temperatures(client, examples):
+    plot, line = client.predict(handle_file(examples["cat"]), "efficientnet_lite0", api_name="/soft_targets")
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")
+    assert "tabby" in line and "T = 20" in line
+
+
+def test_distill_endpoint_compares_teacher_student_and_kd_student(client):
+    status, table = client.predict(100, 4, 0.9, 1, "mlp", True, api_name="/distill")
+    assert status.startswith("Done in")
+    assert "| Teacher" in table and "KD student" in table and "seeds [0]" in table
+    assert "**KD helped" in table or "**KD hurt" in table or "**KD made no clear difference" in table
+
+
+def test_distill_transfer_without_a_trained_model_says_what_to_do(server):
+    fresh = Client(server, verbose=False)  # a new session: nothing trained in its Transfer tab
+    with pytest.raises(AppError, match="Train a model in the Transfer tab first"):
+        fresh.predict(4, 0.9, 12, 2, api_name="/distill_transfer")
+
+
+def test_layer_table_endpoint_counts_alexnet_and_times_it(client):
+    table, text = client.predict("alexnet", 224, api_name="/layer_table")
+    rows = [dict(zip(table["headers"], row)) for row in table["data"]]
+    assert rows[0]["type"] == "Conv2d" and rows[0]["kernel"] == "11x11 /4 pad 2" and rows[0]["output shape"] == "96x55x55"
+    assert rows[-1]["layer"] == "total" and rows[-1]["params"] == 62_378_344
+    assert sum(row["params"] for row in rows[:-1]) == 62_378_344
+    assert "62,378,344" in text and "latency" in text and " ms" in text
+
+
+def test_fc_vs_cnn_endpoint_the_cnn_survives_the_largest_shift(client):
+    plot, table, text = client.predict(0, 6, api_name="/fc_vs_cnn")  # 6 epochs: ~4 s on a quiet 2-core CPU
+    assert plot["columns"] == ["shift", "accuracy", "model"] and len(plot["data"]) == 2 * 9  # two curves
+    rows = [dict(zip(table["headers"], row)) for row in table["data"]]
+    assert rows[-1]["shift (px)"] == 8
+    assert rows[-1]["CNN"] > rows[-1]["MLP"] + 0.3 and rows[0]["MLP"] > 0.7
+    assert "pool" in text
+
+
+def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, examples):
+    layers = ["blocks.6", "conv_stem", "blocks.3"]
+    gallery = client.predict(handle_file(examples["cat"]), layers, api_name="/feature_maps")
+    assert len(gallery) >= 3
+    assert [item["caption"].split(" ·")[0] for item in gallery] == ["conv_stem", "blocks.3", "blocks.6"]
+    assert gallery[0]["caption"].endswith("32x112x112")

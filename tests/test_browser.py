@@ -100,3 +100,31 @@ def test_transfer_trains_on_a_tiny_uploaded_dataset(page, tmp_path):
     page.get_by_text("my model 1", exact=False).first.wait_for(timeout=10_000)
     page.keyboard.press("Escape")
     assert page.errors == []
+
+
+def test_distill_temperature_explorer_draws_the_soft_targets(page):
+    for close in page.get_by_test_id("toast-close").all():  # earlier tests' messages
+        close.click()
+    page.get_by_role("tab", name="Distill").click()
+    page.get_by_text("Temperature: the teacher's dark knowledge").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Show the softened predictions").click()
+    page.get_by_text("lifts the runners-up", exact=False).wait_for(timeout=60_000)
+    plot = page.locator("[data-testid='matplotlib'] img:visible").first  # (other tabs keep their plots hidden)
+    plot.wait_for(timeout=10_000)
+    assert plot.evaluate("img => img.naturalWidth") > 1000  # the five temperatures side by side
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "distill.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_architectures_shows_the_vgg16_layer_table(page):
+    page.get_by_role("tab", name="Architectures").click()
+    page.get_by_text("Why stacked 3x3 convolutions").wait_for(timeout=10_000)
+    page.locator("#arch-model input").click()
+    page.get_by_role("option", name="VGG16", exact=True).click()
+    page.get_by_role("button", name="Show the layer table").click()
+    page.get_by_text("138,357,544").wait_for(timeout=120_000)
+    page.get_by_text("features.28", exact=True).first.wait_for(timeout=10_000)  # VGG16's last conv, in the table
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "architectures.png"), full_page=True)
+    assert page.errors == []

@@ -7,9 +7,9 @@ import gradio as gr
 
 from .. import images
 from ..inference import get_classifier
-from . import augment, classify, transfer
-from .session import workspace_state
+from . import architectures, augment, classify, distill, transfer
 from .common import example_images
+from .session import workspace_state
 
 QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
 INFERENCE_CONCURRENCY = 2   # classifications at a time (each uses the CPU's cores)
@@ -26,10 +26,10 @@ def build_demo() -> gr.Blocks:
             augment_spec = augment.build()
         with gr.Tab("Transfer"):
             transfer.build(workspace, classify_model, augment_spec)
-        # with gr.Tab("Distill"):
-        #     distill.build(workspace, classify_model)
-        # with gr.Tab("Architectures"):
-        #     architectures.build()
+        with gr.Tab("Distill"):
+            distill.build(workspace, classify_model)
+        with gr.Tab("Architectures"):
+            architectures.build()
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
