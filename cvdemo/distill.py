@@ -609,10 +609,22 @@ class StudentCNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+STUDENTS = ("small_cnn", "mobilenetv3_small_050", "resnet10t")  # offered in the app; any factory name works
+
+
+def build_image_student(name: str, num_classes: int) -> nn.Module:
+    """"small_cnn" (StudentCNN) or any name the model factory builds, from scratch (no download)."""
+    from .models import create_model
+
+    return StudentCNN(num_classes) if name == "small_cnn" else create_model(name, pretrained=False,
+                                                                             num_classes=num_classes)
+
+
 def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
                        config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
-                       stop: StopFlag | None = None) -> Iterator[Event]:
-    """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a StudentCNN on
+                       stop: StopFlag | None = None, student: str = "small_cnn") -> Iterator[Event]:
+    """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a small student
+    (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050) on
     `dataset`: the training split with labels, plus `copies` augmented versions of each training
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
     teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
@@ -622,9 +634,10 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
 
     config = config or TrainConfig(epochs=20, batch_size=32, lr=3e-3)
     train, val = split(dataset, val_fraction, seed=config.seed)
-    student = StudentCNN(len(dataset.classes))
+    torch.manual_seed(config.seed)
+    student_name, student = student, build_image_student(student, len(dataset.classes))
     size = (STUDENT_SIZE, STUDENT_SIZE)
-    student_clf = Classifier("student", student, labels=list(dataset.classes), runtime="torch", data_config={
+    student_clf = Classifier(student_name, student, labels=list(dataset.classes), runtime="torch", data_config={
         "input_size": (3, *size), "crop_pct": 1.0, "interpolation": "bilinear",
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)})
     generator = torch.Generator().manual_seed(config.seed)

@@ -136,3 +136,15 @@ def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, example
     assert len(gallery) >= 3
     assert [item["caption"].split(" ·")[0] for item in gallery] == ["conv_stem", "blocks.3", "blocks.6"]
     assert gallery[0]["caption"].endswith("32x112x112")
+
+
+def test_distill_the_transfer_model_and_classify_with_the_student(server, examples):
+    client = Client(server, verbose=False)
+    client.predict("Built-in dataset", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
+    client.predict("efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+    outputs = client.predict(4, 0.9, 3, 1, "small_cnn", api_name="/distill_transfer")
+    student = outputs[-1]["value"]
+    assert student.startswith("my model 2: small_cnn student of")
+    assert "smaller" in outputs[2]  # the report says how much smaller and what it kept
+    result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")
+    assert {c["label"] for c in result["confidences"]} == {"brick", "grass", "gravel"}

@@ -311,3 +311,21 @@ def test_a_transfer_model_distils_into_a_much_smaller_student():
     top, _ = result["classifier"].classify(data.images[0], top_k=1)  # usable like any classifier
     assert top[0][0] in data.classes
     assert "smaller" in result["honest"]
+
+
+def test_a_small_timm_model_can_be_the_student(tmp_path):
+    """The student may be any factory model (here timm's mobilenetv3_small_050, from scratch)."""
+    from cvdemo.datasets import load_builtin
+    from cvdemo.distill import distill_classifier
+    from cvdemo.export import export_onnx, load_model, save_model
+    from cvdemo.transfer import transfer
+
+    data = load_builtin("textures")
+    teacher = list(transfer(data, mode="probe"))[-1].result.classifier
+    events = list(distill_classifier(teacher, data, config=TrainConfig(epochs=2, batch_size=32, lr=3e-3), copies=1,
+                                     student="mobilenetv3_small_050"))
+    result = events[-1].result
+    assert result["compression"] > 2 and result["classifier"].name == "mobilenetv3_small_050"
+    model, classes = load_model(save_model(result["classifier"].model, tmp_path / "s", result["classes"]))
+    assert classes == ["brick", "grass", "gravel"]
+    assert export_onnx(model, tmp_path / "s.onnx", (64, 64)).stat().st_size > 0

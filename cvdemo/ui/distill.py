@@ -12,6 +12,7 @@ from torch import nn
 
 from .. import distill, images
 from ..errors import LimitError
+from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, TrainConfig
 from .classify import model_choices, pick, require
@@ -143,7 +144,7 @@ def report(r: dict) -> str:
 
 
 @user_errors
-def distill_transfer(workspace: Workspace, T, alpha, epochs, copies):
+def distill_transfer(workspace: Workspace, T, alpha, epochs, copies, student: str = "small_cnn"):
     """Distill the Transfer tab's model into a small CNN, streaming status and the accuracy curve;
     the student joins this session's models (workspace.result stays the Transfer result)."""
     teacher = workspace.result
@@ -161,7 +162,8 @@ def distill_transfer(workspace: Workspace, T, alpha, epochs, copies):
         yield "Running the teacher over the images once (its logits are cached)…", skip, "", skip, skip
         history, shown, result = [], 0.0, None
         for event in distill.distill_classifier(teacher.classifier, workspace.dataset, T=float(T), alpha=float(alpha),
-                                                config=config, copies=int(copies), stop=workspace.stop):
+                                                config=config, copies=int(copies), stop=workspace.stop,
+                                                student=student or "small_cnn"):
             result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue
@@ -172,7 +174,8 @@ def distill_transfer(workspace: Workspace, T, alpha, epochs, copies):
             line = (f"Epoch {event.epoch}/{event.epochs} · student val acc {event.metrics.get('val_acc', 0):.1%} · "
                     f"{event.elapsed:.1f} s")
             yield line, curve(history), skip, skip, skip
-        name = workspace.add_model(result["classifier"], f"student of {teacher.classifier.name.split(': ', 1)[-1]}")
+        name = workspace.add_model(result["classifier"], f"{result['classifier'].name} student of "
+                                                         f"{teacher.classifier.name.split(': ', 1)[-1]}")
         yield (f"Done: **{name}** is now in the Classify tab's model list (for you only).", curve(history),
                report(result), name, gr.Dropdown(choices=model_choices(workspace), value=name))
     finally:
@@ -186,9 +189,7 @@ def stop(workspace: Workspace) -> str:
 
 @user_errors
 def export_student(workspace: Workspace, name: str | None):
-    """The student's safetensors weights + config.json (classes, input size, StudentCNN widths)."""
-    from safetensors.torch import save_file
-
+    """The student as weights + config.json (timm's format for timm students) and as ONNX."""
     student = workspace.models.get(name or "")
     if student is None:
         raise LimitError("Distill a student first (it may have been dropped: a session keeps 3 models).",
@@ -196,14 +197,20 @@ def export_student(workspace: Workspace, name: str | None):
     folder = workspace.files() / "student"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in student.model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    widths = [m.out_channels for m in student.model.modules() if isinstance(m, nn.Conv2d)]
-    config = {"architecture": "cvdemo.distill.StudentCNN", "widths": widths, "num_classes": len(student.labels),
-              "label_names": list(student.labels), "input_size": [3, *student.input_size], "crop_pct": 1.0,
-              "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    return [str(folder / "model.safetensors"), str(folder / "config.json")]
+    if isinstance(student.model, distill.StudentCNN):
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in student.model.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        widths = [m.out_channels for m in student.model.modules() if isinstance(m, nn.Conv2d)]
+        config = {"architecture": "cvdemo.distill.StudentCNN", "widths": widths, "num_classes": len(student.labels),
+                  "label_names": list(student.labels), "input_size": [3, *student.input_size], "crop_pct": 1.0,
+                  "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    else:  # a timm student: the same files the Transfer tab exports, loadable by plain timm
+        save_model(student.model, folder, student.labels)
+    export_onnx(student.model, folder / "model.onnx", student.input_size)
+    return [str(folder / name) for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
 def build(workspace: gr.State, classify_model: gr.Dropdown) -> None:
@@ -244,13 +251,15 @@ def build(workspace: gr.State, classify_model: gr.Dropdown) -> None:
         alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label="alpha")
         epochs4 = gr.Slider(1, 100, 12, step=1, label="Epochs")
         copies = gr.Slider(0, 8, 2, step=1, label="Augmented copies per image (transfer set)")
+        student4 = gr.Dropdown(list(distill.STUDENTS), value="small_cnn", allow_custom_value=True,
+                               label="Student (from scratch, 64 px)")
     with gr.Row():
         train = gr.Button("Train the student", variant="primary")
         halt = gr.Button("Stop", variant="stop")
-        export = gr.Button("Export the student: safetensors + config.json")
+        export = gr.Button("Export the student: safetensors + config.json + ONNX")
     status4 = gr.Markdown()
     with gr.Row():
-        acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Student accuracy", height=260, scale=2)
+        acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Student accuracy", scale=2)
         downloads = gr.File(label="Student files", file_count="multiple", height=120, scale=1)
     report4 = gr.Markdown()
     student_name = gr.State()
@@ -261,7 +270,7 @@ def build(workspace: gr.State, classify_model: gr.Dropdown) -> None:
                concurrency_id="training", concurrency_limit=1)
     run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set], [heatmap, sweep_text],
                     api_name="distill_sweep", concurrency_id="training", concurrency_limit=1)
-    train.click(distill_transfer, [workspace, T4, alpha4, epochs4, copies],
+    train.click(distill_transfer, [workspace, T4, alpha4, epochs4, copies, student4],
                 [status4, acc_plot, report4, student_name, classify_model], api_name="distill_transfer",
                 concurrency_id="training", concurrency_limit=1).success(
         lambda ws: gr.Dropdown(choices=model_choices(ws)), workspace, model, api_visibility="private")
