@@ -40,3 +40,16 @@ def test_a_session_keeps_its_last_few_models_under_unique_names():
     with pytest.raises(ModelError):  # dropped models are gone, not looked up elsewhere
         workspace.classifier(names[0])
     assert workspace.classifier(None).name == "efficientnet_lite0"  # the shared default
+
+
+def test_one_run_at_a_time_per_session_and_stop_reaches_the_run():
+    from cvdemo import LimitError
+
+    workspace = Workspace()
+    with workspace.job() as stop:
+        with pytest.raises(LimitError, match="already going"):
+            with workspace.job():
+                pass
+        assert "best model so far" in workspace.request_stop() and stop.is_set()
+    with workspace.job() as again:  # the lock was released; a new run gets a fresh flag
+        assert not again.is_set()

@@ -14,7 +14,7 @@ from .. import distill, images
 from ..errors import LimitError
 from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL
-from ..train import StopFlag, TrainConfig
+from ..train import TrainConfig
 from .classify import model_choices, pick, require
 from .common import RawImage, example_images, user_errors
 from .session import Workspace
@@ -153,16 +153,13 @@ def distill_transfer(workspace: Workspace, T, alpha, epochs, copies, student: st
     if list(workspace.dataset.classes) != list(teacher.classes):
         raise LimitError("The dataset loaded now is not the one the Transfer model learned: load it again "
                          "or retrain in the Transfer tab.", code="dataset.mismatch")
-    if not workspace.lock.acquire(blocking=False):
-        raise LimitError("A run is already going in this session: stop it or wait.", code="limit.busy")
-    try:
-        workspace.stop = StopFlag()
+    with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=32, lr=3e-3, max_seconds=MAX_TRAIN_SECONDS)
         skip = gr.skip()
         yield "Running the teacher over the images once (its logits are cached)…", skip, "", skip, skip
         history, shown, result = [], 0.0, None
         for event in distill.distill_classifier(teacher.classifier, workspace.dataset, T=float(T), alpha=float(alpha),
-                                                config=config, copies=int(copies), stop=workspace.stop,
+                                                config=config, copies=int(copies), stop=stop_flag,
                                                 student=student or "small_cnn"):
             result = getattr(event, "result", None) or result
             if event.kind != "epoch":
@@ -178,13 +175,6 @@ def distill_transfer(workspace: Workspace, T, alpha, epochs, copies, student: st
                                                          f"{teacher.classifier.name.split(': ', 1)[-1]}")
         yield (f"Done: **{name}** is now in the Classify tab's model list (for you only).", curve(history),
                report(result), name, gr.Dropdown(choices=model_choices(workspace), value=name))
-    finally:
-        workspace.lock.release()
-
-
-def stop(workspace: Workspace) -> str:
-    workspace.stop.set()
-    return "Stopping after this step; the best student so far is kept…"
 
 
 @user_errors
@@ -274,5 +264,5 @@ def build(workspace: gr.State, classify_model: gr.Dropdown) -> None:
                 [status4, acc_plot, report4, student_name, classify_model], api_name="distill_transfer",
                 concurrency_id="training", concurrency_limit=1).success(
         lambda ws: gr.Dropdown(choices=model_choices(ws)), workspace, model, api_visibility="private")
-    halt.click(stop, workspace, status4, api_visibility="private", queue=False)
+    halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
     export.click(export_student, [workspace, student_name], downloads, api_visibility="private")

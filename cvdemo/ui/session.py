@@ -9,10 +9,13 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
 
+from ..errors import LimitError
 from ..inference import Classifier, get_classifier
 from ..train import StopFlag
 
@@ -50,6 +53,22 @@ class Workspace:
         while len(self.models) > MAX_SESSION_MODELS:
             self.models.popitem(last=False)
         return name
+
+    @contextmanager
+    def job(self) -> Iterator[StopFlag]:
+        """One training run at a time in this session; yields the run's fresh Stop flag."""
+        if not self.lock.acquire(blocking=False):
+            raise LimitError("A run is already going in this session: stop it or wait.", code="limit.busy")
+        try:
+            self.stop = StopFlag()
+            yield self.stop
+        finally:
+            self.lock.release()
+
+    def request_stop(self) -> str:
+        """The Stop button: the run ends after its current step and keeps its best model so far."""
+        self.stop.set()
+        return "Stopping after this step; the best model so far is kept…"
 
     def classifier(self, name: str | None) -> Classifier:
         """This session's fine-tuned model of that name, else a shared pretrained one."""

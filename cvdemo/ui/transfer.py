@@ -12,7 +12,7 @@ from .. import datasets
 from ..errors import LimitError
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL
-from ..train import StopFlag, TrainConfig
+from ..train import TrainConfig
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
 from .common import user_errors
@@ -109,17 +109,14 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     """Run a transfer-learning job, streaming progress and live curves; the model joins this session's list."""
     if workspace.dataset is None:
         raise LimitError("Load a dataset first (step 1).", code="dataset.missing")
-    if not workspace.lock.acquire(blocking=False):
-        raise LimitError("A run is already going in this session: stop it or wait.", code="limit.busy")
-    try:
-        workspace.stop = StopFlag()
+    with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
         skip = gr.skip()
         result, history, shown = None, [], 0.0
         for event in transfer(workspace.dataset, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
-                              stop=workspace.stop):
+                              stop=stop_flag):
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
                 if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
@@ -130,12 +127,12 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                        f"{event.elapsed:.1f} s", loss, acc, skip, skip, skip, skip)
             result = getattr(event, "result", None) or result
         scratch = None
-        if compare and mode != "scratch" and not workspace.stop.is_set():
+        if compare and mode != "scratch" and not stop_flag.is_set():
             yield "Training the same architecture from scratch on a time budget…", skip, skip, skip, skip, skip, skip
             budget = scratch_config(result.seconds, seed=int(seed or 0))
             scratch_budget = budget.max_seconds
             for event in transfer(workspace.dataset, mode="scratch", arch=arch or DEFAULT_MODEL, config=budget,
-                                  val_fraction=float(val_fraction), stop=workspace.stop):
+                                  val_fraction=float(val_fraction), stop=stop_flag):
                 scratch = getattr(event, "result", None) or scratch
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
@@ -144,18 +141,11 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         yield (f"Done: **{name}** is now in the Classify tab's model list (for you only).", loss, acc,
                summary(result, scratch, scratch_budget if scratch else None), confusion_plot(result), gallery,
                gr.Dropdown(choices=model_choices(workspace), value=name))
-    finally:
-        workspace.lock.release()
 
 
 def mode_defaults(mode: str) -> tuple[int, int, float]:
     config = default_config(mode)
     return config.epochs, config.batch_size, config.lr
-
-
-def stop(workspace: Workspace) -> str:
-    workspace.stop.set()
-    return "Stopping after this step; the best model so far is kept…"
 
 
 @user_errors
@@ -252,7 +242,7 @@ def build(workspace: gr.State, classify_model: gr.Dropdown, augment_spec: gr.Cod
                                  seed, use_augment, augment_spec],
                          [status, loss_plot, acc_plot, report, confusion, wrong, classify_model],
                          api_name="train", concurrency_id="training", concurrency_limit=1)
-    halt.click(stop, workspace, status, api_visibility="private", queue=False)
+    halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     mode.change(mode_defaults, mode, [epochs, batch_size, lr], api_visibility="private", queue=False)
     export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
     export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
