@@ -29,12 +29,17 @@ def classify_image(image, model: str | None = None, workspace: Workspace | None 
     of this session's fine-tuned models."""
     classifier = pick(model, workspace)
     top, ms = classifier.classify(require(image), top_k=5)
-    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms}
+    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image}
 
 
-def classify_if_image(image, model, workspace):
-    """Classify as soon as an image arrives; clearing the image clears the result."""
-    return classify_image(image, model, workspace) if image is not None else (None, None)
+def classify_if_image(image, model, workspace, shown):
+    """Classify as soon as an image arrives; clearing the image clears the result. Gradio fires
+    `change` twice for one upload: the second time the same image is already shown, so skip it."""
+    if image is None:
+        return None, None
+    if shown and shown.get("image") == image and shown.get("model") == pick(model, workspace).name:
+        return gr.skip(), gr.skip()
+    return classify_image(image, model, workspace)
 
 
 def describe(info) -> str:
@@ -76,7 +81,7 @@ def build(workspace: gr.State) -> gr.Dropdown:
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
     image.change(lambda: ("", None), None, [info, heatmap], api_visibility="private", queue=False)  # no stale results
-    image.change(classify_if_image, [image, model, workspace], [label, info_state], api_visibility="private",
+    image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
                  concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
     return model
