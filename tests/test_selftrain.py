@@ -1,0 +1,81 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cvdemo.errors import LimitError
+from cvdemo.selftrain import precision_coverage, pseudo_label, self_train
+
+
+class FakeModel(nn.Module):
+    """Returns its input as logits: each "image" is the logits row itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _logits(probabilities: list[list[float]]) -> list[torch.Tensor]:
+    return [torch.tensor(p, dtype=torch.float32).log() for p in probabilities]
+
+
+IMAGES = _logits([
+    [0.95, 0.03, 0.02],  # 0: class 0, confident
+    [0.50, 0.30, 0.20],  # 1: class 0, unsure
+    [0.02, 0.97, 0.01],  # 2: class 1, confident
+    [0.01, 0.98, 0.01],  # 3: class 1, most confident
+    [0.05, 0.91, 0.04],  # 4: class 1, confident
+    [0.20, 0.20, 0.60],  # 5: class 2, unsure
+])
+
+
+def test_pseudo_label_threshold():
+    idx, labels, conf = pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=0.9)
+    assert idx.tolist() == [0, 2, 3, 4]
+    assert labels.tolist() == [0, 1, 1, 1]
+    np.testing.assert_allclose(conf, [0.95, 0.97, 0.98, 0.91], rtol=1e-5)
+    assert pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=0.0)[0].tolist() == list(range(6))
+    assert len(pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=0.99)[0]) == 0
+    with pytest.raises(LimitError):
+        pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=1.5)
+
+
+def test_pseudo_label_class_balanced():
+    idx, labels, _ = pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=0.9, class_balanced=True)
+    assert idx.tolist() == [0, 3]  # one per class: class 0's only one, class 1's most confident
+    assert labels.tolist() == [0, 1]
+    idx, labels, _ = pseudo_label(FakeModel(), IMAGES, lambda t: t, threshold=0.0, class_balanced=True)
+    assert np.bincount(labels).tolist() == [1, 1, 1]
+    assert idx.tolist() == [0, 3, 5]
+
+
+def test_precision_coverage_monotone():
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.1, 1.0, 200)
+    hidden = rng.integers(0, 10, 200)
+    predicted = np.where(rng.uniform(size=200) < conf, hidden, (hidden + 1) % 10)  # confident -> more often right
+    thresholds = [0.0, 0.3, 0.5, 0.7, 0.9, 1.0]
+    rows = precision_coverage(conf, predicted, hidden, thresholds)
+    assert [r["threshold"] for r in rows] == thresholds
+    coverage = [r["coverage"] for r in rows]
+    assert coverage[0] == 1.0 and rows[-1]["accepted"] == 0 and rows[-1]["precision"] is None
+    assert all(a >= b for a, b in itertools.pairwise(coverage))
+    assert rows[4]["precision"] > rows[0]["precision"]
+    assert math.isclose(rows[0]["precision"], float((predicted == hidden).mean()))
+
+
+def test_self_train_beats_its_baseline():
+    rows = list(self_train(labelled_fraction=0.05, rounds=1, threshold=0.9, seed=0))
+    assert [r["round"] for r in rows] == [0, 1]
+    base, last = rows
+    assert base["accuracy"] == base["baseline"] and base["accepted"] == 0 and base["precision"] is None
+    assert base["labelled"] == 60 and base["labelled"] + base["unlabeled"] == 1198
+    assert last["accepted"] > 500 and sum(last["class_counts"]) == last["accepted"]
+    assert last["precision"] > 0.9
+    assert last["accuracy"] > last["baseline"]
