@@ -533,7 +533,7 @@ def available_layers(model: nn.Module, max_depth: int | None = 2, input_size: Se
     return [n for n, out in outputs if out.ndim == 4 and out.shape[2] * out.shape[3] > 1]
 
 
-def _default_layers(model: nn.Module, order: list[str]) -> list[str]:
+def default_layers(model: nn.Module, order: list[str]) -> list[str]:
     blocks = getattr(model, "blocks", None)
     if hasattr(model, "conv_stem") and isinstance(blocks, nn.Sequential) and len(blocks) >= 2:
         picks = np.linspace(1, len(blocks) - 1, 4).round().astype(int)  # 4 blocks spread to the last
@@ -583,7 +583,7 @@ def feature_maps(image: Any, model_name: str | None = None, layers: Sequence[str
     x = torch.from_numpy(classifier.preprocess(pil)).to(device)
     if layers is None:
         order = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-        layers = _default_layers(model, order)
+        layers = default_layers(model, order)
     known = {n for n, _ in model.named_modules() if n}
     unknown = [n for n in layers if n not in known]
     if unknown:

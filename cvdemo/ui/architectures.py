@@ -127,7 +127,7 @@ def _feature_layers() -> tuple[list[str], list[str], dict[str, tuple]]:
     (from a weightless copy: shapes don't depend on weights)."""
     model = create_model(DEFAULT_MODEL, pretrained=False)
     names = lessons.available_layers(model)
-    defaults = lessons._default_layers(  # the picks feature_maps makes when given no layers
+    defaults = lessons.default_layers(  # the picks feature_maps makes when given no layers
 model, [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)])
     shapes: dict[str, tuple] = {}
 

@@ -7,7 +7,7 @@ import json
 import gradio as gr
 
 from .. import images
-from ..augment import PRESETS, build_pipeline
+from ..augment import OPS, PRESETS, build_pipeline
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..probe import bias_experiment
@@ -16,7 +16,6 @@ from .common import RawImage, example_images, user_errors
 
 MAX_SAMPLES = 16
 PREVIEW_SIDE = 768  # images are shrunk to this longest side before augmenting (speed, memory)
-OPS = ["brightness", "rotation", "hflip", "vflip", "crop", "affine", "randaugment", "cutmix", "mixup"]
 
 
 def short(label: str) -> str:
@@ -102,7 +101,7 @@ def build() -> gr.Code:
                              value=example_images()[0], height=240)
             mix_image = RawImage(label="Second image (CutMix / MixUp; default: the coffee photo)",
                                  type="filepath", sources=["upload", "clipboard"], height=160)
-            order = gr.Dropdown(OPS, value=["crop", "hflip", "brightness"], multiselect=True,
+            order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,
                                 label="Ops, in the order applied", info="Pick ops in the order you want them.")
             with gr.Accordion("Parameters", open=False):
                 with gr.Row():
