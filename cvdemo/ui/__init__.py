@@ -7,29 +7,57 @@ import gradio as gr
 
 from .. import images
 from ..inference import get_classifier
-from . import architectures, augment, classify, distill, transfer
+from . import architectures, augment, classify, distill, selftrain, transfer
 from .common import example_images
-from .session import workspace_state
+from .i18n import DETECT_JS, SWITCH_JS, _, i18n, lang_of, lesson_panel
+from .session import Workspace, workspace_state
 
 QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
 INFERENCE_CONCURRENCY = 2   # classifications at a time (each uses the CPU's cores)
 
 
+TABS = ("classify", "augment", "transfer", "distill", "selftrain", "architectures")
+
+
+def set_language(lang: str, workspace: Workspace):
+    """The switch (or page load): the session's language, and each lesson panel's "your run" again in it."""
+    workspace.lang = lang_of(lang)
+    redo = [workspace.shown(tab) or gr.skip() for tab in TABS]
+    return workspace.lang, *redo
+
+
 def build_demo() -> gr.Blocks:
-    """The whole page: a tab per capability that works (no placeholders)."""
+    """The whole page: a tab per capability that works (no placeholders), each opening with its lesson."""
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
-        gr.Markdown("# cvdemo\nA computer-vision lab with real pretrained models, offline.")
-        workspace = workspace_state()  # this browser session's datasets, models and files
-        with gr.Tab("Classify"):
-            classify_model = classify.build(workspace)
-        with gr.Tab("Augment"):
-            augment_spec = augment.build()
-        with gr.Tab("Transfer"):
-            transfer.build(workspace, classify_model, augment_spec)
-        with gr.Tab("Distill"):
-            distill.build(workspace, classify_model)
-        with gr.Tab("Architectures"):
-            architectures.build()
+        with gr.Row(equal_height=True):
+            gr.Markdown(_("common.title"))
+            language = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=_("common.language"),
+                                elem_id="language", scale=0, min_width=220)
+        workspace = workspace_state()  # this browser session's datasets, models, files and language
+        lessons = {}
+        with gr.Tab(_("common.tab_classify")):
+            lessons["classify"] = lesson_panel("classify")
+            classify_model = classify.build(workspace, lessons["classify"])
+        with gr.Tab(_("common.tab_augment")):
+            lessons["augment"] = lesson_panel("augment")
+            augment_spec = augment.build(workspace, lessons["augment"])
+        with gr.Tab(_("common.tab_transfer")):
+            lessons["transfer"] = lesson_panel("transfer")
+            transfer.build(workspace, lessons["transfer"], classify_model, augment_spec)
+        with gr.Tab(_("common.tab_distill")):
+            lessons["distill"] = lesson_panel("distill")
+            distill.build(workspace, lessons["distill"], classify_model)
+        with gr.Tab(_("common.tab_selftrain")):
+            lessons["selftrain"] = lesson_panel("selftrain")
+            selftrain.build(workspace, lessons["selftrain"])
+        with gr.Tab(_("common.tab_architectures")):
+            lessons["architectures"] = lesson_panel("architectures")
+            architectures.build(workspace, lessons["architectures"])
+        panels = [lessons[tab] for tab in TABS]
+        language.input(set_language, [language, workspace], [language, *panels], js=SWITCH_JS,
+                       api_visibility="private", queue=False)
+        demo.load(set_language, [language, workspace], [language, *panels], js=DETECT_JS,
+                  api_visibility="private", queue=False)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
@@ -40,4 +68,4 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict:
     """Arguments for `demo.launch`: upload limit and the only extra files served (the examples).
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
-    return {"max_file_size": images.MAX_BYTES, "allowed_paths": example_images()}
+    return {"max_file_size": images.MAX_BYTES, "allowed_paths": example_images(), "i18n": i18n()}

@@ -185,7 +185,7 @@ def stop_classic(run: dict) -> str:
     return "Stopping after this step; the best epoch so far is kept…"
 
 
-def build() -> None:
+def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown("The CNN lessons, each claim shown by an experiment that runs here, on built models.")
 
     gr.Markdown("### 1. Fully connected vs convolutional, under shifts\nA fully connected layer has a weight "

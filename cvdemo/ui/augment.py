@@ -91,7 +91,7 @@ def spec_from_controls(order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s
     return json.dumps({"ops": [{"op": op, **params[op]} for op in order]}, indent=2)
 
 
-def build() -> gr.Code:
+def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     """The tab; returns the pipeline JSON (the Transfer tab trains with it)."""
     gr.Markdown("Build a pipeline with the controls (or edit its JSON), then draw samples. The same seed "
                 "always gives the same samples; each caption says what was drawn and what the classifier saw.")

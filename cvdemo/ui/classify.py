@@ -7,6 +7,7 @@ from ..errors import ImageError
 from ..inference import get_classifier
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from .common import RawImage, example_images, user_errors
+from .i18n import _
 from .session import Workspace
 
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
@@ -29,7 +30,8 @@ def classify_image(image, model: str | None = None, workspace: Workspace | None 
     of this session's fine-tuned models."""
     classifier = pick(model, workspace)
     top, ms = classifier.classify(require(image), top_k=5)
-    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image}
+    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image,
+                       "top": top[:2]}
 
 
 def classify_if_image(image, model, workspace, shown):
@@ -42,10 +44,14 @@ def classify_if_image(image, model, workspace, shown):
     return classify_image(image, model, workspace)
 
 
-def describe(info) -> str:
+def describe(info, workspace: Workspace):
+    """The info line under the result, and what this run showed for the lesson panel."""
     if not info:
-        return ""
-    return f"**{info['model']}** · {info['runtime']} · model time **{info['ms']:.1f} ms**"
+        return "", gr.skip()
+    (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
+    line = workspace.tr("classify.info", model=info["model"], runtime=info["runtime"], ms=f"{info['ms']:.1f}")
+    return line, workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
+                                p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}")
 
 
 @user_errors
@@ -59,29 +65,30 @@ def model_choices(workspace: Workspace | None = None) -> list[str]:
     return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
 
 
-def build(workspace: gr.State) -> gr.Dropdown:
-    """The tab; returns the model dropdown (the Transfer tab adds this session's models to it)."""
+def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
+    """The tab; returns the model dropdown (the Transfer tab adds this session's models to it).
+    `lesson` is the tab's "your run" panel."""
     with gr.Row():
         with gr.Column():
-            image = RawImage(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"], height=320)
-            model = gr.Dropdown(
-                choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
-                label="Model", info="Type any timm model name. Only efficientnet_lite0 works offline; "
-                                    "others load from the Hugging Face Hub. Models you train in the "
-                                    "Transfer tab appear here for you only.")
+            image = RawImage(label=_("common.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
+                             height=320)
+            model = gr.Dropdown(choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
+                                label=_("common.model"), info=_("classify.model_info"))
             with gr.Row():
-                run = gr.Button("Classify", variant="primary")
-                cam = gr.Button("Explain (Grad-CAM)")
-            gr.Examples(example_images(), inputs=image, label="Example photos (scikit-image)")
+                run = gr.Button(_("classify.run"), variant="primary")
+                cam = gr.Button(_("classify.explain"))
+            gr.Examples(example_images(), inputs=image, label=_("classify.examples"))
         with gr.Column():
-            label = gr.Label(num_top_classes=5, label="Top-5 ImageNet classes")
+            label = gr.Label(num_top_classes=5, label=_("classify.top5"))
             info = gr.Markdown()
-            heatmap = gr.Image(label="Grad-CAM: where the model looked for its top class", interactive=False, height=320)
+            heatmap = gr.Image(label=_("classify.gradcam"), interactive=False, height=320)
     info_state = gr.State()
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
-              concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
+              concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
+                                                  api_visibility="private")
     image.change(lambda: ("", None), None, [info, heatmap], api_visibility="private", queue=False)  # no stale results
     image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
-                 concurrency_id="inference").success(describe, info_state, info, api_visibility="private")
+                 concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
+                                                     api_visibility="private")
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
     return model

@@ -11,6 +11,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import CvdemoError
+from .i18n import error_text, tr
+from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
 
@@ -28,8 +30,9 @@ class RawImage(gr.Image):
             try:
                 return base64.b64decode(payload.url.split(",", 1)[1])
             except (IndexError, binascii.Error):  # no comma, or not base64
-                raise gr.Error("The pasted image data is broken (not a base64 data: URL). "
-                               "Paste or upload the image again.", title="Can't do that") from None
+                # no session here to tell the language: say it in both
+                raise gr.Error(f"{tr('en', 'common.broken_paste')} / {tr('ko', 'common.broken_paste')}",
+                               title=f"{tr('en', 'common.error_title')} / {tr('ko', 'common.error_title')}") from None
         return payload.path
 
 
@@ -37,16 +40,18 @@ def user_errors(fn):
     """Turn the library's errors into messages in the page (gr.Error); the server keeps serving.
     Anything else (a bug, or input of a type no handler expects) is logged with its traceback
     and the user gets a plain message instead of Gradio's bare "Error". Works for generators
-    (handlers that stream progress) too."""
+    (handlers that stream progress) too. The message is in the language of the Workspace among the
+    handler's arguments (English if it has none)."""
 
-    def translate(err: Exception) -> gr.Error:
+    def translate(err: Exception, args: tuple, kwargs: dict) -> gr.Error:
         if isinstance(err, gr.Error):
             return err
+        lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
+        title = tr(lang, "common.error_title")
         if isinstance(err, CvdemoError):
-            return gr.Error(str(err), title="Can't do that")
+            return gr.Error(error_text(err, lang), title=title)
         log.exception("%s failed", fn.__name__)
-        return gr.Error("Something went wrong on the server while doing that (it has been logged). "
-                        "Check your inputs and try again.", title="Can't do that")
+        return gr.Error(tr(lang, "common.server_error"), title=title)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -54,7 +59,7 @@ def user_errors(fn):
             try:
                 yield from fn(*args, **kwargs)
             except Exception as err:
-                raise translate(err) from err
+                raise translate(err, args, kwargs) from err
 
         return stream
 
@@ -63,7 +68,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as err:
-            raise translate(err) from err
+            raise translate(err, args, kwargs) from err
 
     return wrapper
 

@@ -203,7 +203,7 @@ def export_student(workspace: Workspace, name: str | None):
     return [str(folder / name) for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
-def build(workspace: gr.State, classify_model: gr.Dropdown) -> None:
+def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> None:
     gr.Markdown(LESSON)
     gr.Markdown("### 1. Temperature: the teacher's dark knowledge")
     with gr.Row():

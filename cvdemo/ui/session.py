@@ -18,6 +18,7 @@ import gradio as gr
 from ..errors import LimitError
 from ..inference import Classifier, get_classifier
 from ..train import StopFlag
+from .i18n import tr
 
 SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
 MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
@@ -36,6 +37,8 @@ class Workspace:
         self.stop = StopFlag()
         self.trained = 0  # models trained in this session so far (names stay unique)
         self.lock = threading.Lock()  # one training run per session at a time
+        self.lang = "en"  # "en" or "ko": the language switch (and the browser's locale on page load)
+        self.showed: dict[str, tuple[str, dict]] = {}  # per tab: what the last run showed (text key, numbers)
 
     def __deepcopy__(self, memo):  # gr.State copies its initial value for each new session
         return Workspace()
@@ -68,7 +71,24 @@ class Workspace:
     def request_stop(self) -> str:
         """The Stop button: the run ends after its current step and keeps its best model so far."""
         self.stop.set()
-        return "Stopping after this step; the best model so far is kept…"
+        return self.tr("common.stopping")
+
+    def tr(self, key: str, **params) -> str:
+        """A text in this session's language."""
+        return tr(self.lang, key, **params)
+
+    def show(self, tab: str, key: str, **params) -> str:
+        """What a run just showed, for the tab's lesson panel ("Your run: ..."), in this session's
+        language; kept so that switching the language re-renders it."""
+        self.showed[tab] = (key, params)
+        return self.tr(key, **params)
+
+    def shown(self, tab: str) -> str | None:
+        """The tab's last `show`, in this session's (maybe new) language; None before any run."""
+        if tab not in self.showed:
+            return None
+        key, params = self.showed[tab]
+        return self.tr(key, **params)
 
     def classifier(self, name: str | None) -> Classifier:
         """This session's fine-tuned model of that name, else a shared pretrained one."""

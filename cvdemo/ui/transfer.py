@@ -175,7 +175,7 @@ def push(workspace: Workspace, repo_id: str, token: str) -> str:
     return f"Pushed: {url}"
 
 
-def build(workspace: gr.State, classify_model: gr.Dropdown, augment_spec: gr.Code) -> None:
+def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown, augment_spec: gr.Code) -> None:
     gr.Markdown("**1. Data** → **2. Train** → **3. Use it** in the Classify tab, or export it.")
     with gr.Row():
         with gr.Column():

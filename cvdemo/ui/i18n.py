@@ -1,0 +1,119 @@
+"""Korean and English: every string a user sees, in both languages.
+
+Where the strings live (a test checks both languages have every key, and no English left in Korean):
+- `locales/<name>.json`: {"en": {key: text}, "ko": {key: text}}; the key used in code is "<name>.<key>"
+  (e.g. locales/classify.json's "model" is `_("classify.model")`). Texts may hold {placeholders}.
+- `lessons/<tab>.en.md` and `lessons/<tab>.ko.md`: the lesson panel that opens a tab (key "lesson.<tab>").
+- `locales/errors.json`: the library's errors by their stable `code` (cvdemo.errors); "en" is empty
+  because the library's own message is the English text, "ko" has a template per code.
+
+Two ways a text reaches the page:
+- static (labels, buttons, headings, lessons): `_(key)` gives a gr.I18n key; the browser translates
+  it (browser locale first, the language switch at the top after).
+- made by a handler (results, status lines, errors, "what your run showed"): `tr(lang, key, **params)`
+  on the server, with `lang` = the session's `Workspace.lang` (set by the switch and on page load).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import string
+from functools import lru_cache
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import CvdemoError
+
+LANGS = ("en", "ko")
+HERE = Path(__file__).parent
+LOCALES = HERE / "locales"
+LESSONS = HERE / "lessons"
+
+
+@lru_cache(maxsize=1)
+def tables() -> dict[str, dict[str, str]]:
+    """{"en": {key: text}, "ko": {key: text}} from every locale and lesson file (errors under "error.")."""
+    out: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
+    for path in sorted(LOCALES.glob("*.json")):
+        prefix = "error" if path.stem == "errors" else path.stem
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for lang in LANGS:
+            out[lang].update({f"{prefix}.{key}": text for key, text in data.get(lang, {}).items()})
+    for path in sorted(LESSONS.glob("*.md")):
+        tab, lang = path.stem.rsplit(".", 1)
+        out[lang][f"lesson.{tab}"] = path.read_text(encoding="utf-8").strip()
+    return out
+
+
+@lru_cache(maxsize=1)
+def i18n() -> gr.I18n:
+    """The table the browser translates static texts with (passed to `demo.launch(i18n=...)`)."""
+    return gr.I18n(**tables())
+
+
+def _(key: str):
+    """A static text for a component (label, button, Markdown): translated in the browser."""
+    if key not in tables()["en"]:
+        raise KeyError(f"no English text for {key!r}: add it to {LOCALES}/")
+    return i18n()(key)
+
+
+def lang_of(value: str | None) -> str:
+    """'ko', 'ko-KR', 'ko_KR.UTF-8' -> 'ko'; anything else -> 'en'."""
+    return "ko" if str(value or "").lower().startswith("ko") else "en"
+
+
+def tr(lang: str | None, key: str, **params) -> str:
+    """A text made on the server, in `lang`, with `params` filled in ({name} placeholders)."""
+    table = tables()
+    text = table[lang_of(lang)].get(key) or table["en"][key]
+    return text.format(**params) if params else text
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def error_text(err: CvdemoError, lang: str | None) -> str:
+    """A library error in `lang`: English is the library's own message; Korean comes from its code's
+    template (filled with the error's params), or the English message if the code has none."""
+    if lang_of(lang) == "en":
+        return str(err)
+    template = tables()["ko"].get(f"error.{err.code}")
+    if template is None:
+        return str(err)
+    try:
+        return template.format(**err.params)
+    except (KeyError, IndexError, ValueError):  # a param the template needs is missing: say it in English
+        return str(err)
+
+
+# The language switch. Gradio's frontend picks the browser's locale; switching later calls the same
+# `changeLocale` its own Settings panel uses (from the frontend's core module, found by file name in the
+# installed Gradio), and remembers the choice in localStorage for the next visit.
+_CORE = os.path.basename(sorted(glob.glob(str(Path(gr.__file__).parent / "templates/frontend/assets/core-*.js")))[0])
+_APPLY = """async function cvdemoApplyLang(lang) {
+  try {
+    const entry = document.querySelector('script[type=module][src*="/assets/index-"]');
+    const core = await import(new URL('%s', entry ? entry.src : document.baseURI + 'assets/').href);
+    core.changeLocale(lang);
+  } catch (err) { console.warn('cvdemo: could not switch the page language', err); }
+}""" % _CORE
+# Both run before their Python handler, whose inputs are (language, workspace): they return those inputs.
+SWITCH_JS = """async (lang, ...rest) => { %s;
+  await cvdemoApplyLang(lang); localStorage.setItem('cvdemo-lang', lang); return [lang, ...rest]; }""" % _APPLY
+DETECT_JS = """async (current, ...rest) => { %s;
+  const saved = localStorage.getItem('cvdemo-lang');
+  const lang = saved || ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en');
+  if (saved) await cvdemoApplyLang(saved);
+  return [lang, ...rest]; }""" % _APPLY
+
+
+def lesson_panel(tab: str) -> gr.Markdown:
+    """The lesson that opens a tab: the claim and what to try (lessons/<tab>.<lang>.md), then what this
+    user's own last run showed. Returns that last Markdown: handlers fill it via `Workspace.show`."""
+    with gr.Accordion(_("common.lesson"), open=True):
+        gr.Markdown(_(f"lesson.{tab}"))
+        return gr.Markdown(_("common.no_run_yet"), elem_classes="your-run")

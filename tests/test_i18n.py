@@ -1,0 +1,120 @@
+"""Korean and English: every user-facing text has both, the Korean table is really Korean, every key
+the code uses exists, and library errors come out in the session's language."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from cvdemo.errors import ImageError
+
+from cvdemo.ui.i18n import error_text, i18n, lang_of, placeholders, tables, tr
+
+ROOT = Path(__file__).resolve().parent.parent
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+# Words that stay in Latin letters in Korean text: names of things, units, code.
+LATIN_OK = re.compile(r"`[^`]*`|\{[^}]*\}|https?://\S+|\*\*?|[A-Za-z0-9_.+\-/×x%()]+")
+TABS = ("classify", "augment", "transfer", "distill", "selftrain", "architectures")
+
+
+def test_both_languages_have_the_same_keys():
+    en, ko = tables()["en"], tables()["ko"]
+    ui = {k for k in en if not k.startswith("error.")}
+    assert ui - set(ko) == set(), "keys with no Korean text"
+    assert {k for k in ko if not k.startswith("error.")} - ui == set(), "Korean keys with no English text"
+
+
+def test_every_tab_has_a_lesson_in_both_languages():
+    for tab in TABS:
+        for lang in ("en", "ko"):
+            text = tables()[lang][f"lesson.{tab}"]
+            assert len(text) > 200 and "TODO" not in text, (tab, lang)
+
+
+@pytest.mark.parametrize("key", sorted(tables()["en"]))
+def test_korean_text_is_korean_and_takes_the_same_numbers(key):
+    if key.startswith("error."):
+        pytest.skip("error templates are checked against the library's raise sites")
+    en, ko = tables()["en"][key], tables()["ko"][key]
+    assert placeholders(en) == placeholders(ko), "the two languages fill in different numbers"
+    if HANGUL.search(en) is None and LATIN_OK.sub("", en).strip(" ·:,.;—-|#\n→()[]'\"") == "":
+        return  # nothing to translate (a model name, a unit, a number)
+    assert HANGUL.search(ko), f"no Korean in the Korean text: {ko!r}"
+    assert ko != en, "the Korean text is the English one"
+
+
+def keys_used_in_code() -> set[str]:
+    """Every literal key passed to _(...), tr(lang, ...), workspace.tr(...) or workspace.show(tab, ...)."""
+    keys = set()
+    for path in (ROOT / "cvdemo" / "ui").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            position = {"_": 0, "tr": 1 if isinstance(node.func, ast.Name) else 0, "show": 1}.get(name)
+            if position is None or len(node.args) <= position:
+                continue
+            arg = node.args[position]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and "." in arg.value:
+                keys.add(arg.value)
+    return keys
+
+
+def test_every_key_the_code_uses_has_a_text():
+    used = keys_used_in_code()
+    assert len(used) > 20, "the walk found too few keys: is it still looking in the right place?"
+    missing = sorted(k for k in used if k not in tables()["en"])
+    assert missing == []
+
+
+def test_no_key_is_left_unused():
+    used = keys_used_in_code() | {f"lesson.{tab}" for tab in TABS} | {f"common.tab_{tab}" for tab in TABS}
+    unused = sorted(k for k in tables()["en"] if not k.startswith("error.") and k not in used)
+    assert unused == [], "texts no code shows (or a key built at run time: make it literal)"
+
+
+def raise_sites() -> list[tuple[str, int, str, set[str]]]:
+    """(file, line, code, params) of every library error raised with a literal code."""
+    sites = []
+    for path in (ROOT / "cvdemo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "").endswith("Error")):
+                continue
+            code = next((kw.value.value for kw in node.keywords if kw.arg == "code"
+                         and isinstance(kw.value, ast.Constant)), None)
+            if code is None and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+                code = node.args[1].value
+            if isinstance(code, str):
+                params = {kw.arg for kw in node.keywords if kw.arg not in (None, "code")}
+                sites.append((str(path.relative_to(ROOT)), node.lineno, code, params))
+    return sites
+
+
+def test_every_library_error_code_has_a_korean_message_that_fills_in():
+    sites = raise_sites()
+    assert len(sites) > 40
+    ko = tables()["ko"]
+    problems = []
+    for file, line, code, params in sites:
+        template = ko.get(f"error.{code}")
+        if template is None:
+            problems.append(f"{file}:{line}: no Korean message for {code!r}")
+        elif not HANGUL.search(template):
+            problems.append(f"{file}:{line}: the Korean message for {code!r} isn't Korean")
+        elif placeholders(template) - params:
+            problems.append(f"{file}:{line}: {code!r} needs {placeholders(template) - params} that this raise lacks")
+    assert problems == []
+
+
+def test_a_library_error_reads_in_the_sessions_language():
+    err = ImageError("The file is empty (0 bytes). Choose another file.", "image.empty")
+    assert error_text(err, "en") == str(err)
+    korean = error_text(err, "ko")
+    assert HANGUL.search(korean) and korean != str(err)
+
+
+def test_language_names_and_server_texts():
+    assert lang_of("ko-KR") == "ko" and lang_of("en-US") == "en" and lang_of(None) == "en"
+    assert HANGUL.search(tr("ko", "common.server_error"))
+    assert tr("en", "classify.info", model="m", runtime="r", ms="1.0").startswith("**m**")
+    assert i18n().translations_dict["ko"]["common.tab_classify"] == "분류"
