@@ -4,6 +4,7 @@
     python -m cvdemo train --data DIR|ZIP|builtin:NAME --mode probe|finetune|full [--out DIR]
     torchrun --nproc_per_node=N -m cvdemo train ...     (the same, data-parallel)
     python -m cvdemo distill three-way|sweep|make-teacher ...   (see python -m cvdemo distill -h)
+    python -m cvdemo selftrain digits|faces|textures|ZIP|DIR [--rounds 3] ...   (see python -m cvdemo selftrain -h)
 """
 from __future__ import annotations
 
@@ -89,10 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         from .distill import main as distill_main
 
         return distill_main(argv[1:])
+    if argv[:1] == ["selftrain"]:  # so has self-training
+        from .selftrain import main as selftrain_main
+
+        return selftrain_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m cvdemo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("distill", help="knowledge distillation on the digits (python -m cvdemo distill -h)")
+    sub.add_parser("selftrain", help="pseudo-labels and Noisy Student (python -m cvdemo selftrain -h)")
     p = sub.add_parser("classify", help="print the top-k classes of each image")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--model", default=None, help="model name (default: efficientnet_lite0, offline)")

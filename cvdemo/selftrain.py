@@ -1,24 +1,29 @@
 """Learning from unlabeled images: pseudo-labels (Lee 2013) and Noisy Student self-training (Xie et al. 2020).
 
-    from cvdemo.selftrain import pseudo_label, precision_coverage, self_train
-    idx, labels, conf = pseudo_label(model, images, preprocess, threshold=0.9)     # confident predictions
-    rows = precision_coverage(conf_all, pred_all, hidden, thresholds=(0.5, 0.9))   # how good are they?
-    for row in self_train(labelled_fraction=0.05, rounds=3, seed=0): print(row)   # one dict per round
+    from cvdemo.selftrain import prepare, pseudo_label, precision_coverage, self_train
+    pool = prepare("digits", labelled_fraction=0.05, seed=0)  # or "faces", "textures", a Dataset with .unlabeled
+    for row in self_train(pool, rounds=3, seed=0): print(row)   # one dict per round, round 0 = the baseline
+    rows = precision_coverage(row["confidence"], row["predicted"], pool.hidden, thresholds=(0.5, 0.9))
 
-Command line: `python -m cvdemo.selftrain digits [--seeds 3] [--rounds 3] [--threshold 0.9]` prints a table.
+Command line: `python -m cvdemo selftrain digits|faces|textures|ZIP|FOLDER [--seeds 3] [--rounds 3] [--threshold 0.9]`.
 
-How `self_train` works on scikit-learn's digits (8x8 grey):
-- the held-out test split is `distill.digits_split()`'s fixed third; of the training split, a stratified
-  `labelled_fraction` keeps its labels (5%: 60 images), the rest is "unlabeled" (its labels are hidden,
-  used only to report the pseudo-labels' precision).
-- round 0: a small CNN (`SelfTrainCNN`) is trained on the labelled images only: the supervised-only
-  baseline, and the first teacher.
-- each round: the teacher (eval mode, no noise) predicts every unlabeled image; the predictions at or
-  above `threshold` confidence become pseudo-labels. A fresh student of the same architecture (equal
-  size) is trained, NOISED (dropout and random shifts of the input by up to 1 pixel, with `noise`), on
-  labelled + pseudo-labelled images, and becomes the next teacher.
-- every training runs through `cvdemo.train.fit` for the same number of optimiser steps (`epochs` passes
-  over the whole training split's size), on the CPU, on one thread (`one_thread`: the models are tiny).
+The data (`prepare`): a held-out test split (digits: `distill.digits_split()`'s fixed third; the others: a
+stratified third), and of the training split a stratified `labelled_fraction` keeps its labels; the rest is
+"unlabeled" and its labels are hidden (used only to report the pseudo-labels' precision). A user's Dataset whose
+`unlabeled` list holds images (a zip with an `unlabeled/` folder) keeps all its labels instead: a quarter of them
+is the test split, and the unlabeled images have no hidden labels (precision can't be measured).
+
+The models: digits (8x8 grey) train a small CNN on the pixels (`SelfTrainCNN`); photos train a head
+(`FeatureMLP`) on the frozen pretrained EfficientNet-Lite0's pooled features (`probe.extract_features`), the
+CPU-sized form of "pretrained backbone" (the backbone is not fine-tuned, so stochastic depth has nothing to drop).
+
+The rounds (`self_train`): round 0 trains on the labelled images only: the supervised-only baseline, and the first
+teacher. Each round, the teacher (eval mode, no noise) predicts every unlabeled image; the predictions at or above
+`threshold` become pseudo-labels; a fresh student of the same architecture (equal size) is trained, NOISED, on
+labelled + pseudo-labelled images, and becomes the next teacher. The noise: dropout, plus input noise: random
+shifts of up to 1 pixel (digits), or RandAugment (2 ops, magnitude 9, `cvdemo.augment`): the features of `copies`
+RandAugment views of each image are computed once and each step draws one view per image.
+Every training runs through `cvdemo.train.fit` for the same number of optimiser steps, on the CPU, one thread.
 """
 from __future__ import annotations
 
@@ -27,20 +32,69 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
+from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
-from .errors import LimitError
+from .errors import CvdemoError, LimitError
 from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread
 
-__all__ = ["SelfTrainCNN", "format_table", "main", "precision_coverage", "predict", "pseudo_label", "self_train"]
+__all__ = ["FeatureMLP", "Pool", "SelfTrainCNN", "format_table", "main", "precision_coverage", "predict", "prepare",
+           "pseudo_label", "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
+RANDAUGMENT = {"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]}
+
+
+@dataclass
+class Pool:
+    """The images of one self-training experiment (see `prepare`)."""
+
+    name: str
+    classes: list[str]
+    labelled: list[Image.Image]
+    labels: np.ndarray
+    unlabeled: list[Image.Image]
+    hidden: np.ndarray | None  # the unlabeled images' true labels, when known (built-in data)
+    test: list[Image.Image]
+    test_labels: np.ndarray
+
+    @property
+    def pixels(self) -> bool:
+        """Digits train on their 8x8 pixels; everything else on pretrained features."""
+        return self.name == "digits"
+
+
+def _check_fraction(labelled_fraction: float) -> None:
+    if isinstance(labelled_fraction, bool) or not isinstance(labelled_fraction, (int, float)) \
+            or not 0 < labelled_fraction < 1:
+        raise LimitError(f"labelled_fraction must be between 0 and 1, got {labelled_fraction!r}",
+                         code="limit.labelled_fraction", value=labelled_fraction)
+
+
+def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, seed: int = 0) -> Pool:
+    """Split `dataset` (a built-in name or a Dataset) into labelled, unlabeled and test images (module docstring)."""
+    if isinstance(dataset, Dataset) and dataset.unlabeled:
+        train, test = split(dataset, 0.25, seed=seed)
+        return Pool(dataset.name, list(dataset.classes), list(train.images), train.labels, list(dataset.unlabeled),
+                    None, list(test.images), test.labels)
+    _check_fraction(labelled_fraction)
+    if dataset == "digits":
+        train, test = digits_split()
+    else:
+        data = load_builtin(dataset) if isinstance(dataset, str) else dataset
+        train, test = split(data, 1 / 3, seed=0)
+    chosen = _pick_labelled(train, max(len(train.classes), round(labelled_fraction * len(train))), seed)
+    rest = np.setdiff1d(np.arange(len(train)), chosen)
+    return Pool(train.name, list(train.classes), [train.images[i] for i in chosen], train.labels[chosen],
+                [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels)
 
 
 class SelfTrainCNN(nn.Module):
@@ -130,68 +184,119 @@ def _shift_noise(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
     return shift
 
 
-def _train(x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: int, batch_size: int, lr: float, noise: bool,
-           num_classes: int, stop: StopFlag | None) -> nn.Module:
+class FeatureMLP(nn.Module):
+    """The photo self-training model: a one-hidden-layer head on frozen pretrained features, with dropout."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+
+def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int) -> torch.Tensor:
+    """Model inputs of `images`, (N, V, ...): view 0 is the clean image; for photos, views 1..copies are the
+    pretrained features of RandAugment views (input noise drawn once, here). Digits have one view (pixels)."""
+    if pool.pixels:
+        return torch.stack([digits_student_input(im) for im in images]).unsqueeze(1)
+    from .augment import build_pipeline
+    from .probe import extract_features
+
+    if not images:
+        return torch.zeros(0, 1 + copies, 1)
+    pipeline = build_pipeline(RANDAUGMENT)
+    views = [[im] + [s.image for s in pipeline.sample(im, k=copies, seed=seed + i)] if copies else [im]
+             for i, im in enumerate(images)]
+    flat = extract_features([v for group in views for v in group])
+    return torch.from_numpy(flat).float().view(len(images), 1 + copies, -1)
+
+
+def _noise(pool: Pool, seed: int, noise: bool) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """The training batches' input: one view per image (a random one with noise, else the clean one),
+    then, for digits with noise, a random shift."""
+    generator = torch.Generator().manual_seed(seed)
+    shift = _shift_noise(seed) if noise and pool.pixels else None
+
+    def transform(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.randint(0, x.shape[1], (len(x),), generator=generator) if noise else torch.zeros(len(x), dtype=torch.long)
+        x = x[torch.arange(len(x)), pick]
+        return shift(x, y) if shift else (x, y)
+
+    return transform
+
+
+def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: int, batch_size: int, lr: float,
+           noise: bool, stop: StopFlag | None) -> nn.Module:
     torch.manual_seed(seed)
-    model = SelfTrainCNN(num_classes, dropout=0.3 if noise else 0.0)
+    classes = len(pool.classes)
+    if pool.pixels:
+        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0)
+    else:
+        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0)
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
-    for _ in fit(model, data, None, config=config, batch_transform=_shift_noise(seed) if noise else None, stop=stop,
+    for _ in fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
                  step_events=False):
         pass
     return model.eval()
 
 
-def self_train(labelled_fraction: float = 0.05, rounds: int = 3, threshold: float = 0.9, seed: int = 0,
-               epochs: int = 30, noise: bool = True, *, class_balanced: bool = False, batch_size: int = 32,
-               lr: float = 3e-3, stop: StopFlag | None = None) -> Iterator[dict]:
-    """Noisy Student self-training on the digits (see the module docstring). Yields one dict per round
-    (round 0 = the supervised-only baseline): round, accuracy (held-out), baseline, accepted (pseudo-labels),
-    coverage (their share of the unlabeled images), precision (vs the hidden labels; None in round 0),
-    class_counts (pseudo-labels per class), labelled, unlabeled, seconds (since the start)."""
-    if isinstance(labelled_fraction, bool) or not isinstance(labelled_fraction, (int, float)) \
-            or not 0 < labelled_fraction < 1:
-        raise LimitError(f"labelled_fraction must be between 0 and 1, got {labelled_fraction!r}",
-                         code="limit.labelled_fraction", value=labelled_fraction)
+def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float = 0.05, rounds: int = 3,
+               threshold: float = 0.9, seed: int = 0, epochs: int = 30, noise: bool = True, *,
+               class_balanced: bool = False, batch_size: int = 32, lr: float = 3e-3, copies: int = 2,
+               stop: StopFlag | None = None) -> Iterator[dict]:
+    """Noisy Student self-training (module docstring) on `data`: a Pool, or what `prepare` takes (with
+    `labelled_fraction` and `seed`). Yields one dict per round (round 0 = the supervised-only baseline):
+    round, accuracy (held-out), baseline, accepted (pseudo-labels this round's student learned from), coverage
+    (their share of the unlabeled images), precision (vs the hidden labels; None in round 0 or when unknown),
+    class_counts (pseudo-labels per class), labelled, unlabeled, seconds (since the start), and this round's
+    model's `predicted` class and `confidence` for every unlabeled image (what the next round would accept)."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= 20:
         raise LimitError(f"rounds must be a whole number from 0 to 20, got {rounds!r}", code="limit.rounds",
                          value=rounds)
     _check_threshold(threshold)
+    if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 8:
+        raise LimitError(f"copies must be a whole number from 0 to 8, got {copies!r}", code="limit.copies",
+                         value=copies)
     start = time.perf_counter()
-    train, test = digits_split()
-    classes = len(train.classes)
-    chosen = _pick_labelled(train, max(classes, round(labelled_fraction * len(train))), seed)
-    rest = np.setdiff1d(np.arange(len(train)), chosen)
-    x_all = torch.stack([digits_student_input(im) for im in train.images])
-    x_test = torch.stack([digits_student_input(im) for im in test.images])
-    x_lab, y_lab = x_all[chosen], torch.from_numpy(train.labels[chosen]).long()
-    x_unl, hidden = x_all[rest], train.labels[rest]
-    steps = epochs * math.ceil(len(train) / batch_size)
-    common = {"steps": steps, "batch_size": batch_size, "lr": lr, "noise": noise, "num_classes": classes,
-              "stop": stop}
+    pool = data if isinstance(data, Pool) else prepare(data, labelled_fraction, seed)
+    classes = len(pool.classes)
+    with one_thread():
+        x_lab, x_unl = _views(pool, pool.labelled, copies, seed), _views(pool, pool.unlabeled, copies, seed + 10**6)
+        x_test = _views(pool, pool.test, 0, 0)[:, 0]
+    y_lab = torch.from_numpy(np.asarray(pool.labels)).long()
+    total = len(pool.labelled) + len(pool.unlabeled)
+    steps = epochs * math.ceil(total / batch_size)
+    common = {"steps": steps, "batch_size": batch_size, "lr": lr, "noise": noise, "stop": stop}
+    clean_unl = list(x_unl[:, 0])
 
-    def accuracy(model: nn.Module) -> float:
-        return float((predict(model, list(x_test), lambda t: t)[0] == test.labels).mean())
+    def report(r: int, model: nn.Module, labels: np.ndarray, idx: np.ndarray, baseline: float | None) -> dict:
+        accuracy = float((predict(model, list(x_test), lambda t: t)[0] == pool.test_labels).mean())
+        predicted, confidence = predict(model, clean_unl, lambda t: t)
+        known = pool.hidden is not None and len(idx)
+        return {"round": r, "accuracy": accuracy, "baseline": accuracy if baseline is None else baseline,
+                "accepted": len(idx), "coverage": len(idx) / len(clean_unl) if clean_unl else 0.0,
+                "precision": float((labels == pool.hidden[idx]).mean()) if known else None,
+                "class_counts": np.bincount(labels, minlength=classes).tolist(), "labelled": len(pool.labelled),
+                "unlabeled": len(pool.unlabeled), "seconds": time.perf_counter() - start,
+                "predicted": predicted, "confidence": confidence}
 
     with one_thread():
-        teacher = _train(x_lab, y_lab, seed=seed, **common)
-        baseline = accuracy(teacher)
-        yield {"round": 0, "accuracy": baseline, "baseline": baseline, "accepted": 0, "coverage": 0.0,
-               "precision": None, "class_counts": [0] * classes, "labelled": len(chosen), "unlabeled": len(rest),
-               "seconds": time.perf_counter() - start}
+        teacher = _train(pool, x_lab, y_lab, seed=seed, **common)
+        row = report(0, teacher, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+        baseline = row["baseline"]
+        yield row
         for r in range(1, rounds + 1):
             if stop is not None and stop.is_set():
                 return
-            idx, labels, _ = pseudo_label(teacher, list(x_unl), lambda t: t, threshold, class_balanced)
+            idx, labels, _ = pseudo_label(teacher, clean_unl, lambda t: t, threshold, class_balanced)
             x = torch.cat([x_lab, x_unl[idx]])
             y = torch.cat([y_lab, torch.from_numpy(labels).long()])
-            teacher = _train(x, y, seed=seed + 1000 * r, **common)  # the student becomes the next teacher
-            yield {"round": r, "accuracy": accuracy(teacher), "baseline": baseline, "accepted": len(idx),
-                   "coverage": len(idx) / len(rest) if len(rest) else 0.0,
-                   "precision": float((labels == hidden[idx]).mean()) if len(idx) else None,
-                   "class_counts": np.bincount(labels, minlength=classes).tolist(), "labelled": len(chosen),
-                   "unlabeled": len(rest), "seconds": time.perf_counter() - start}
+            teacher = _train(pool, x, y, seed=seed + 1000 * r, **common)  # the student becomes the next teacher
+            yield report(r, teacher, labels, idx, baseline)
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:
@@ -210,24 +315,41 @@ def format_table(runs: dict[int, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def load(spec: str) -> str | Dataset:
+    """A built-in name as it is; a zip or folder of class folders (with `unlabeled/`) read as a Dataset."""
+    from pathlib import Path
+
+    from .datasets import BUILTIN, from_folder, from_zip
+
+    if spec in BUILTIN:
+        return spec
+    path = Path(spec)
+    data, skipped = from_zip(path) if path.suffix.lower() == ".zip" else from_folder(path)
+    for message in skipped:
+        print(f"skipped: {message}", file=sys.stderr)
+    return data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cvdemo.selftrain",
-                                     description="Noisy Student self-training on the digits, 5% labelled.")
-    parser.add_argument("dataset", choices=("digits",))
+    parser = argparse.ArgumentParser(prog="python -m cvdemo selftrain",
+                                     description="Pseudo-labels and Noisy Student self-training; prints a table per round.")
+    parser.add_argument("data", help="digits, faces, textures, or a zip/folder of class folders with an unlabeled/ folder")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument("--labelled-fraction", type=float, default=0.05)
+    parser.add_argument("--labelled-fraction", type=float, default=0.05, help="built-in data: the share keeping labels")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--copies", type=int, default=2, help="photos: RandAugment views per image (student noise)")
     parser.add_argument("--class-balanced", action="store_true")
     parser.add_argument("--no-noise", action="store_true")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        runs = {s: list(self_train(args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
-                                   not args.no_noise, class_balanced=args.class_balanced))
+        data = load(args.data)
+        runs = {s: list(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
+                                   not args.no_noise, class_balanced=args.class_balanced, copies=args.copies))
                 for s in range(args.seeds)}
-    except LimitError as err:
+    except CvdemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(runs))

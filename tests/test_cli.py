@@ -22,3 +22,13 @@ def test_cli_unknown_model_is_a_clear_error(examples):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "Unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_selftrain_prints_each_round_against_the_baseline(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cvdemo", "selftrain", "digits", "--seeds", "1", "--rounds", "1",
+                             "--epochs", "5"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "mean over 1 seeds, round 0" in result.stdout and "mean over 1 seeds, round 1" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "cvdemo", "selftrain", str(tmp_path / "none.zip")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")

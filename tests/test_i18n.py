@@ -67,26 +67,93 @@ def test_every_key_the_code_uses_has_a_text():
     assert missing == []
 
 
+def string_constants_in_ui() -> set[str]:
+    return {node.value for path in (ROOT / "cvdemo" / "ui").glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+
+
 def test_no_key_is_left_unused():
-    used = keys_used_in_code() | {f"lesson.{tab}" for tab in TABS} | {f"common.tab_{tab}" for tab in TABS}
+    used = string_constants_in_ui() | {f"lesson.{tab}" for tab in TABS} | {f"common.tab_{tab}" for tab in TABS}
     unused = sorted(k for k in tables()["en"] if not k.startswith("error.") and k not in used)
     assert unused == [], "texts no code shows (or a key built at run time: make it literal)"
 
 
-def raise_sites() -> list[tuple[str, int, str, set[str]]]:
-    """(file, line, code, params) of every library error raised with a literal code."""
-    sites = []
-    for path in (ROOT / "cvdemo").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "").endswith("Error")):
+def error_classes(trees: list[ast.Module]) -> dict[str, int | None]:
+    """Every CvdemoError class in the library -> where `code` sits among its positional arguments
+    (None: it takes no code). A class without an __init__ of its own takes its base's arguments."""
+    classes: dict[str, int | None] = {"CvdemoError": 1}
+    defs = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    while new := [c for c in defs if c.name not in classes and any(getattr(b, "id", None) in classes for b in c.bases)]:
+        for cls in new:
+            init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+            if init is None:
+                classes[cls.name] = next(classes[b.id] for b in cls.bases if getattr(b, "id", None) in classes)
+            else:
+                names = [a.arg for a in init.args.args[1:]]
+                classes[cls.name] = names.index("code") if "code" in names else None
+    return classes
+
+
+def code_of(call: ast.Call, position: int | None) -> ast.expr | None:
+    """The expression passed as `code` to an error class (keyword, or positional at `position`)."""
+    code = next((kw.value for kw in call.keywords if kw.arg == "code"), None)
+    if code is None and position is not None and len(call.args) > position:
+        code = call.args[position]
+    return code
+
+
+def code_template(code: ast.expr | None, args: list[str]) -> str | None:
+    """For a helper that builds an error from its own arguments ("limit.{name}" from f"limit.{name}",
+    "{code}" from code=code): the code with the argument named; None if the code is anything else."""
+    parts = code.values if isinstance(code, ast.JoinedStr) else [code]
+    parts = [part.value if isinstance(part, ast.FormattedValue) else part for part in parts]
+    if not any(isinstance(part, ast.Name) for part in parts):
+        return None
+    template = ""
+    for part in parts:
+        if isinstance(part, ast.Constant) and isinstance(part.value, str):
+            template += part.value.replace("{", "{{").replace("}", "}}")
+        elif isinstance(part, ast.Name) and part.id in args:
+            template += "{" + part.id + "}"
+        else:
+            return None
+    return template
+
+
+def raise_sites() -> list[tuple[str, int, str | None, set[str]]]:
+    """(file, line, code, params) of every library error the library makes, with code None where the
+    code isn't a literal. An error built by a helper from its arguments (`_unsafe(..., "symlink")`,
+    `bad("epochs", ...)`) is found where the helper is called, with the helper's params and the call's."""
+    trees = {str(path.relative_to(ROOT)): ast.parse(path.read_text()) for path in (ROOT / "cvdemo").rglob("*.py")}
+    classes = error_classes(list(trees.values()))
+    helpers, built_by_helpers = {}, set()  # helper name -> (its arguments, code template, its params)
+    for tree in trees.values():
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef):
                 continue
-            code = next((kw.value.value for kw in node.keywords if kw.arg == "code"
-                         and isinstance(kw.value, ast.Constant)), None)
-            if code is None and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
-                code = node.args[1].value
-            if isinstance(code, str):
-                params = {kw.arg for kw in node.keywords if kw.arg not in (None, "code")}
-                sites.append((str(path.relative_to(ROOT)), node.lineno, code, params))
+            args = [a.arg for a in func.args.args]
+            for call in ast.walk(func):
+                name = isinstance(call, ast.Call) and getattr(call.func, "id", None)
+                if name in classes and (template := code_template(code_of(call, classes[name]), args)):
+                    helpers[func.name] = (args, template, {kw.arg for kw in call.keywords} - {None, "code"})
+                    built_by_helpers.add(call)
+    sites = []
+    for file, tree in trees.items():
+        for node in ast.walk(tree):
+            name = isinstance(node, ast.Call) and getattr(node.func, "id", None)
+            given = {kw.arg for kw in getattr(node, "keywords", ())} - {None, "code"}
+            if name in classes and node not in built_by_helpers:
+                code = code_of(node, classes[name])
+                literal = code.value if isinstance(code, ast.Constant) and isinstance(code.value, str) else None
+                sites.append((file, node.lineno, literal, given))
+            elif name in helpers:
+                args, template, params = helpers[name]
+                bound = dict(zip(args, node.args)) | {kw.arg: kw.value for kw in node.keywords}
+                try:
+                    code = template.format(**{k: v.value for k, v in bound.items() if isinstance(v, ast.Constant)})
+                except KeyError:
+                    code = None
+                sites.append((file, node.lineno, code, params | (given - set(args))))
     return sites
 
 
@@ -97,7 +164,9 @@ def test_every_library_error_code_has_a_korean_message_that_fills_in():
     problems = []
     for file, line, code, params in sites:
         template = ko.get(f"error.{code}")
-        if template is None:
+        if code is None:
+            problems.append(f"{file}:{line}: the error has no literal code (give it one, e.g. code=\"limit.epochs\")")
+        elif template is None:
             problems.append(f"{file}:{line}: no Korean message for {code!r}")
         elif not HANGUL.search(template):
             problems.append(f"{file}:{line}: the Korean message for {code!r} isn't Korean")

@@ -79,3 +79,29 @@ def test_self_train_beats_its_baseline():
     assert last["accepted"] > 500 and sum(last["class_counts"]) == last["accepted"]
     assert last["precision"] > 0.9
     assert last["accuracy"] > last["baseline"]
+
+
+def test_prepare_keeps_hidden_labels_for_builtin_data_and_none_for_a_users_unlabeled_folder():
+    from cvdemo.datasets import load_builtin
+    from cvdemo.selftrain import prepare
+
+    pool = prepare("faces", labelled_fraction=0.05, seed=1)
+    assert len(pool.labelled) == 7 and len(pool.unlabeled) + len(pool.labelled) + len(pool.test) == 200
+    assert len(pool.hidden) == len(pool.unlabeled) and set(pool.labels.tolist()) == {0, 1}
+    faces = load_builtin("faces")
+    faces.unlabeled = faces.images[90:110]  # a user's zip: class folders + unlabeled/
+    mine = prepare(faces, seed=0)
+    assert mine.hidden is None and len(mine.unlabeled) == 20 and len(mine.labelled) + len(mine.test) == 200
+
+
+def test_self_train_on_pretrained_features_with_a_users_unlabeled_images():
+    from cvdemo.datasets import load_builtin
+
+    faces = load_builtin("faces")
+    faces.unlabeled = [im.rotate(90) for im in faces.images[::10]]  # 20 images no label comes with
+    rows = list(self_train(faces, rounds=1, threshold=0.8, seed=0, epochs=5, copies=1))
+    assert [r["round"] for r in rows] == [0, 1]
+    assert rows[0]["accuracy"] > 0.9  # the pretrained backbone separates faces from non-faces
+    assert rows[1]["precision"] is None  # no hidden labels to check against
+    assert len(rows[1]["predicted"]) == len(rows[1]["confidence"]) == 20
+    assert rows[1]["accepted"] == int((rows[0]["confidence"] >= 0.8).sum())  # round 1 learns what round 0 accepted

@@ -1,8 +1,187 @@
-"""Self-train tab (being built)."""
+"""Self-train tab: pseudo-labels and Noisy Student rounds on a built-in set (some labels hidden) or the user's
+zip (class folders + `unlabeled/`); per-round accuracy vs the supervised-only baseline, the pseudo-labels
+accepted and rejected at the threshold, and precision vs coverage where the hidden labels are known."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import gradio as gr
+from PIL import Image
+
+from .. import datasets
+from ..errors import LimitError
+from ..selftrain import Pool, prepare, precision_coverage, self_train
+from .common import user_errors
+from .i18n import _
+from .session import Workspace
+
+BUILTINS = ("digits", "faces", "textures")
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
+GALLERY_SIZE = 24     # accepted / rejected pseudo-labels shown each
+THUMB = 96            # their side in pixels (digits are 8x8: scaled up without smoothing)
+MANY_IMAGES = 600     # above this many images, one RandAugment view per image instead of two (time)
+
+
+def thumb(image: Image.Image) -> Image.Image:
+    scale = max(1, THUMB // max(image.size))
+    big = image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image.copy()
+    big.thumbnail((THUMB, THUMB))
+    return big
+
+
+def galleries(workspace: Workspace, pool: Pool, row: dict, threshold: float):
+    """The last model's pseudo-labels at `threshold`: (accepted, rejected) captioned galleries, most confident
+    first among the accepted and least confident first among the rejected; captions say right/wrong when known."""
+    pred, conf = row["predicted"], row["confidence"]
+    accepted = np.flatnonzero(conf >= threshold)
+    rejected = np.flatnonzero(conf < threshold)
+
+    def caption(i: int) -> str:
+        label = f"{pool.classes[pred[i]]} {conf[i]:.0%}"
+        if pool.hidden is None:
+            return label
+        truth = pool.classes[pool.hidden[i]]
+        return f"{label} ✓" if truth == pool.classes[pred[i]] else f"{label} ✗ ({workspace.tr('selftrain.true')}: {truth})"
+
+    def show(order) -> list:
+        return [(thumb(pool.unlabeled[i]), caption(i)) for i in order[:GALLERY_SIZE]]
+
+    return (show(accepted[np.argsort(-conf[accepted], kind="stable")]),
+            show(rejected[np.argsort(conf[rejected], kind="stable")]))
+
+
+def coverage(workspace: Workspace, pool: Pool, row: dict, threshold: float):
+    """(precision-vs-coverage curve, one line about the current threshold) of the last model's predictions."""
+    tr = workspace.tr
+    accepted = int((row["confidence"] >= threshold).sum())
+    share = accepted / len(row["confidence"]) if len(row["confidence"]) else 0.0
+    if pool.hidden is None:
+        return None, tr("selftrain.at_threshold_unknown", threshold=f"{threshold:.2f}", accepted=accepted,
+                        coverage=f"{share:.0%}")
+    rows = precision_coverage(row["confidence"], row["predicted"], pool.hidden, sorted({*THRESHOLDS, threshold}))
+    curve = pd.DataFrame([{key: r[key] for key in ("coverage", "precision", "threshold")} for r in rows
+                          if r["precision"] is not None])
+    now = next(r for r in rows if r["threshold"] == threshold)
+    precision = "-" if now["precision"] is None else f"{now['precision']:.1%}"
+    return curve, tr("selftrain.at_threshold", threshold=f"{threshold:.2f}", accepted=accepted,
+                     coverage=f"{share:.0%}", precision=precision)
+
+
+def rounds_plot(workspace: Workspace, rows: list[dict]) -> pd.DataFrame:
+    tr = workspace.tr
+    return pd.DataFrame([{"round": r["round"], "accuracy": r[key], "run": tr(name)} for r in rows
+                         for key, name in (("accuracy", "selftrain.series_self"), ("baseline", "selftrain.series_base"))])
+
+
+COLUMNS = ("selftrain.col_round", "selftrain.col_accuracy", "selftrain.col_accepted", "selftrain.col_coverage",
+           "selftrain.col_precision", "selftrain.col_classes", "selftrain.col_seconds")
+
+
+def rounds_table(workspace: Workspace, rows: list[dict], classes: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([[r["round"], f"{r['accuracy']:.1%}", r["accepted"], f"{r['coverage']:.0%}",
+                          "-" if r["precision"] is None else f"{r['precision']:.1%}",
+                          ", ".join(f"{c}:{n}" for c, n in zip(classes, r["class_counts"]) if n), f"{r['seconds']:.1f}"]
+                         for r in rows], columns=[workspace.tr(key) for key in COLUMNS])
+
+
+def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -> tuple[Pool, list[str]]:
+    """The experiment's images: a built-in set with a share of labels kept, or the user's zip."""
+    if source == "zip":
+        if not zip_file:
+            raise LimitError("Choose a zip of class folders (with an unlabeled/ folder) first.",
+                             code="dataset.no_zip")
+        data, skipped = datasets.from_zip(zip_file)
+        datasets.check_trainable(data)
+        return prepare(data, float(fraction), seed), skipped
+    if builtin not in BUILTINS:
+        raise LimitError(f"Unknown built-in dataset '{builtin}'; choose one of {', '.join(BUILTINS)}.",
+                         code="dataset.unknown", name=builtin)
+    return prepare(builtin, float(fraction), seed), []
+
+
+@user_errors
+def run(source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, workspace: Workspace):
+    """Noisy Student rounds, streaming the per-round plot and table; then the pseudo-label galleries, the
+    precision-coverage curve and what the run showed."""
+    tr, skip = workspace.tr, gr.skip()
+    seed, threshold = int(seed or 0), float(threshold)
+    with workspace.job() as stop_flag:
+        yield (tr("selftrain.preparing"),) + (skip,) * 7
+        pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
+        copies = 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
+        rows = []
+        for row in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies,
+                              class_balanced=bool(balanced), stop=stop_flag):
+            rows.append(row)
+            status = tr("selftrain.round_done", round=row["round"], rounds=int(rounds), acc=f"{row['accuracy']:.1%}",
+                        seconds=f"{row['seconds']:.1f}")
+            yield (status, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes)) + (skip,) * 5
+    workspace.selftrain = (pool, rows[-1])
+    accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
+    curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
+    notes = "".join(f"\n\n_{tr('selftrain.skipped')}: {note}_" for note in skipped[:5])
+    done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+              test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + notes
+    yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold, accepted,
+           rejected, your_run(workspace, pool, rows))
+
+
+def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
+    """The lesson panel: the baseline, the last round, the gain, and how good the pseudo-labels were."""
+    first, last = rows[0], rows[-1]
+    precision = "-" if last["precision"] is None else f"{last['precision']:.1%}"
+    key = "selftrain.your_run" if last["accuracy"] > first["accuracy"] else "selftrain.your_run_no_gain"
+    return workspace.show("selftrain", key, data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+                          base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
+                          gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
+                          precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}")
+
+
+@user_errors
+def rethreshold(threshold, workspace: Workspace):
+    """Move the threshold after a run: the galleries and the coverage line again, without training."""
+    if workspace.selftrain is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    pool, row = workspace.selftrain
+    curve, line = coverage(workspace, pool, row, float(threshold))
+    return (curve, line, *galleries(workspace, pool, row, float(threshold)))
 
 
 def build(workspace: gr.State, lesson: gr.Markdown) -> None:
-    gr.Markdown("TODO")
+    gr.Markdown(_("selftrain.step_data"))
+    with gr.Row():
+        source = gr.Radio([(_("selftrain.source_builtin"), "builtin"), (_("selftrain.source_zip"), "zip")],
+                          value="builtin", label=_("selftrain.source"))
+        builtin = gr.Dropdown(list(BUILTINS), value="digits", label=_("selftrain.builtin"))
+        fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"), info=_("selftrain.fraction_info"))
+        zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
+    gr.Markdown(_("selftrain.step_run"))
+    with gr.Row():
+        threshold = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
+                              info=_("selftrain.threshold_info"))
+        balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
+        rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
+        seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("common.seed"))
+    with gr.Row():
+        go = gr.Button(_("selftrain.run"), variant="primary")
+        halt = gr.Button(_("common.stop"), variant="stop")
+    status = gr.Markdown()
+    with gr.Row():
+        per_round = gr.LinePlot(x="round", y="accuracy", color="run", label=_("selftrain.per_round"),
+                                x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"))
+        table = gr.Dataframe(label=_("selftrain.table"), interactive=False)
+    gr.Markdown(_("selftrain.step_look"))
+    with gr.Row():
+        curve = gr.LinePlot(x="coverage", y="precision", label=_("selftrain.curve"), x_lim=[0, 1],
+                            x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"))
+        at_threshold = gr.Markdown()
+    with gr.Row():
+        accepted = gr.Gallery(label=_("selftrain.accepted"), columns=6, height=300)
+        rejected = gr.Gallery(label=_("selftrain.rejected"), columns=6, height=300)
+
+    outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
+    go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, workspace], outputs,
+             api_name="selftrain", concurrency_id="training", concurrency_limit=1)
+    halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
+    threshold.release(rethreshold, [threshold, workspace], [curve, at_threshold, accepted, rejected],
+                      api_visibility="private")

@@ -33,6 +33,7 @@ class Workspace:
         self.models: OrderedDict[str, Classifier] = OrderedDict()
         self.result = None
         self.dataset = None
+        self.selftrain = None  # the Self-train tab's last (pool, final round), for moving the threshold after
         self.shots: dict[int, list] = {}  # webcam shots per class slot, before a dataset is built
         self.stop = StopFlag()
         self.trained = 0  # models trained in this session so far (names stay unique)

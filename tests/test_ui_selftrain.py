@@ -1,0 +1,56 @@
+"""The Self-train tab's handlers, as the page calls them."""
+import re
+
+import pytest
+
+from cvdemo.ui.selftrain import rethreshold, run
+from cvdemo.ui.session import Workspace
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def last(generator):
+    *_, final = generator
+    return final
+
+
+def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo_labels():
+    ws = Workspace()
+    status, plot, table, curve, line, accepted, rejected, lesson = last(
+        run("builtin", "digits", 0.05, None, 0.9, False, 1, 0, ws))
+    assert "digits" in status and "60 labelled" in status
+    assert sorted(plot["round"].unique()) == [0, 1] and plot["run"].nunique() == 2
+    assert len(table) == 2
+    assert curve["coverage"].is_monotonic_decreasing  # higher threshold, fewer accepted
+    assert 0 < len(accepted) <= 24 and len(rejected) > 0
+    assert all(caption.endswith(("✓", ")")) for _, caption in accepted)  # right, or wrong with the true label
+    base, final = table.iloc[0, 1], table.iloc[1, 1]
+    assert base in lesson and final in lesson  # the panel quotes this run's numbers
+    # moving the threshold after the run changes what is accepted, without training
+    _, line_low, more, _ = rethreshold(0.5, ws)
+    assert "0.50" in line_low and len(more) >= len(accepted)
+
+
+def test_the_tab_speaks_korean_for_a_korean_session():
+    ws = Workspace()
+    ws.lang = "ko"
+    status, *_, lesson = last(run("builtin", "faces", 0.05, None, 0.9, False, 1, 0, ws))
+    assert HANGUL.search(status) and HANGUL.search(lesson) and "faces" in lesson
+
+
+def test_a_zip_is_required_for_the_zip_source():
+    with pytest.raises(Exception) as err:
+        last(run("zip", "digits", 0.05, None, 0.9, False, 1, 0, Workspace()))
+    assert "zip" in str(err.value)
+    with pytest.raises(Exception):
+        last(run("builtin", "imagenet", 0.05, None, 0.9, False, 1, 0, Workspace()))
+
+
+def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    status, plot, table, curve, line, accepted, rejected, lesson = client.predict(
+        "builtin", "digits", 0.05, None, 0.9, False, 1, 0, api_name="/selftrain")
+    assert "Done" in status and len(table["data"]) == 2
+    assert len(accepted) > 0 and "Your run" in lesson
