@@ -110,8 +110,8 @@ class SpecError(CvdemoError, ValueError):
 
     code = "augment.bad_spec"
 
-    def __init__(self, message: str, field: str, **params: object) -> None:
-        super().__init__(message, field=field, **params)
+    def __init__(self, message: str, field: str, code: str | None = None, **params: object) -> None:
+        super().__init__(message, code, field=field, **params)
         self.field = field
 
 
@@ -139,16 +139,21 @@ def _show(value: Any) -> str:
 
 def number(lo: float, hi: float, *, integer: bool = False, above: bool = False) -> Check:
     """A number in [lo, hi] (in (lo, hi] with above=True); integer=True wants a whole number."""
-    kind = "a whole number" if integer else "a number"
 
     def check(value: Any, where: str) -> float | int:
+        got = _show(value)
+        if integer and not (_is_number(value) and value == int(value)):
+            raise SpecError(f"{where} must be a whole number, got {got}", where, code="augment.not_whole",
+                            value=value, got=got)
         if not _is_number(value):
-            raise SpecError(f"{where} must be {kind}, got {_show(value)}", where, value=value)
-        if integer and value != int(value):
-            raise SpecError(f"{where} must be a whole number, got {_show(value)}", where, value=value)
-        if (value <= lo if above else value < lo) or value > hi:
-            span = f"greater than {lo:g} and at most {hi:g}" if above else f"between {lo:g} and {hi:g}"
-            raise SpecError(f"{where} must be {span}, got {_show(value)}", where, value=value)
+            raise SpecError(f"{where} must be a number, got {got}", where, code="augment.not_a_number",
+                            value=value, got=got)
+        if above and not lo < value <= hi:
+            raise SpecError(f"{where} must be greater than {lo:g} and at most {hi:g}, got {got}", where,
+                            code="augment.not_above", value=value, got=got, low=f"{lo:g}", high=f"{hi:g}")
+        if not lo <= value <= hi:
+            raise SpecError(f"{where} must be between {lo:g} and {hi:g}, got {got}", where,
+                            code="augment.out_of_range", value=value, got=got, low=f"{lo:g}", high=f"{hi:g}")
         return int(value) if integer else float(value)
 
     return check
@@ -161,10 +166,12 @@ def two(lo: float, hi: float, *, above: bool = False, ordered: bool = True) -> C
     def check(value: Any, where: str) -> list[float]:
         shape = "[low, high]" if ordered else "[x, y]"
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise SpecError(f"{where} must be a list of two numbers {shape}, got {_show(value)}", where, value=value)
+            raise SpecError(f"{where} must be a list of two numbers {shape}, got {_show(value)}", where,
+                            code="augment.not_a_pair", value=value, shape=shape, got=_show(value))
         a, b = each(value[0], f"{where}[0]"), each(value[1], f"{where}[1]")
         if ordered and a > b:
-            raise SpecError(f"{where} must be [low, high] with low ≤ high, got [{a:g}, {b:g}]", where, value=value)
+            raise SpecError(f"{where} must be [low, high] with low ≤ high, got [{a:g}, {b:g}]", where,
+                            code="augment.low_above_high", value=value, low=f"{a:g}", high=f"{b:g}")
         return [a, b]
 
     return check
@@ -181,7 +188,7 @@ def output_size(value: Any, where: str) -> list[int] | None:
         n = side(value, where)
         return [n, n]
     raise SpecError(f"{where} must be null, a whole number or [height, width], got {_show(value)}", where,
-                    value=value)
+                    code="augment.bad_size", value=value, got=_show(value))
 
 
 # --- formatting helpers for captions and code ---
@@ -564,19 +571,23 @@ def build_pipeline(spec: dict | str) -> Pipeline:
         try:
             spec = json.loads(spec)
         except (ValueError, RecursionError) as err:  # JSONDecodeError, a 5000-digit number, [[[[...]]]]
-            raise SpecError(f"spec is not valid JSON: {err}", "spec") from None
+            raise SpecError(f"spec is not valid JSON: {err}", "spec", code="augment.bad_json",
+                            reason=str(err)) from None
     if not isinstance(spec, dict):
-        raise SpecError(f'spec must be an object like {{"ops": [...]}}, got {type(spec).__name__}', "spec")
+        raise SpecError(f'spec must be an object like {{"ops": [...]}}, got {type(spec).__name__}', "spec",
+                        code="augment.spec_not_object", type=type(spec).__name__)
     for key in spec:
         if key != "ops":
             field = f"spec.{str(key)[:60]}"
-            raise SpecError(f"{field} is not a known field (the spec has only \"ops\")", field)
+            raise SpecError(f"{field} is not a known field (the spec has only \"ops\")", field,
+                            code="augment.unknown_spec_field")
     ops = spec.get("ops")
     if not isinstance(ops, list):
         what = "missing" if "ops" not in spec else _show(ops)
-        raise SpecError(f"ops must be a list of op objects, got {what}", "ops")
+        raise SpecError(f"ops must be a list of op objects, got {what}", "ops", code="augment.ops_not_list", got=what)
     if len(ops) > MAX_OPS:
-        raise SpecError(f"ops has {len(ops)} entries; at most {MAX_OPS} are allowed", "ops", limit=MAX_OPS)
+        raise SpecError(f"ops has {len(ops)} entries; at most {MAX_OPS} are allowed", "ops",
+                        code="augment.too_many_ops", count=len(ops), limit=MAX_OPS)
     built = [_build_op(entry, f"ops[{i}]") for i, entry in enumerate(ops)]
     _check_mix_order(built)
     return Pipeline(built)
@@ -585,26 +596,31 @@ def build_pipeline(spec: dict | str) -> Pipeline:
 def _build_op(entry: Any, where: str) -> Op:
     known = ", ".join(OPS)
     if not isinstance(entry, dict):
-        raise SpecError(f'{where} must be an object like {{"op": "hflip"}}, got {_show(entry)}', where)
+        raise SpecError(f'{where} must be an object like {{"op": "hflip"}}, got {_show(entry)}', where,
+                        code="augment.op_not_object", got=_show(entry))
     name = entry.get("op")
     if not isinstance(name, str) or name not in OPS:
         got = "missing" if "op" not in entry else _show(name)
-        raise SpecError(f"{where}.op must be one of {known}; got {got}", f"{where}.op", value=name)
+        raise SpecError(f"{where}.op must be one of {known}; got {got}", f"{where}.op", code="augment.unknown_op",
+                        value=name, got=got, known=known)
     cls = OPS[name]
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise SpecError(f"{where}.enabled must be true or false, got {_show(enabled)}", f"{where}.enabled")
+        raise SpecError(f"{where}.enabled must be true or false, got {_show(enabled)}", f"{where}.enabled",
+                        code="augment.bad_enabled", got=_show(enabled))
     for key in entry:
         if key not in cls.fields and key not in ("op", "enabled"):
             allowed = ", ".join([*cls.fields, "enabled"])
             field = f"{where}.{str(key)[:60]}"
-            raise SpecError(f"{field} is not a field of {name!r} (its fields: {allowed})", field)
+            raise SpecError(f"{field} is not a field of {name!r} (its fields: {allowed})", field,
+                            code="augment.unknown_field", op=name, allowed=allowed)
     values = {k: check(entry[k], f"{where}.{k}") if k in entry else default
               for k, (default, check) in cls.fields.items()}
     try:
         return cls(values, enabled)
     except (ValueError, TypeError) as err:  # torchvision's own checks; ours should catch everything first
-        raise SpecError(f"{where} ({name}) can't be built: {err}", where) from None
+        raise SpecError(f"{where} ({name}) can't be built: {err}", where, code="augment.build_failed", op=name,
+                        reason=str(err)) from None
 
 
 def _check_mix_order(ops: list[Op]) -> None:
@@ -612,11 +628,12 @@ def _check_mix_order(ops: list[Op]) -> None:
     for i, op in enumerate(ops):
         if op.mixes and op.name in seen:
             raise SpecError(f"ops[{i}]: only one {op.name} op is allowed (another at ops[{seen[op.name]}])",
-                            f"ops[{i}]")
+                            f"ops[{i}]", code="augment.duplicate_mix", op=op.name, other=f"ops[{seen[op.name]}]")
         if not op.mixes and seen:
             first = min(seen.values())
             raise SpecError(f"ops[{i}] ({op.name}) comes after {ops[first].name} at ops[{first}]; cutmix and "
-                            "mixup mix whole batches after the per-image ops, so put them last", f"ops[{i}]")
+                            "mixup mix whole batches after the per-image ops, so put them last", f"ops[{i}]",
+                            code="augment.mix_not_last", op=op.name, mixer=ops[first].name, other=f"ops[{first}]")
         if op.mixes:
             seen[op.name] = i
 
@@ -748,7 +765,7 @@ class Pipeline:
                              value=seed)
         names = ("image 1", "image 2") if labels is None else tuple(labels)
         if len(names) != 2 or not all(isinstance(n, str) for n in names):
-            raise LimitError(f"labels must be two strings, got {labels!r}", code="limit.labels")
+            raise LimitError(f"labels must be two strings, got {labels!r}", code="augment.bad_labels")
         first = load_image(image)
         second = None
         if self._mixers and mix_with is not None:

@@ -116,7 +116,8 @@ def load_builtin(name: str) -> Dataset:
 def split(dataset: Dataset, val_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Stratified split: each class keeps `val_fraction` of its images for validation (at least one)."""
     if not 0 < val_fraction < 1:
-        raise LimitError(f"val_fraction must be between 0 and 1, got {val_fraction}", code="limit.val_fraction")
+        raise LimitError(f"val_fraction must be between 0 and 1, got {val_fraction}", code="limit.val_fraction",
+                         value=val_fraction)
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in range(len(dataset.classes)):
@@ -199,13 +200,13 @@ def check_trainable(dataset: Dataset) -> None:
     if len(used) < 2:
         which = f" (only '{used[0]}')" if used else ""
         raise DatasetError(f"Training needs at least 2 classes with images; this dataset has {len(used)}{which}. "
-                           "Add a second class.", "dataset.too_few_classes", classes=used)
+                           "Add a second class.", "dataset.too_few_classes", classes=used, count=len(used))
     small = {c: n for c, n in counts.items() if n < MIN_PER_CLASS}
     if small:
         listed = ", ".join(f"'{c}' ({n})" for c, n in small.items())
         raise DatasetError(f"Each class needs at least {MIN_PER_CLASS} images; too few in {listed}. "
                            "Add images to these classes or remove them.", "dataset.too_few_images",
-                           classes=list(small), limit=MIN_PER_CLASS)
+                           classes=list(small), limit=MIN_PER_CLASS, listed=listed)
 
 
 def from_class_files(files: dict[str, list], *, max_images: int = MAX_IMAGES) -> tuple[Dataset, list[str]]:
@@ -456,13 +457,14 @@ def _class_names(raw_names: Iterable[Any], limit: bool = True) -> dict[Any, str 
         key = name.casefold()
         if not name:
             raise DatasetError(f"The class name {_display(str(raw))!r} is empty once cleaned; give every class a "
-                               "name.", "dataset.bad_class_name", name=str(raw))
+                               "name.", "dataset.empty_class_name", name=_display(str(raw)))
         if key in _RESERVED_NAMES:
             raise DatasetError(f"'{name}' can't be a class name; rename it.", "dataset.bad_class_name", name=name)
         if key in seen:
             raise DatasetError(f"Two classes have the same name: {_display(str(seen[key]))!r} and "
                                f"{_display(str(raw))!r} (names are compared ignoring case and extra spaces). "
-                               "Rename or merge them.", "dataset.duplicate_class", name=name)
+                               "Rename or merge them.", "dataset.duplicate_class", name=name,
+                               first=_display(str(seen[key])), second=_display(str(raw)))
         seen[key] = raw
         names[raw] = None if key in _UNLABELED_NAMES else name
     classes = sum(1 for n in names.values() if n is not None)
@@ -541,9 +543,9 @@ def _strip_root(entries: list[tuple[list[str], Any]]) -> tuple[str | None, list[
     return clean_class_name(root) or None, [(parts[1:], item) for parts, item in entries]
 
 
-def _unsafe(message: str, member: str, reason: str) -> DatasetError:
-    return DatasetError(f"This zip is refused: member {_display(member)!r} {message}.", "dataset.zip_unsafe",
-                        member=_display(member), reason=reason)
+def _unsafe(message: str, member: str, reason: str, **params: object) -> DatasetError:
+    return DatasetError(f"This zip is refused: member {_display(member)!r} {message}.", f"dataset.zip_{reason}",
+                        member=_display(member), reason=reason, **params)
 
 
 def _member_parts(name: str) -> list[str]:
@@ -564,7 +566,7 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
     """Refuse the zip unless every member is safe to read; nothing is decompressed here."""
     if len(infos) > MAX_ZIP_MEMBERS:
         raise DatasetError(f"This zip has {len(infos)} files; the limit is {MAX_ZIP_MEMBERS}.",
-                           "dataset.zip_too_large", members=len(infos), limit=MAX_ZIP_MEMBERS)
+                           "dataset.zip_too_many_files", members=len(infos), limit=MAX_ZIP_MEMBERS)
     total = 0
     for info in infos:
         _member_parts(info.orig_filename)
@@ -578,13 +580,15 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
                                "zip it again without a password.", "dataset.zip_encrypted",
                                member=_display(info.filename))
         if info.file_size > ZIP_RATIO_FROM and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
-            raise _unsafe(f"expands {info.file_size / max(info.compress_size, 1):,.0f} times (a zip bomb?); the "
-                          f"limit is {MAX_ZIP_RATIO}", info.filename, "ratio")
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise _unsafe(f"expands {ratio:,.0f} times (a zip bomb?); the limit is {MAX_ZIP_RATIO}", info.filename,
+                          "ratio", ratio=round(ratio), limit=MAX_ZIP_RATIO)
         total += info.file_size
     if total > MAX_ZIP_TOTAL:
         raise DatasetError(f"This zip holds {_images._megabytes(total)} once unpacked; the limit is "
                            f"{_images._megabytes(MAX_ZIP_TOTAL)}.", "dataset.zip_too_large",
-                           size=total, limit=MAX_ZIP_TOTAL)
+                           size=total, limit=MAX_ZIP_TOTAL, size_text=_images._megabytes(total),
+                           limit_text=_images._megabytes(MAX_ZIP_TOTAL))
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
@@ -618,12 +622,12 @@ def _zip_source(src: Any) -> tuple[Any, str]:
         try:
             return open(path, "rb"), path.name
         except OSError as err:
-            raise DatasetError(f"{str(path)!r} could not be read ({err.strerror}).", "dataset.not_a_zip",
-                               path=str(path)) from None
+            raise DatasetError(f"{str(path)!r} could not be read ({err.strerror}).", "dataset.unreadable",
+                               path=str(path), reason=err.strerror) from None
     if callable(getattr(src, "read", None)) and callable(getattr(src, "seek", None)):
         return src, Path(str(getattr(src, "name", "upload.zip"))).name
     raise DatasetError(f"Can't read a zip from a {type(src).__name__!r}; give a path, bytes or a binary file.",
-                       "dataset.not_a_zip", type=type(src).__name__)
+                       "dataset.bad_type", type=type(src).__name__)
 
 
 def _open_zip(fp: Any) -> zipfile.ZipFile:
@@ -640,9 +644,9 @@ def _open_zip(fp: Any) -> zipfile.ZipFile:
             entries, cd_size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
             if entries > MAX_ZIP_MEMBERS:
                 raise DatasetError(f"This zip has {entries} files; the limit is {MAX_ZIP_MEMBERS}.",
-                                   "dataset.zip_too_large", members=entries, limit=MAX_ZIP_MEMBERS)
+                                   "dataset.zip_too_many_files", members=entries, limit=MAX_ZIP_MEMBERS)
             if cd_size > max(2**20, MAX_ZIP_MEMBERS * 1024):
-                raise DatasetError("This zip's table of contents is too large.", "dataset.zip_too_large",
+                raise DatasetError("This zip's table of contents is too large.", "dataset.zip_toc_too_large",
                                    size=cd_size)
             fp.seek(0)
         return zipfile.ZipFile(fp)

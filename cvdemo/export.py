@@ -68,12 +68,12 @@ def load_model(folder: Path) -> tuple[torch.nn.Module, list[str]]:
         if not isinstance(arch, str) or not timm.is_model(arch) or len(classes) != num_classes:
             raise ValueError(f"unknown architecture or label count ({arch!r}, {num_classes})")
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ModelError(f"config.json is missing or invalid: {err}", code="model.bad_config") from err
+        raise ModelError(f"config.json is missing or invalid: {err}", code="model.bad_config", reason=str(err)) from err
     try:
         model = timm.create_model(arch, num_classes=num_classes, checkpoint_path=str(weights))
     except (RuntimeError, OSError, ValueError) as err:
         raise ModelError(f"The weights don't fit {arch} with {num_classes} classes: {err}",
-                         code="model.bad_weights") from err
+                         code="model.bad_weights", arch=arch, classes=num_classes, reason=str(err)) from err
     return model.eval(), classes
 
 
@@ -91,4 +91,4 @@ def push_to_hub(model: torch.nn.Module, classes: list[str], repo_id: str, token:
         return str(push_to_hf_hub(plain, repo_id, token=token,
                                   model_config={"label_names": list(classes)}, safe_serialization=True))
     except Exception as err:  # network, auth, permissions: all reported, none fatal
-        raise ModelError(f"Pushing to the Hub failed: {err}", code="hub.failed") from err
+        raise ModelError(f"Pushing to the Hub failed: {err}", code="hub.failed", reason=str(err)) from err

@@ -28,7 +28,8 @@ MAX_PIXELS = 40_000_000  # default pixel limit (width * height)
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO")
 # What Image.open is given: MPO has no opener of its own, the JPEG one returns MPO files.
 _OPEN_FORMATS = tuple(f for f in ALLOWED_FORMATS if f != "MPO")
-_ACCEPTED = "JPEG, PNG, GIF, WebP, BMP or TIFF"
+_ACCEPTED_NAMES = ("JPEG", "PNG", "GIF", "WebP", "BMP", "TIFF")  # as users know them
+_ACCEPTED = ", ".join(_ACCEPTED_NAMES[:-1]) + " or " + _ACCEPTED_NAMES[-1]
 # What broken data makes Pillow's decoders raise. ImageError is a ValueError: never raise it
 # inside a `try` that catches these.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
@@ -59,8 +60,7 @@ def _load(src: Any, max_bytes: int, max_pixels: int) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
     except Image.UnidentifiedImageError:
-        raise ImageError(_not_an_image_message(data), "image.not_an_image",
-                         formats=ALLOWED_FORMATS) from None
+        raise _not_an_image(data) from None
     except Image.DecompressionBombError as err:  # over Pillow's hard limit, before our check
         raise _too_many_pixels(None, None, max_pixels, _pixels_in(err)) from None
     except _DECODE_ERRORS as err:
@@ -98,10 +98,10 @@ def _read_bytes(src: Any, max_bytes: int) -> bytes:
         try:
             data = src.read(max_bytes + 1)
         except OSError as err:
-            raise ImageError(f"The file could not be read ({err}).", "image.unreadable") from None
+            raise ImageError(f"The file could not be read ({err}).", "image.unreadable", reason=str(err)) from None
         if not isinstance(data, (bytes, bytearray)):
             raise ImageError("The file was opened in text mode; open it in binary mode ('rb').",
-                             "image.bad_type", type=type(src).__name__)
+                             "image.text_mode", type=type(src).__name__)
     else:
         raise ImageError(f"Can't read an image from a {type(src).__name__!r} object; pass a "
                          "path, bytes, a binary file, a PIL image or a numpy array.",
@@ -123,7 +123,7 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
                          path=str(path)) from None
     except OSError as err:
         raise ImageError(f"{str(path)!r} could not be read ({err.strerror}).", "image.unreadable",
-                         path=str(path)) from None
+                         path=str(path), reason=err.strerror) from None
     if not stat.S_ISREG(info.st_mode):
         raise ImageError(f"{str(path)!r} is not a file (a folder?). Choose an image file.",
                          "image.not_a_file", path=str(path))
@@ -134,7 +134,7 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
             return f.read(max_bytes + 1)
     except OSError as err:
         raise ImageError(f"{str(path)!r} could not be read ({err.strerror}).", "image.unreadable",
-                         path=str(path)) from None
+                         path=str(path), reason=err.strerror) from None
 
 
 def _decode(img: Image.Image, max_pixels: int) -> Image.Image:
@@ -193,7 +193,7 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width == 0 or height == 0:
-        raise ImageError(f"The image is {width}x{height}: it has no pixels.", "image.empty",
+        raise ImageError(f"The image is {width}x{height}: it has no pixels.", "image.no_pixels",
                          width=width, height=height)
     if width * height > max_pixels:
         raise _too_many_pixels(width, height, max_pixels)
@@ -234,10 +234,10 @@ def _too_large(size: int | None, limit: int) -> ImageError:
 
 def _corrupt(err: BaseException) -> ImageError:
     return ImageError(f"The image is damaged or incomplete and can't be decoded ({err}). "
-                      "Re-export or re-download it and try again.", "image.corrupt")
+                      "Re-export or re-download it and try again.", "image.corrupt", reason=str(err))
 
 
-def _not_an_image_message(data: bytes) -> str:
+def _not_an_image(data: bytes) -> ImageError:
     """Name the format when the bytes look like a common image/document Pillow must not read."""
     head = data[:512]
     kind = None
@@ -253,5 +253,7 @@ def _not_an_image_message(data: bytes) -> str:
     elif head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<svg" in head.lower():
         kind = "SVG"
     if kind:
-        return f"{kind} is not supported: convert it to JPEG or PNG and try again."
-    return f"This file is not an image in a supported format ({_ACCEPTED}). Choose another file."
+        return ImageError(f"{kind} is not supported: convert it to JPEG or PNG and try again.",
+                          "image.unsupported_format", kind=kind)
+    return ImageError(f"This file is not an image in a supported format ({_ACCEPTED}). Choose another file.",
+                      "image.not_an_image", formats=", ".join(_ACCEPTED_NAMES))

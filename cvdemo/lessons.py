@@ -435,7 +435,7 @@ def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas:
     room = (canvas - digit) // 2
     if not 0 <= max_shift <= room:
         raise LimitError(f"max_shift must be from 0 to {room} (a {digit} px digit centred on {canvas} px)",
-                         code="limit.max_shift", value=max_shift, limit=room)
+                         code="limit.max_shift", value=max_shift, limit=room, digit=digit, canvas=canvas)
     start = time.monotonic()
     x_train, y_train, x_val, y_val = _digit_arrays(seed)
     d_train, d_val = (F.interpolate(torch.from_numpy(a)[:, None], size=(digit, digit), mode="bilinear",
@@ -587,13 +587,15 @@ def feature_maps(image: Any, model_name: str | None = None, layers: Sequence[str
     known = {n for n, _ in model.named_modules() if n}
     unknown = [n for n in layers if n not in known]
     if unknown:
-        raise LimitError(f"Unknown layer(s) {', '.join(map(repr, unknown[:5]))}; see available_layers(model).",
-                         code="limit.layer", layers=unknown)
+        names = ", ".join(map(repr, unknown[:5]))
+        raise LimitError(f"Unknown layer(s) {names}; see available_layers(model).", code="limit.unknown_layer",
+                         layers=unknown, names=names)
     outputs = _feature_outputs(model, x, set(layers))
     flat = [n for n, out in outputs if out.ndim != 4]
     if flat:
-        raise LimitError(f"Layer(s) {', '.join(map(repr, flat))} give no feature map (not N x C x H x W).",
-                         code="limit.layer", layers=flat)
+        names = ", ".join(map(repr, flat))
+        raise LimitError(f"Layer(s) {names} give no feature map (not N x C x H x W).", code="limit.flat_layer",
+                         layers=flat, names=names)
     return [(name, _grid(out[0], channels)) for name, out in outputs]
 
 
@@ -618,9 +620,10 @@ def train_classic(name: str = "alexnet_small", dataset: str = "digits", epochs: 
 
     if name not in CLASSICS:
         raise LimitError(f"Unknown classic '{name}'; choose one of {', '.join(sorted(CLASSICS))}.",
-                         code="limit.classic", name=name)
+                         code="limit.classic", name=name, choices=", ".join(sorted(CLASSICS)))
     if not 8 <= size <= 256:
-        raise LimitError(f"size must be from 8 to 256 pixels, got {size!r}", code="limit.size", value=size, limit=256)
+        raise LimitError(f"size must be from 8 to 256 pixels, got {size!r}", code="limit.image_size", value=size,
+                         limit=256)
     data = load_builtin(dataset)
     train, val = split(data, val_fraction, seed=seed)
     x_train, y_train = _image_tensors(train, size)
@@ -641,7 +644,7 @@ def train_classic(name: str = "alexnet_small", dataset: str = "digits", epochs: 
             model.eval()(x_train[:2].to(next(model.parameters()).device))
     except RuntimeError as err:
         raise LimitError(f"'{name}' can't take {size} px images ({err}); use a *_small classic or a larger size.",
-                         code="limit.size", name=name, value=size) from None
+                         code="limit.input_size", name=name, value=size) from None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_seconds=max_seconds)
     return fit(model, TensorDataset(x_train, y_train), TensorDataset(x_val, y_val), config=config, stop=stop,
                step_events=True)

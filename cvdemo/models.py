@@ -53,13 +53,13 @@ def convert_lite0_state_dict(source: dict[str, torch.Tensor], target: dict[str, 
     mapping is by position, checked name-suffix by name-suffix and shape by shape."""
     if len(source) != len(target):
         raise ModelError(f"EfficientNet-Lite0 weights have {len(source)} tensors, timm expects {len(target)}",
-                         code="model.bad_weights")
+                         code="model.lite0_mismatch")
     mapped = {}
     for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
         same_kind = src_key.rsplit(".", 1)[-1] == dst_key.rsplit(".", 1)[-1]
         if not same_kind or tensor.shape != expected.shape:
             raise ModelError(f"cannot map {src_key} {tuple(tensor.shape)} onto {dst_key} {tuple(expected.shape)}",
-                             code="model.bad_weights")
+                             code="model.lite0_mismatch")
         mapped[dst_key] = tensor.contiguous().clone()
     return mapped
 
@@ -129,6 +129,7 @@ def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) 
     if name in CLASSICS:  # no pretrained weights exist for these: `pretrained` is ignored
         return CLASSICS[name](**kwargs).eval()
     shown = name if len(name) <= 80 else name[:77] + "..."  # what error messages quote
+    offline = ", ".join(OFFLINE_WEIGHTS)
     if name in OFFLINE_WEIGHTS:
         model = timm.create_model(name, pretrained=False, **kwargs)
         if pretrained:
@@ -142,13 +143,15 @@ def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) 
         return model.eval()
     if not (name.startswith("hf-hub:") or timm.is_model(name)):
         raise ModelError(f"Unknown model '{shown}'. Use a timm model name such as resnet50.a1_in1k "
-                         f"or hf-hub:timm/... . {offline_message()}", code="model.unknown", name=name)
+                         f"or hf-hub:timm/... . {offline_message()}", code="model.unknown", name=shown,
+                         offline=offline)
     if pretrained and not hub_reachable():
         raise ModelError(f"'{shown}' needs its weights from the Hugging Face Hub, which can't be reached "
                          f"(no network, or HF_HUB_OFFLINE=1). {offline_message()}",
-                         code="model.offline", name=name)
+                         code="model.offline", name=shown, offline=offline)
     try:
         return timm.create_model(name, pretrained=pretrained, **kwargs).eval()
     except (OSError, RuntimeError, ValueError) as err:  # hub errors are OSErrors; bad configs ValueErrors
         raise ModelError(f"Could not load '{shown}': {err}. {offline_message()}",
-                         code="model.load_failed", name=name) from err
+                         code="model.load_failed", name=shown, reason=str(err),
+                         offline=offline) from err

@@ -137,9 +137,10 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     is a TransferResult. `augment` is an augmentation spec (the Augment tab's JSON): for the probe,
     `copies` augmented versions of each training image are added before features are computed."""
     if mode not in MODES:
-        raise LimitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", code="limit.mode")
+        raise LimitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", code="limit.mode", value=mode,
+                         choices=", ".join(MODES))
     if not 0 < copies <= 8:
-        raise LimitError(f"copies must be from 1 to 8, got {copies}", code="limit.copies")
+        raise LimitError(f"copies must be from 1 to 8, got {copies}", code="limit.copies", value=copies)
     check_trainable(dataset)
     config = config or default_config(mode)
     notes = []

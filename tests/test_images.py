@@ -320,7 +320,7 @@ def test_zero_byte_file(tmp_path: Path) -> None:
 
 
 def test_image_without_pixels() -> None:
-    refused(Image.new("RGB", (0, 5)), "image.empty")
+    refused(Image.new("RGB", (0, 5)), "image.no_pixels")
 
 
 def test_text_file_renamed_jpg(tmp_path: Path) -> None:
@@ -405,7 +405,7 @@ SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="1
 ])
 def test_documents_and_unsupported_formats_say_what_they_are(
         tmp_path: Path, name: str, data: bytes, named: str) -> None:
-    err = refused(write(tmp_path, name, data), "image.not_an_image")
+    err = refused(write(tmp_path, name, data), "image.unsupported_format")
     assert f"{named} is not supported" in str(err)
 
 
@@ -419,7 +419,7 @@ def test_eps_never_reaches_ghostscript(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(EpsImagePlugin, "Ghostscript", no_ghostscript)
     assert "EPS" not in ALLOWED_FORMATS
-    refused(write(tmp_path, "figure.eps", eps), "image.not_an_image")
+    refused(write(tmp_path, "figure.eps", eps), "image.unsupported_format")
 
 
 def test_missing_path(tmp_path: Path) -> None:
@@ -441,7 +441,7 @@ def test_wrong_python_type(src: object) -> None:
 
 def test_text_mode_file(png_path: Path) -> None:
     with open(png_path, encoding="latin-1") as f:
-        refused(f, "image.bad_type")
+        refused(f, "image.text_mode")
 
 
 @pytest.mark.parametrize("arr", [

@@ -30,7 +30,7 @@ def test_mapping_refuses_weights_that_do_not_fit(source):
     missing_one = dict(list(source.items())[1:])
     with pytest.raises(ModelError) as err:
         convert_lite0_state_dict(missing_one, target)
-    assert err.value.code == "model.bad_weights"
+    assert err.value.code == "model.lite0_mismatch"
     wrong_model = timm.create_model("efficientnet_b0", pretrained=False).state_dict()
     with pytest.raises(ModelError):
         convert_lite0_state_dict(source, wrong_model)
