@@ -1,11 +1,13 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015): a small student learns from a big teacher's
 softened predictions, on the few labelled images and on unlabeled ones (the "transfer set").
 
-    from cvdemo.distill import distill, kd_loss, soft_targets, three_way, sweep
+    from cvdemo.distill import distill, distill_any, kd_loss, soft_targets, sweep, three_way, three_way_live
     for event in distill(teacher, student, images, labels, unlabeled, teacher_pre, student_pre,
                          config=TrainConfig(epochs=20), T=4, alpha=0.9): ...   # Events from cvdemo.train
     result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
     print(format_table(result))
+    for kind, item in three_way_live(seeds=(0,)): ...     # the same, with each run's test accuracy per epoch
+    for event in distill_any("efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
 
 Command line (a table, then the honest sentence; `--json` prints the whole result):
 
@@ -64,7 +66,9 @@ __all__ = [
     "digits_student_input",
     "digits_teacher_input",
     "distill",
+    "distill_any",
     "distill_classifier",
+    "distill_plan",
     "format_table",
     "kd_loss",
     "load_teacher",
@@ -74,6 +78,7 @@ __all__ = [
     "sweep",
     "teacher_logits",
     "three_way",
+    "three_way_live",
 ]
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -383,12 +388,15 @@ def load_teacher(path: Path | str | None = None) -> nn.Module:
 
 # --- measuring --------------------------------------------------------------------------------
 
-@torch.no_grad()
 def _accuracy(model: nn.Module, data: Dataset, preprocess: Preprocess) -> float:
-    model.eval()
-    x = torch.stack([_as_input(preprocess(im)) for im in data.images])
-    pred = model.cpu()(x).argmax(1).numpy()
-    return float((pred == data.labels).mean())
+    return _accuracy_on(model, torch.stack([_as_input(preprocess(im)) for im in data.images]), data.labels)
+
+
+@torch.no_grad()
+def _accuracy_on(model: nn.Module, x: torch.Tensor, labels: np.ndarray) -> float:
+    """Top-1 accuracy on preprocessed inputs `x` (the model is left in eval mode, on the CPU)."""
+    pred = model.cpu().eval()(x).argmax(1).numpy()
+    return float((pred == labels).mean())
 
 
 def _params(model: nn.Module) -> int:
@@ -432,10 +440,13 @@ def _pick_labelled(data: Dataset, labelled: int, seed: int) -> np.ndarray:
 
 
 def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, teacher: nn.Module | None,
-                   epochs: int, batch_size: int, lr: float, T: float, alpha: float, transfer_set: bool) -> nn.Module:
+                   epochs: int, batch_size: int, lr: float, T: float, alpha: float,
+                   transfer_set: bool) -> tuple[nn.Module, Iterator[Event]]:
     """One student run: cross-entropy on the labelled images alone (teacher None), or `distill` over the
     labelled images (+ the rest of the training split, unlabeled, with `transfer_set`). Every run takes
-    the same number of optimiser steps: `epochs` passes over the whole training split."""
+    the same number of optimiser steps: `epochs` passes over the whole training split. Returns the
+    student and its training Events: nothing trains until they are iterated (then it is the best
+    epoch's student, in eval mode)."""
     student = build_student(kind, len(train.classes), seed)
     labelled = [train.images[i] for i in chosen]
     rest = [train.images[i] for i in np.setdiff1d(np.arange(len(train)), chosen)] if transfer_set else []
@@ -446,16 +457,19 @@ def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, tea
     if teacher is None:
         x = torch.stack([digits_student_input(im) for im in labelled])
         data = torch.utils.data.TensorDataset(x, torch.from_numpy(train.labels[chosen]).long())
-        events = fit(student, data, None, config=config, step_events=False)
-    else:
-        events = distill(teacher, student, labelled, train.labels[chosen], rest, digits_teacher_input,
-                         digits_student_input, config, T=T, alpha=alpha)
+        return student, fit(student, data, None, config=config, step_events=False)
+    return student, distill(teacher, student, labelled, train.labels[chosen], rest, digits_teacher_input,
+                            digits_student_input, config, T=T, alpha=alpha)
+
+
+def _trained(run: tuple[nn.Module, Iterator[Event]]) -> nn.Module:
+    """`_train_student`'s student, trained."""
+    student, events = run
     for _ in events:
         pass
-    return student.eval()
+    return student
 
 
-@one_thread()
 def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
               alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
               batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None) -> dict:
@@ -467,73 +481,121 @@ def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int]
         the training split as unlabeled transfer images (without it: the same few images only).
     Both students take the same number of optimiser steps. Per run: accuracy mean/std over `seeds`,
     parameters, bytes on disk (safetensors), CPU latency (batch 1, p50), compression and speed-up vs the
-    teacher; and `honest`: a sentence on whether KD helped here, and by how many points."""
+    teacher; `comparison`: the numbers behind `honest`, a sentence on whether KD helped here, and by how
+    many points; `curves`: the held-out accuracy after each epoch (see `three_way_live`)."""
+    result = None
+    for _, result in three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
+                                    batch_size=batch_size, lr=lr, teacher=teacher):
+        pass  # the last item is ("done", result)
+    return result
+
+
+def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
+                   alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
+                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None
+                   ) -> Iterator[tuple[str, dict]]:
+    """`three_way` as it runs: yields ("epoch", {"run", "seed", "epoch", "epochs", "test_acc"}) after each
+    epoch of each run, then ("done", three_way's result). An epoch is one pass's worth of optimiser steps
+    over the whole training split (both students take `epochs` of them, whatever they train on), so the
+    curves share their x axis; the teacher's (fixed) accuracy comes once, at epochs 0 and `epochs`. The test
+    split is only looked at, never used to pick a model: each student is its best epoch by training
+    accuracy (agreement with the teacher for KD), as in `three_way`."""
     if dataset != "digits":
         raise LimitError(f"three_way runs on the built-in digits (the shipped teacher knows them), got {dataset!r}",
                          code="limit.dataset", value=dataset)
     _check_T_alpha(T, alpha)
     if not seeds:
         raise LimitError("give at least one seed", code="limit.seeds")
-    start = time.perf_counter()
-    train, test = digits_split()
-    teacher = teacher or load_teacher()
-    accs: dict[str, list[float]] = {"teacher": [], "labels_only": [], "kd": []}
-    models: dict[str, nn.Module] = {"teacher": teacher}
-    for seed in seeds:
-        chosen = _pick_labelled(train, labelled, seed)
-        accs["teacher"].append(_accuracy(teacher, test, digits_teacher_input))
-        for name, t in (("labels_only", None), ("kd", teacher)):
-            model = _train_student(student, seed, train, chosen, t, epochs, batch_size, lr, T, alpha, transfer_set)
-            accs[name].append(_accuracy(model, test, digits_student_input))
-            models.setdefault(name, model)
-    n_transfer = len(train) - labelled if transfer_set else 0
-    descriptions = {
-        "teacher": f"CNN teacher (shipped), trained on all {len(train):,} training labels",
-        "labels_only": f"{student} student, {labelled} labels only",
-        "kd": f"{student} student, KD (T={T:g}, alpha={alpha:g}) on {labelled} labelled"
-              + (f" + {n_transfer:,} unlabeled" if n_transfer else ", no transfer set"),
-    }
-    inputs = {"teacher": digits_teacher_input(test.images[0]), "labels_only": digits_student_input(test.images[0])}
-    inputs["kd"] = inputs["labels_only"]
-    runs = {}
-    for name, model in models.items():
-        a = np.array(accs[name])
-        runs[name] = {"description": descriptions[name], "acc_mean": float(a.mean()),
-                      "acc_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                      "accs": [float(v) for v in a], "params": _params(model), "bytes": _disk_bytes(model),
-                      "latency_ms": _latency_ms(model, inputs[name])}
-    for run in runs.values():
-        run["compression"] = runs["teacher"]["bytes"] / run["bytes"]
-        run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
-    verdict, honest = _honest(runs, labelled, n_transfer)
-    return {"dataset": dataset, "labelled": labelled, "transfer": n_transfer, "test": len(test),
+    with one_thread():
+        start = time.perf_counter()
+        train, test = digits_split()
+        teacher = teacher or load_teacher()
+        test_x = torch.stack([digits_student_input(im) for im in test.images])
+        per_epoch = math.ceil(len(train) / batch_size)  # optimiser steps in one epoch of the curves
+        accs: dict[str, list[float]] = {"teacher": [], "labels_only": [], "kd": []}
+        models: dict[str, nn.Module] = {"teacher": teacher}
+        curves: list[dict] = []
+
+        def point(run: str, seed: int, epoch: float, acc: float) -> tuple[str, dict]:
+            curves.append({"run": run, "seed": seed, "epoch": epoch, "epochs": epochs, "test_acc": acc})
+            return "epoch", curves[-1]
+
+        for seed in seeds:
+            chosen = _pick_labelled(train, labelled, seed)
+            accs["teacher"].append(_accuracy(teacher, test, digits_teacher_input))
+            if seed == seeds[0]:  # the teacher is not trained: one flat line
+                yield point("teacher", seed, 0, accs["teacher"][-1])
+                yield point("teacher", seed, epochs, accs["teacher"][-1])
+            for name, t in (("labels_only", None), ("kd", teacher)):
+                model, events = _train_student(student, seed, train, chosen, t, epochs, batch_size, lr, T, alpha,
+                                               transfer_set)
+                done = 0
+                for event in events:
+                    if event.kind == "epoch" and (event.step // per_epoch > done or event.epoch == event.epochs):
+                        done = event.step // per_epoch
+                        yield point(name, seed, round(event.step / per_epoch, 1),
+                                    _accuracy_on(model, test_x, test.labels))
+                accs[name].append(_accuracy_on(model, test_x, test.labels))
+                models.setdefault(name, model)
+        n_transfer = len(train) - labelled if transfer_set else 0
+        descriptions = {
+            "teacher": f"CNN teacher (shipped), trained on all {len(train):,} training labels",
+            "labels_only": f"{student} student, {labelled} labels only",
+            "kd": f"{student} student, KD (T={T:g}, alpha={alpha:g}) on {labelled} labelled"
+                  + (f" + {n_transfer:,} unlabeled" if n_transfer else ", no transfer set"),
+        }
+        inputs = {"teacher": digits_teacher_input(test.images[0]), "labels_only": test_x[0], "kd": test_x[0]}
+        runs = {}
+        for name, model in models.items():
+            a = np.array(accs[name])
+            runs[name] = {"description": descriptions[name], "acc_mean": float(a.mean()),
+                          "acc_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                          "accs": [float(v) for v in a], "params": _params(model), "bytes": _disk_bytes(model),
+                          "latency_ms": _latency_ms(model, inputs[name])}
+        for run in runs.values():
+            run["compression"] = runs["teacher"]["bytes"] / run["bytes"]
+            run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
+        comparison = _compare(runs)
+        verdict, honest = _honest(comparison, labelled, n_transfer)
+        yield "done", {
+            "dataset": dataset, "train": len(train), "labelled": labelled, "transfer": n_transfer, "test": len(test),
             "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
-            "kd_gain_points": 100 * (runs["kd"]["acc_mean"] - runs["labels_only"]["acc_mean"]), "verdict": verdict,
-            "honest": honest, "seconds": time.perf_counter() - start}
+            "kd_gain_points": comparison["gain"], "comparison": comparison, "verdict": verdict, "honest": honest,
+            "curves": curves, "seconds": time.perf_counter() - start}
 
 
-def _honest(runs: dict, labelled: int, n_transfer: int) -> tuple[str, str]:
-    """(verdict: "helped" | "hurt" | "no clear difference", one plain sentence saying by how many points, on
-    how many seeds, and why). A difference counts when it is >= 1 point and >= twice its standard error."""
+def _compare(runs: dict) -> dict:
+    """The numbers behind the verdict on KD: gain in points (KD minus labels only, mean over seeds), the
+    two means, on how many of the n seeds KD was better, the margin a difference must pass (>= 1 point
+    and >= twice its standard error) and the share of the gap to the teacher KD closed (None: no gap)."""
     lab, kd, teacher = (np.array(runs[k]["accs"]) for k in ("labels_only", "kd", "teacher"))
     diff = 100 * (kd - lab)
-    gain, n = float(diff.mean()), len(diff)
-    clear = max(1.0, (2 * float(diff.std(ddof=1)) / math.sqrt(n)) if n > 1 else 1.0)
-    over = (f"({100 * lab.mean():.1f}% -> {100 * kd.mean():.1f}%, better on {int((diff > 0).sum())} of {n} "
+    n = len(diff)
+    gap = teacher.mean() - lab.mean()
+    return {"gain": float(diff.mean()), "labels_only": float(lab.mean()), "kd": float(kd.mean()),
+            "better": int((diff > 0).sum()), "n": n,
+            "clear": max(1.0, (2 * float(diff.std(ddof=1)) / math.sqrt(n)) if n > 1 else 1.0),
+            "closed": float((kd.mean() - lab.mean()) / gap) if gap > 0 else None}
+
+
+def _honest(c: dict, labelled: int, n_transfer: int) -> tuple[str, str]:
+    """(verdict: "helped" | "hurt" | "no clear difference", one plain sentence saying by how many points, on
+    how many seeds, and why), from `_compare`'s numbers."""
+    gain, n = c["gain"], c["n"]
+    over = (f"({100 * c['labels_only']:.1f}% -> {100 * c['kd']:.1f}%, better on {c['better']} of {n} "
             f"seed{'s' if n > 1 else ''})")
     why = (f"With only the same {labelled} labelled images (no transfer set) the teacher has little to say that the "
            "labels did not, and a tiny student gains little from matching it; KD needs a transfer set."
            if not n_transfer else
            "The teacher's soft targets on the transfer set did not carry over: try another T or alpha, or a "
            "larger student.")
-    if gain >= clear:
-        gap = teacher.mean() - lab.mean()
-        closed = f", closing {100 * (kd.mean() - lab.mean()) / gap:.0f}% of the gap to the teacher" if gap > 0 else ""
+    if gain >= c["clear"]:
+        closed = f", closing {100 * c['closed']:.0f}% of the gap to the teacher" if c["closed"] is not None else ""
         source = (f"the teacher's soft targets on {n_transfer:,} unlabeled transfer images" if n_transfer
                   else f"the teacher's soft targets on the same {labelled} labelled images")
         return "helped", f"KD helped: {gain:+.1f} points over the labels-only student {over}{closed}; " + \
             f"it learned from {source}."
-    if gain <= -clear:
+    if gain <= -c["clear"]:
         return "hurt", f"KD hurt here: {gain:+.1f} points vs the labels-only student {over}. {why}"
     return "no clear difference", f"KD made no clear difference here: {gain:+.1f} points {over}, " + \
         f"within seed-to-seed noise. {why}"
@@ -571,7 +633,8 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
     grid = np.zeros((len(alphas), len(temperatures)))
     for i, a in enumerate(alphas):
         for j, t in enumerate(temperatures):
-            model = _train_student(student, seed, train, chosen, teacher, epochs, batch_size, lr, t, a, transfer_set)
+            model = _trained(_train_student(student, seed, train, chosen, teacher, epochs, batch_size, lr, t, a,
+                                            transfer_set))
             grid[i, j] = _accuracy(model, test, digits_student_input)
     return grid
 
@@ -622,55 +685,103 @@ def build_image_student(name: str, num_classes: int) -> nn.Module:
 
 def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
                        config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
-                       stop: StopFlag | None = None, student: str = "small_cnn") -> Iterator[Event]:
+                       stop: StopFlag | None = None, student: str = "small_cnn",
+                       label_free: bool = False) -> Iterator[Event]:
     """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a small student
     (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050) on
     `dataset`: the training split with labels, plus `copies` augmented versions of each training
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
     teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
-    as a Classifier, and an honest sentence."""
+    as a Classifier, and an honest sentence.
+
+    `label_free`: the teacher's classes are not the dataset's (an ImageNet teacher on the user's images),
+    so there are no labels for them. The dataset's labels are not used: the student gets the teacher's
+    outputs (all its classes, with its labels) and learns from the KD term alone (alpha = 1) on every
+    training image and copy; its "val_acc" is then top-1 agreement with the teacher on the held-out split,
+    next to `baseline`, the agreement of always answering the teacher's most common class there."""
     from .augment import build_pipeline
     from .inference import Classifier
 
     config = config or TrainConfig(epochs=20, batch_size=32, lr=3e-3)
     train, val = split(dataset, val_fraction, seed=config.seed)
+    classes = list(teacher.labels) if label_free else list(dataset.classes)
     torch.manual_seed(config.seed)
-    student_name, student = student, build_image_student(student, len(dataset.classes))
+    student_name, student = student, build_image_student(student, len(classes))
     size = (STUDENT_SIZE, STUDENT_SIZE)
-    student_clf = Classifier(student_name, student, labels=list(dataset.classes), runtime="torch", data_config={
+    student_clf = Classifier(student_name, student, labels=classes, runtime="torch", data_config={
         "input_size": (3, *size), "crop_pct": 1.0, "interpolation": "bilinear",
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)})
     generator = torch.Generator().manual_seed(config.seed)
     pipeline = build_pipeline({"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "vflip"}]})
     extra = [pipeline(im, generator) for im in train.images for _ in range(copies)]
+
+    def teacher_in(im):
+        return teacher.preprocess(im)[0]
+
+    if label_free:  # what there is to match on held-out images: the teacher's own top-1
+        alpha, targets = 1.0, teacher_logits(teacher.model, val.images, teacher_in).argmax(1).numpy()
+        labelled, labels, unlabeled = [], [], list(train.images) + extra
+    else:
+        targets, labelled, labels, unlabeled = val.labels, train.images, train.labels, extra
     last = None
-    for last in distill(teacher.model, student, train.images, train.labels, extra,
-                        lambda im: teacher.preprocess(im)[0], lambda im: student_clf.preprocess(im)[0],
-                        config, T=T, alpha=alpha, stop=stop, val_images=val.images, val_labels=val.labels):
+    for last in distill(teacher.model, student, labelled, labels, unlabeled, teacher_in,
+                        lambda im: student_clf.preprocess(im)[0], config, T=T, alpha=alpha, stop=stop,
+                        val_images=val.images, val_labels=targets):
         if last.kind not in ("done", "stopped"):
             yield last
     student_clf.model = student.eval()
 
-    def accuracy(clf) -> float:
+    def score(clf) -> float:  # validation accuracy (label-free: top-1 agreement with the teacher)
         probs = np.concatenate([clf.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
-        return float((probs.argmax(1) == val.labels).mean())
+        return float((probs.argmax(1) == targets).mean())
 
     rows = {}
     for name, clf in (("teacher", teacher), ("student", student_clf)):
         example = torch.from_numpy(clf.preprocess(val.images[0])[0])
-        rows[name] = {"val_acc": accuracy(clf), "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
-                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=30)}  # a copy: never move the live model
-    kept = rows["student"]["val_acc"] / max(rows["teacher"]["val_acc"], 1e-9)
-    smaller = rows["teacher"]["params"] / rows["student"]["params"]
-    honest = (f"The student is {smaller:.0f}x smaller and keeps {kept:.0%} of the teacher's validation accuracy "
-              f"({rows['teacher']['val_acc']:.1%} -> {rows['student']['val_acc']:.1%}), "
-              f"{rows['teacher']['latency_ms'] / rows['student']['latency_ms']:.0f}x faster per image on this CPU.")
-    if kept < 0.9:
-        honest += " That is a real loss: try more epochs, more copies, or a bigger student."
-    last.result = {"teacher": rows["teacher"], "student": rows["student"], "compression": smaller,
-                   "kept": kept, "honest": honest, "classifier": student_clf, "classes": list(dataset.classes)}
+        rows[name] = {"val_acc": None if label_free and clf is teacher else score(clf),  # agreeing with itself: moot
+                      "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
+                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=30)}  # a copy: live one stays
+    t, s = rows["teacher"], rows["student"]
+    smaller, faster = t["params"] / s["params"], t["latency_ms"] / s["latency_ms"]
+    baseline = float(np.bincount(targets).max() / len(targets))
+    if label_free:
+        kept = s["val_acc"]
+        honest = (f"No labels exist for the teacher's {len(classes):,} classes here, so the student learned from its "
+                  f"soft predictions alone (alpha = 1) on {len(unlabeled):,} transfer images; on {len(val)} held-out "
+                  f"images it agrees with the teacher's top-1 on {kept:.1%} (always answering the teacher's most "
+                  f"common class there: {baseline:.1%}). It is {smaller:.0f}x smaller and {faster:.0f}x faster "
+                  "per image on this CPU.")
+    else:
+        kept = s["val_acc"] / max(t["val_acc"], 1e-9)
+        honest = (f"The student is {smaller:.0f}x smaller and keeps {kept:.0%} of the teacher's validation accuracy "
+                  f"({t['val_acc']:.1%} -> {s['val_acc']:.1%}), {faster:.0f}x faster per image on this CPU.")
+        if kept < 0.9:
+            honest += " That is a real loss: try more epochs, more copies, or a bigger student."
+    last.result = {"teacher": t, "student": s, "compression": smaller, "speedup": faster, "kept": kept,
+                   "honest": honest, "classifier": student_clf, "classes": classes, "label_free": label_free,
+                   "alpha": alpha, "transfer": len(unlabeled), "held_out": len(val), "baseline": baseline}
     yield last
 
+
+def distill_plan(teacher, dataset: Dataset | None = None) -> tuple[Dataset, bool]:
+    """(the images to distill `teacher` on, label_free): `dataset` (the built-in textures when None), and
+    whether the teacher's classes differ from its classes, so that there are no labels to learn from."""
+    dataset = load_builtin("textures") if dataset is None else dataset
+    return dataset, list(teacher.labels) != list(dataset.classes)
+
+
+def distill_any(teacher=None, dataset: Dataset | None = None, **options) -> Iterator[Event]:
+    """Distill any classifier into a small student: a `cvdemo.inference.Classifier` (e.g. a Transfer-tab
+    model) or a name the model factory builds (None: efficientnet_lite0, the pretrained ImageNet-1k
+    classifier that works offline; a Hub model offline raises ModelError here, at the call). On `dataset`
+    (None: the built-in textures) with its labels when they are the teacher's classes, else label-free
+    (see `distill_classifier`, which takes `options`)."""
+    from .inference import get_classifier
+
+    if teacher is None or isinstance(teacher, str):
+        teacher = get_classifier(teacher)
+    dataset, label_free = distill_plan(teacher, dataset)
+    return distill_classifier(teacher, dataset, label_free=label_free, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@ teacher, the three-way lesson (KD beats labels alone), the sweep, distill()'s ch
 import hashlib
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,18 +177,29 @@ def test_three_way_kd_beats_labels_only(teacher):
     assert result["kd_gain_points"] == pytest.approx(100 * (runs["kd"]["acc_mean"] - runs["labels_only"]["acc_mean"]))
     table = d.format_table(result)
     assert "KD helped" in table and "wall time" in table and "1,098 unlabeled" in table
+    # the curves: the teacher's flat line, then each student after each of the 30 epochs (test split only looked at)
+    curves = result["curves"]
+    assert [(p["run"], p["epoch"]) for p in curves[:2]] == [("teacher", 0), ("teacher", 30)]
+    for run in ("labels_only", "kd"):
+        points = [p for p in curves if p["run"] == run]
+        assert len(points) == 30 and points[-1]["epoch"] == 30 and all(0 <= p["test_acc"] <= 1 for p in points)
+        assert [p["epoch"] for p in points] == sorted(p["epoch"] for p in points)
+    kd = [p["test_acc"] for p in curves if p["run"] == "kd"]
+    assert kd[-1] > kd[0]
 
 
 def test_honest_sentence_says_when_kd_did_not_help():
     def runs(lab, kd):
         return {"teacher": {"accs": [0.99] * 3}, "labels_only": {"accs": lab}, "kd": {"accs": kd}}
 
-    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.885, 0.86, 0.91]), 100, 0)
+    verdict, sentence = d._honest(d._compare(runs([0.88, 0.86, 0.92], [0.885, 0.86, 0.91])), 100, 0)
     assert verdict == "no clear difference" and "no transfer set" in sentence and "-0.2 points" in sentence
-    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.83, 0.82, 0.85]), 100, 0)
+    verdict, sentence = d._honest(d._compare(runs([0.88, 0.86, 0.92], [0.83, 0.82, 0.85])), 100, 0)
     assert verdict == "hurt" and sentence.startswith("KD hurt here: -5.3 points")
-    verdict, sentence = d._honest(runs([0.88, 0.86, 0.92], [0.95, 0.95, 0.96]), 100, 1098)
+    comparison = d._compare(runs([0.88, 0.86, 0.92], [0.95, 0.95, 0.96]))
+    verdict, sentence = d._honest(comparison, 100, 1098)
     assert verdict == "helped" and "+6.7 points" in sentence and "3 of 3 seeds" in sentence
+    assert comparison["better"] == 3 and comparison["closed"] == pytest.approx((2.86 - 2.66) / (2.97 - 2.66))
 
 
 def test_sweep_grid(teacher):
@@ -329,3 +341,98 @@ def test_a_small_timm_model_can_be_the_student(tmp_path):
     model, classes = load_model(save_model(result["classifier"].model, tmp_path / "s", result["classes"]))
     assert classes == ["brick", "grass", "gravel"]
     assert export_onnx(model, tmp_path / "s.onnx", (64, 64)).stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def few_textures():
+    """Every fifth textures image (30, 10 per class): a tiny transfer set."""
+    from cvdemo.datasets import load_builtin
+
+    data = load_builtin("textures")
+    return data.subset(range(0, len(data), 5))
+
+
+def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_textures, tmp_path):
+    """Any factory classifier can teach: efficientnet_lite0's 1000 ImageNet classes are not the dataset's,
+    so the student gets those 1000 outputs and learns from the KD term alone; the report measures
+    agreement with the teacher on held-out images, size and speed (tiny budget: 1 epoch, no copies)."""
+    events = list(d.distill_any("efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
+                                copies=0))
+    result = events[-1].result
+    assert events[-1].kind == "done" and result["label_free"] and result["alpha"] == 1.0
+    student = result["classifier"]
+    assert len(result["classes"]) == 1000 and student.labels[0] == "tench, Tinca tinca"
+    assert student.model.head.out_features == 1000 and result["transfer"] == 24 and result["held_out"] == 6
+    assert result["teacher"]["val_acc"] is None and 0 <= result["student"]["val_acc"] == result["kept"] <= 1
+    assert 0 < result["baseline"] <= 1 and result["compression"] > 20 and result["speedup"] > 0
+    assert result["honest"].startswith("No labels exist for the teacher's 1,000 classes")
+    top, _ = student.classify(few_textures.images[0], top_k=3)  # a classifier like any other, ImageNet labels
+    assert all(label in result["classes"] for label, _ in top)
+    # label-free only where the classes differ: a teacher of textures' own classes gets their labels
+    data, label_free = d.distill_plan(student, few_textures)
+    assert data is few_textures and label_free
+    data, label_free = d.distill_plan(type("Teacher", (), {"labels": ["brick", "grass", "gravel"]})())
+    assert data.name == "textures" and len(data) == 147 and not label_free
+
+
+def test_a_hub_teacher_offline_fails_fast_and_clearly(few_textures):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ModelError, match="can't be reached.*efficientnet_lite0"):
+        d.distill_any("resnet50.a1_in1k", few_textures)
+    assert time.monotonic() - start < 10
+
+
+def test_three_way_handler_speaks_korean_and_shows_the_measured_numbers():
+    """The app's three-way handler in a Korean session: live curves, then the table and the verdict in
+    Korean, and the lesson panel's "your run" quoting the measured accuracies."""
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    ws.lang = "ko"
+    updates = list(ui.three_way(100, 4, 0.9, 1, "mlp", True, ws))
+    status, plot, table, lesson = updates[-1]
+    assert status.endswith("초 만에 끝났습니다.") and len(updates) >= 3
+    epochs, _, runs = zip(*plot.value["data"])
+    assert set(runs) == {"교사", "학생, 레이블만", "KD 학생"} and max(epochs) == 30
+    assert plot.colors_in_legend == ["교사", "학생, 레이블만", "KD 학생"]  # all lines drawn
+    assert "테스트 정확도" in table and "KD가 도움이 되었습니다" in table and "시드 [0]" in table
+    kd = re.search(r"KD 학생\*\*: .*? \| (\d+\.\d%)", table).group(1)
+    assert lesson.startswith("**내 실행 결과:**") and kd in lesson
+    ws.lang = "en"  # the language switch re-renders the same numbers in English
+    assert ws.shown("distill").startswith("**Your run:**") and kd in ws.shown("distill")
+
+
+def test_the_sweep_says_plainly_whether_kd_helped():
+    from cvdemo.ui.distill import sweep_verdict
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    grid = np.array([[0.900, 0.900], [0.904, 0.893]])  # alpha 0 (T plays no part), then alpha 0.9 at two T
+    assert sweep_verdict(grid, [0.0, 0.9], ws).startswith("KD did not help here") and "+0.4 points" in \
+        sweep_verdict(grid, [0.0, 0.9], ws)
+    assert sweep_verdict(grid + [[0, 0], [0.05, 0]], [0.0, 0.9], ws).startswith("KD helped")
+    assert "alpha = 0" in sweep_verdict(grid, [0.5, 0.9], ws)  # nothing to compare with
+    ws.lang = "ko"
+    assert sweep_verdict(grid, [0.0, 0.9], ws).startswith("여기서는 KD가 도움이 되지 않았습니다")
+
+
+def test_distill_handler_with_an_imagenet_teacher_adds_an_exportable_student(few_textures):
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    ws.lang = "ko"
+    ws.dataset = few_textures  # the user's images, but no Transfer model: the teacher is efficientnet_lite0
+    *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "small_cnn", "efficientnet_lite0")
+    status, _, report, lesson, name, dropdown = last
+    assert name == "my model 1: small_cnn student of efficientnet_lite0" and name in ws.models
+    assert "교사의 1,000개 클래스에 대한 레이블이 없으므로" in report and "내 데이터셋" in report
+    agreement = re.search(r"\| 학생: small_cnn \(처음부터 학습, 64 px\) \| (\d+\.\d%)", report).group(1)
+    assert lesson.startswith("**내 실행 결과:**") and agreement in lesson
+    files = ui.export_student(ws, name)
+    config = json.loads(Path(files[1]).read_text())
+    assert len(config["label_names"]) == 1000 and all(Path(f).stat().st_size > 0 for f in files)
+    ws.close()

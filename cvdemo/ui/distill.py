@@ -1,9 +1,11 @@
 """Distill tab: knowledge distillation (Hinton, Vinyals & Dean 2015). The temperature explorer, teacher vs
-student vs KD student on the built-in digits, the alpha x T sweep, and distilling a Transfer-tab model."""
+student vs KD student on the built-in digits (with live curves), the alpha x T sweep, and distilling a model
+(this session's Transfer-tab model or any classifier the factory builds) into a small student."""
 from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import gradio as gr
 import numpy as np
@@ -17,15 +19,14 @@ from ..models import DEFAULT_MODEL
 from ..train import TrainConfig
 from .classify import model_choices, pick, require
 from .common import RawImage, example_images, user_errors
+from .i18n import _
 from .session import Workspace
 from .transfer import MAX_TRAIN_SECONDS
 
 TEMPERATURES = (1, 2, 5, 10, 20)
 TOP = 8  # classes shown per temperature
-LESSON = ("A big **teacher** network's predictions are softened with a **temperature** T "
-          "(softmax(logits / T)), and a small **student** learns to match these **soft targets** with a KL-divergence "
-          "loss (weight alpha), plus ordinary cross-entropy on the few labels it has (weight 1 - alpha). The soft "
-          "targets say which wrong classes are *almost* right: knowledge the hard labels don't carry.")
+TRANSFER = "transfer"  # the teacher choice "this session's Transfer-tab model" (the default)
+UPDATES_PER_SECOND = 2  # live curves: page updates at most this often
 
 
 def pyplot():
@@ -44,7 +45,8 @@ def entropy_bits(p: np.ndarray) -> float:
 
 @user_errors
 def explore(image, model: str | None, workspace: Workspace):
-    """The teacher's softmax at T = 1, 2, 5, 10, 20 for one image: a figure and a line explaining it."""
+    """The teacher's softmax at T = 1, 2, 5, 10, 20 for one image: a figure and a line explaining it.
+    (The figure's labels stay English: the plots have no Hangul font.)"""
     classifier = pick(model, workspace)
     logits = classifier.logits(classifier.preprocess(images.load_image(require(image))))[0]
     probs = distill.soft_targets(logits, TEMPERATURES)
@@ -66,41 +68,114 @@ def explore(image, model: str | None, workspace: Workspace):
     axes[0].invert_yaxis()
     fig.tight_layout()
     plt.close(fig)
-    rest = len(logits) - len(top)
-    line = (f"At T = 1 **{names[0]}** gets {probs[1][top[0]]:.1%}; at T = 20 it gets {probs[20][top[0]]:.1%} and "
-            f"the other {rest:,} classes together {1 - probs[20][top].sum():.0%}. Raising T keeps the ranking but "
-            "lifts the runners-up: that is the *dark knowledge* a student learns from (entropy in bits, of all "
-            f"{len(logits):,} classes).")
-    return fig, line
+    return fig, workspace.tr("distill.explore_line", name=names[0], p1=f"{probs[1][top[0]]:.1%}",
+                             p20=f"{probs[20][top[0]]:.1%}", rest=f"{len(logits) - len(top):,}",
+                             others=f"{1 - probs[20][top].sum():.0%}", classes=f"{len(logits):,}")
 
 
 def size(n: int) -> str:
     return f"{n / 1024:,.1f} KB" if n < 2**20 else f"{n / 2**20:,.1f} MB"
 
 
-@user_errors
-def three_way(labelled, T, alpha, seeds, student, transfer_set):
-    """Teacher vs student on labels alone vs KD student (digits): a markdown table and the honest sentence."""
-    n = int(seeds)
-    yield f"Running… training 2 students × {n} seed{'s' if n > 1 else ''} on the digits.", ""
-    r = distill.three_way(labelled=int(labelled), seeds=tuple(range(n)), T=float(T), alpha=float(alpha),
-                          student=student, transfer_set=bool(transfer_set))
-    lines = ["| run | test accuracy | params | size on disk | ms/image | compression | speed-up |",
-             "|---|---|---|---|---|---|---|"]
+def run_names(workspace: Workspace) -> dict[str, str]:
+    return {"teacher": workspace.tr("distill.run_teacher"), "labels_only": workspace.tr("distill.run_labels_only"),
+            "kd": workspace.tr("distill.run_kd")}
+
+
+def held_out_curves(points: list[dict], names: dict[str, str], seeds: int, workspace: Workspace) -> gr.LinePlot:
+    """The three-way run's held-out accuracy per epoch: one line per run (and seed, with several)."""
+    rows = [{"epoch": p["epoch"], "accuracy": p["test_acc"],
+             "run": names[p["run"]] if p["run"] == "teacher" or seeds == 1 else
+             workspace.tr("distill.series_seed", run=names[p["run"]], seed=p["seed"])} for p in points]
+    return redrawn(pd.DataFrame(rows, columns=["epoch", "accuracy", "run"]), "run")
+
+
+def redrawn(frame: pd.DataFrame, color: str) -> gr.LinePlot:
+    """A LinePlot update that lists its series: the page fixes a plot's colours and legend when it first
+    draws it and only swaps the data after, so a series that appears later (the next seed, a new run)
+    would be left out; a changed legend makes it draw the plot again."""
+    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame[color])))
+
+
+def kd_verdict(r: dict, workspace: Workspace) -> str:
+    """Whether KD helped, by how many points, on how many seeds (and why not, when it didn't)."""
+    c, tr = r["comparison"], workspace.tr
+    numbers = {"gain": f"{c['gain']:+.1f}", "lab": f"{c['labels_only']:.1%}", "kd": f"{c['kd']:.1%}",
+               "better": c["better"], "n": c["n"]}
+    why = tr("distill.why_transfer") if r["transfer"] else tr("distill.why_no_transfer", labelled=r["labelled"])
+    if r["verdict"] == "helped":
+        source = (tr("distill.source_transfer", n=f"{r['transfer']:,}") if r["transfer"] else
+                  tr("distill.source_labelled", labelled=r["labelled"]))
+        closed = "" if c["closed"] is None else " " + tr("distill.gap_closed", closed=f"{c['closed']:.0%}")
+        return tr("distill.helped", **numbers, source=source) + closed
+    if r["verdict"] == "hurt":
+        return tr("distill.hurt", **numbers) + " " + why
+    return tr("distill.no_difference", **numbers) + " " + why
+
+
+def three_way_table(r: dict, workspace: Workspace) -> str:
+    tr, names = workspace.tr, run_names(workspace)
+    models = {"student": r["student"], "labelled": r["labelled"], "T": f"{r['T']:g}", "alpha": f"{r['alpha']:g}"}
+    descriptions = {
+        "teacher": tr("distill.desc_teacher", n=f"{r['train']:,}"),
+        "labels_only": tr("distill.desc_labels_only", student=r["student"], labelled=r["labelled"]),
+        "kd": tr("distill.desc_kd", **models, transfer=f"{r['transfer']:,}") if r["transfer"] else
+        tr("distill.desc_kd_alone", **models)}
+    lines = [tr("distill.three_way_head"), "|---|---|---|---|---|---|---|"]
     for name, run in r["runs"].items():
-        label = {"teacher": "Teacher", "labels_only": "Student, labels only", "kd": "**KD student**"}[name]
-        lines.append(f"| {label}: {run['description']} | {run['acc_mean']:.1%} ± {run['acc_std']:.1%} | "
+        label = f"**{names[name]}**" if name == "kd" else names[name]
+        lines.append(f"| {label}: {descriptions[name]} | {run['acc_mean']:.1%} ± {run['acc_std']:.1%} | "
                      f"{run['params']:,} | {size(run['bytes'])} | {run['latency_ms']:.3f} | "
                      f"{run['compression']:.1f}× | {run['speedup']:.1f}× |")
-    lines += ["", f"**{r['honest']}**", "",
-              (f"_Held-out test split: {r['test']} images; mean ± std over seeds {r['seeds']}; ms/image: CPU, "
-               f"batch 1, one thread, p50._")]
-    yield f"Done in {r['seconds']:.1f} s.", "\n".join(lines)
+    return "\n".join(lines + ["", f"**{kd_verdict(r, workspace)}**", "",
+                              tr("distill.three_way_note", test=r["test"], seeds=r["seeds"])])
 
 
 @user_errors
-def sweep(alphas, temperatures, epochs, labelled, student, transfer_set):
-    """KD student test accuracy over alpha x T (one seed) as an annotated heatmap."""
+def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Workspace):
+    """Teacher vs student on labels alone vs KD student (digits), streaming each run's held-out accuracy
+    per epoch; the last update adds the results table and what the run showed (for the lesson panel)."""
+    n, skip = int(seeds), gr.skip()
+    names, points, shown = run_names(workspace), [], 0.0
+    yield workspace.tr("distill.three_way_running", n=n), held_out_curves([], names, n, workspace), "", skip
+    for kind, item in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
+                                             alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
+        if kind == "done":
+            break
+        points.append(item)
+        if time.monotonic() - shown < 1 / UPDATES_PER_SECOND and item["epoch"] < item["epochs"]:
+            continue
+        shown = time.monotonic()
+        yield (workspace.tr("distill.three_way_epoch", run=names[item["run"]], seed=item["seed"], epoch=item["epoch"],
+                            epochs=item["epochs"], acc=f"{item['test_acc']:.1%}"),
+               held_out_curves(points, names, n, workspace), skip, skip)
+    r, runs = item, item["runs"]
+    lesson = workspace.show("distill", "distill.your_run_three_way", test=r["test"],
+                            teacher=f"{runs['teacher']['acc_mean']:.1%}", labelled=r["labelled"], student=r["student"],
+                            lab=f"{runs['labels_only']['acc_mean']:.1%}", T=f"{r['T']:g}", alpha=f"{r['alpha']:g}",
+                            kd=f"{runs['kd']['acc_mean']:.1%}", gain=f"{r['kd_gain_points']:+.1f}", n=n,
+                            compression=f"{runs['kd']['compression']:.0f}", speedup=f"{runs['kd']['speedup']:.0f}",
+                            seconds=f"{r['seconds']:.0f}")
+    yield (workspace.tr("distill.three_way_done", seconds=f"{r['seconds']:.1f}"),
+           held_out_curves(points, names, n, workspace), three_way_table(r, workspace), lesson)
+
+
+def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -> str:
+    """KD (the best alpha > 0) against labels only (alpha = 0), said plainly; one seed."""
+    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
+    if 0.0 not in alphas or not kd_rows:
+        return workspace.tr("distill.sweep_no_compare")
+    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())  # alpha 0: T plays no part
+    numbers = {"kd": f"{kd:.1%}", "gain": f"{100 * (kd - base):+.1f}", "base": f"{base:.1%}"}
+    if 100 * (kd - base) >= 1:
+        return workspace.tr("distill.sweep_helped", **numbers)
+    return workspace.tr("distill.sweep_no_help", **numbers)
+
+
+@user_errors
+def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspace: Workspace):
+    """KD student test accuracy over alpha x T (one seed) as an annotated heatmap (English labels: no
+    Hangul font), the best and worst cells, and whether KD helped at all."""
     if not alphas or not temperatures:
         raise LimitError("Pick at least one alpha and one T.", code="limit.sweep")
     alphas, temperatures = sorted(float(a) for a in alphas), sorted(float(t) for t in temperatures)
@@ -122,59 +197,109 @@ def sweep(alphas, temperatures, epochs, labelled, student, transfer_set):
     fig.tight_layout()
     plt.close(fig)
     i, j = np.unravel_index(grid.argmax(), grid.shape)
-    return fig, (f"Best: alpha = {alphas[i]:g}, T = {temperatures[j]:g} ({grid[i, j]:.1%}); worst {grid.min():.1%}. "
-                 "alpha = 0 ignores the teacher (labels only).")
+    best = {"alpha": f"{alphas[i]:g}", "T": f"{temperatures[j]:g}", "best": f"{grid[i, j]:.1%}",
+            "worst": f"{grid.min():.1%}"}
+    text = workspace.tr("distill.sweep_best", **best) + "\n\n**" + sweep_verdict(grid, alphas, workspace) + "**"
+    return fig, text, workspace.show("distill", "distill.your_run_sweep", cells=grid.size, labelled=int(labelled),
+                                     **best)
 
 
-def curve(history: list[dict]) -> pd.DataFrame:
+def curve(history: list[dict], workspace: Workspace, label_free: bool) -> gr.LinePlot:
+    """Section 4's curves: agreement with the teacher on the training images, and the held-out score."""
+    held_out = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
+    names = {"train_acc": workspace.tr("distill.curve_train"), "val_acc": held_out}
     rows = [{"epoch": h["epoch"], "value": h[key], "split": split} for h in history
-            for key, split in (("train_acc", "agrees with teacher"), ("val_acc", "val accuracy")) if key in h]
-    return pd.DataFrame(rows, columns=["epoch", "value", "split"])
+            for key, split in names.items() if key in h]
+    return redrawn(pd.DataFrame(rows, columns=["epoch", "value", "split"]), "split")
 
 
-def report(r: dict) -> str:
+def report(r: dict, teacher: str, student: str, source: str, workspace: Workspace) -> str:
+    """Teacher and student side by side, and what that means: validation accuracy kept (with labels), or
+    top-1 agreement with the teacher against the constant-answer baseline (label-free)."""
+    tr, t, s = workspace.tr, r["teacher"], r["student"]
+    metric = tr("distill.metric_agree") if r["label_free"] else tr("distill.metric_val")
+    lines = [tr("distill.report_head", metric=metric), "|---|---|---|---|---|---|---|"]
+    for name, row in ((tr("distill.row_teacher", name=teacher), t), (tr("distill.row_student", name=student), s)):
+        score = "—" if row["val_acc"] is None else f"{row['val_acc']:.1%}"
+        lines.append(f"| {name} | {score} | {row['params']:,} | {size(row['bytes'])} | {row['latency_ms']:.2f} | "
+                     f"{t['bytes'] / row['bytes']:.1f}× | {t['latency_ms'] / row['latency_ms']:.1f}× |")
+    numbers = {"smaller": f"{r['compression']:.0f}", "faster": f"{r['speedup']:.0f}"}
+    if r["label_free"]:
+        text = tr("distill.label_free", classes=f"{len(r['classes']):,}", transfer=f"{r['transfer']:,}",
+                  source=source, held_out=r["held_out"], agreement=f"{r['kept']:.1%}",
+                  baseline=f"{r['baseline']:.1%}", **numbers)
+        if r["kept"] <= r["baseline"]:
+            text += " " + tr("distill.no_better")
+    else:
+        text = tr("distill.kept", kept=f"{r['kept']:.0%}", teacher=f"{t['val_acc']:.1%}",
+                  student=f"{s['val_acc']:.1%}", **numbers)
+        if r["kept"] < 0.9:
+            text += " " + tr("distill.real_loss")
+    return "\n".join(lines + ["", f"**{text}**"])
+
+
+def your_run(r: dict, student: str, workspace: Workspace) -> str:
     t, s = r["teacher"], r["student"]
-    lines = ["| model | val accuracy | params | size on disk | ms/image | compression | speed-up |",
-             "|---|---|---|---|---|---|---|"]
-    for name, row in (("Teacher (your Transfer model)", t), ("Student (small CNN, 64 px)", s)):
-        lines.append(f"| {name} | {row['val_acc']:.1%} | {row['params']:,} | {size(row['bytes'])} | "
-                     f"{row['latency_ms']:.2f} | {t['bytes'] / row['bytes']:.1f}× | "
-                     f"{t['latency_ms'] / row['latency_ms']:.1f}× |")
-    return "\n".join(lines + ["", f"**{r['honest']}**"])
+    numbers = {"student": student, "sparams": f"{s['params']:,}", "tparams": f"{t['params']:,}",
+               "smaller": f"{r['compression']:.0f}", "sms": f"{s['latency_ms']:.2f}", "tms": f"{t['latency_ms']:.2f}",
+               "faster": f"{r['speedup']:.0f}"}
+    if r["label_free"]:
+        return workspace.show("distill", "distill.your_run_label_free", agreement=f"{r['kept']:.1%}",
+                              held_out=r["held_out"], baseline=f"{r['baseline']:.1%}", **numbers)
+    return workspace.show("distill", "distill.your_run_distill", kept=f"{r['kept']:.0%}", tacc=f"{t['val_acc']:.1%}",
+                          sacc=f"{s['val_acc']:.1%}", **numbers)
+
+
+def pick_teacher(workspace: Workspace, teacher: str | None):
+    """(teacher Classifier, the dataset to distill on or None for the built-in textures): this session's
+    Transfer-tab model with its dataset, or any classifier by name (this session's or the factory's)."""
+    if (teacher or TRANSFER).strip() != TRANSFER:
+        return workspace.classifier(teacher.strip()), workspace.dataset
+    result = workspace.result
+    if result is None or workspace.dataset is None:
+        raise LimitError("Train a model in the Transfer tab first: it becomes the teacher. Or pick a pretrained "
+                         "teacher such as efficientnet_lite0.", code="model.missing")
+    if list(workspace.dataset.classes) != list(result.classes):
+        raise LimitError("The dataset loaded now is not the one the Transfer model learned: load it again "
+                         "or retrain in the Transfer tab.", code="dataset.mismatch")
+    return result.classifier, workspace.dataset
 
 
 @user_errors
-def distill_transfer(workspace: Workspace, T, alpha, epochs, copies, student: str = "small_cnn"):
-    """Distill the Transfer tab's model into a small CNN, streaming status and the accuracy curve;
-    the student joins this session's models (workspace.result stays the Transfer result)."""
-    teacher = workspace.result
-    if teacher is None or workspace.dataset is None:
-        raise LimitError("Train a model in the Transfer tab first: it becomes the teacher.", code="model.missing")
-    if list(workspace.dataset.classes) != list(teacher.classes):
-        raise LimitError("The dataset loaded now is not the one the Transfer model learned: load it again "
-                         "or retrain in the Transfer tab.", code="dataset.mismatch")
+def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "small_cnn",
+                  teacher: str = TRANSFER):
+    """Distill a teacher (`teacher`: this session's Transfer-tab model, or any classifier name) into a small
+    student, streaming status and the accuracy curve. With the teacher's classes = the dataset's, on its
+    labels too; otherwise label-free (alpha = 1) on the dataset's images or the built-in textures. The
+    student joins this session's models (workspace.result stays the Transfer result)."""
+    teacher_clf, dataset = pick_teacher(workspace, teacher)
+    source = workspace.tr("distill.source_textures") if dataset is None else workspace.tr("distill.source_yours")
+    dataset, label_free = distill.distill_plan(teacher_clf, dataset)
+    student = student or "small_cnn"
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=32, lr=3e-3, max_seconds=MAX_TRAIN_SECONDS)
         skip = gr.skip()
-        yield "Running the teacher over the images once (its logits are cached)…", skip, "", skip, skip
+        yield workspace.tr("distill.teacher_pass"), skip, "", skip, skip, skip
+        metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
         history, shown, result = [], 0.0, None
-        for event in distill.distill_classifier(teacher.classifier, workspace.dataset, T=float(T), alpha=float(alpha),
-                                                config=config, copies=int(copies), stop=stop_flag,
-                                                student=student or "small_cnn"):
+        for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
+                                                copies=int(copies), stop=stop_flag, student=student,
+                                                label_free=label_free):
             result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue
             history.append({"epoch": event.epoch, **event.metrics})
-            if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
-                continue  # at most two page updates a second
+            if event.elapsed - shown < 1 / UPDATES_PER_SECOND and event.epoch < event.epochs:
+                continue
             shown = event.elapsed
-            line = (f"Epoch {event.epoch}/{event.epochs} · student val acc {event.metrics.get('val_acc', 0):.1%} · "
-                    f"{event.elapsed:.1f} s")
-            yield line, curve(history), skip, skip, skip
-        name = workspace.add_model(result["classifier"], f"{result['classifier'].name} student of "
-                                                         f"{teacher.classifier.name.split(': ', 1)[-1]}")
-        yield (f"Done: **{name}** is now in the Classify tab's model list (for you only).", curve(history),
-               report(result), name, gr.Dropdown(choices=model_choices(workspace), value=name))
+            line = workspace.tr("distill.epoch_line", epoch=event.epoch, epochs=event.epochs, metric=metric,
+                                acc=f"{event.metrics.get('val_acc', 0):.1%}", seconds=f"{event.elapsed:.1f}")
+            yield line, curve(history, workspace, label_free), skip, skip, skip, skip
+        teacher_name = teacher_clf.name.split(": ", 1)[-1]
+        name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
+        yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
+               report(result, teacher_name, student, source, workspace), your_run(result, student, workspace), name,
+               gr.Dropdown(choices=model_choices(workspace), value=name))
 
 
 @user_errors
@@ -203,66 +328,79 @@ def export_student(workspace: Workspace, name: str | None):
     return [str(folder / name) for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
+def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
+    """This session's Transfer-tab model first, then every model the Classify tab offers."""
+    return [(_("distill.teacher_transfer"), TRANSFER)] + [(name, name) for name in model_choices(workspace)]
+
+
 def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> None:
-    gr.Markdown(LESSON)
-    gr.Markdown("### 1. Temperature: the teacher's dark knowledge")
+    """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it)."""
+    gr.Markdown(_("distill.explore_heading"))
     with gr.Row():
-        image = RawImage(value=example_images()[0], label="Image", type="filepath",
+        image = RawImage(value=example_images()[0], label=_("app.image"), type="filepath",
                          sources=["upload", "webcam", "clipboard"], height=220, scale=1)
         with gr.Column(scale=2):
-            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True, label="Teacher")
-            show = gr.Button("Show the softened predictions", variant="primary")
+            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
+                                label=_("distill.teacher"))
+            show = gr.Button(_("distill.show"), variant="primary")
             soft_text = gr.Markdown()
-    soft_plot = gr.Plot(label="softmax(logits / T) at each temperature", show_label=False)
-    gr.Markdown("### 2. Teacher vs student vs KD student (built-in digits)")
+    soft_plot = gr.Plot(label=_("distill.soft_plot"), show_label=False)
+    gr.Markdown(_("distill.three_way_heading"))
     with gr.Row():
-        labelled = gr.Slider(30, 500, 100, step=10, label="Labelled images the student gets")
-        T = gr.Slider(1, 20, 4, step=0.5, label="T (temperature)")
-        alpha = gr.Slider(0, 1, 0.9, step=0.05, label="alpha (weight of the soft targets)")
+        labelled = gr.Slider(30, 500, 100, step=10, label=_("distill.labelled"))
+        T = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
     with gr.Row(equal_height=True):
-        seeds = gr.Slider(1, 3, 3, step=1, label="Seeds")
-        student = gr.Radio(["mlp", "cnn"], value="mlp", label="Student")
-        transfer_set = gr.Checkbox(True, label="Use the unlabeled rest as transfer set")
-        run3 = gr.Button("Run teacher vs student vs KD student", variant="primary")
+        seeds = gr.Slider(1, 3, 3, step=1, label=_("distill.seeds"))
+        student = gr.Radio(["mlp", "cnn"], value="mlp", label=_("distill.student"))
+        transfer_set = gr.Checkbox(True, label=_("distill.transfer_set"))
+        run3 = gr.Button(_("distill.run_three_way"), variant="primary")
     status3 = gr.Markdown()
+    curves3 = gr.LinePlot(x="epoch", y="accuracy", color="run", y_lim=[0, 1], label=_("distill.curves"),
+                          elem_id="distill-curves")
     table3 = gr.Markdown()
-    gr.Markdown("### 3. alpha × T sweep (one seed; labels, student and transfer set as in 2.)")
+    gr.Markdown(_("distill.sweep_heading"))
     with gr.Row():
-        alphas = gr.CheckboxGroup([0.0, 0.25, 0.5, 0.75, 0.9, 1.0], value=[0.0, 0.5, 0.9], label="alpha")
-        temps = gr.CheckboxGroup([1, 2, 4, 8, 16], value=[1, 4, 8], label="T")
-        sweep_epochs = gr.Slider(3, 30, 15, step=1, label="Epochs")
-        run_sweep = gr.Button("Run the sweep")
+        alphas = gr.CheckboxGroup([0.0, 0.25, 0.5, 0.75, 0.9, 1.0], value=[0.0, 0.5, 0.9], label=_("distill.alpha"))
+        temps = gr.CheckboxGroup([1, 2, 4, 8, 16], value=[1, 4, 8], label=_("distill.T"))
+        sweep_epochs = gr.Slider(3, 30, 15, step=1, label=_("app.epochs"))
+        run_sweep = gr.Button(_("distill.run_sweep"))
     with gr.Row():
-        heatmap = gr.Plot(label="KD student test accuracy", show_label=False)
+        heatmap = gr.Plot(label=_("distill.heatmap"), show_label=False)
         sweep_text = gr.Markdown()
-    gr.Markdown("### 4. Distill your Transfer-tab model into a small CNN")
+    gr.Markdown(_("distill.distill_heading"))
     with gr.Row():
-        T4 = gr.Slider(1, 20, 4, step=0.5, label="T (temperature)")
-        alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label="alpha")
-        epochs4 = gr.Slider(1, 100, 12, step=1, label="Epochs")
-        copies = gr.Slider(0, 8, 2, step=1, label="Augmented copies per image (transfer set)")
+        teacher4 = gr.Dropdown(teacher_choices(), value=TRANSFER, allow_custom_value=True, label=_("distill.teacher"),
+                               info=_("distill.teacher_info"), scale=2, elem_id="distill-teacher")
         student4 = gr.Dropdown(list(distill.STUDENTS), value="small_cnn", allow_custom_value=True,
-                               label="Student (from scratch, 64 px)")
+                               label=_("distill.student_image"))
     with gr.Row():
-        train = gr.Button("Train the student", variant="primary")
-        halt = gr.Button("Stop", variant="stop")
-        export = gr.Button("Export the student: safetensors + config.json + ONNX")
+        T4 = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
+        epochs4 = gr.Slider(1, 100, 12, step=1, label=_("app.epochs"))
+        copies = gr.Slider(0, 8, 2, step=1, label=_("distill.copies"))
+    with gr.Row():
+        train = gr.Button(_("distill.train"), variant="primary")
+        halt = gr.Button(_("app.stop"), variant="stop")
+        export = gr.Button(_("distill.export"))
     status4 = gr.Markdown()
     with gr.Row():
-        acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Student accuracy", scale=2)
-        downloads = gr.File(label="Student files", file_count="multiple", height=120, scale=1)
+        acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label=_("distill.student_curve"), scale=2)
+        downloads = gr.File(label=_("distill.files"), file_count="multiple", height=120, scale=1)
     report4 = gr.Markdown()
     student_name = gr.State()
 
     show.click(explore, [image, model, workspace], [soft_plot, soft_text], api_name="soft_targets",
                concurrency_id="inference")
-    run3.click(three_way, [labelled, T, alpha, seeds, student, transfer_set], [status3, table3], api_name="distill",
-               concurrency_id="training", concurrency_limit=1)
-    run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set], [heatmap, sweep_text],
-                    api_name="distill_sweep", concurrency_id="training", concurrency_limit=1)
-    train.click(distill_transfer, [workspace, T4, alpha4, epochs4, copies, student4],
-                [status4, acc_plot, report4, student_name, classify_model], api_name="distill_transfer",
+    run3.click(three_way, [labelled, T, alpha, seeds, student, transfer_set, workspace],
+               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training", concurrency_limit=1)
+    run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
+                    [heatmap, sweep_text, lesson], api_name="distill_sweep", concurrency_id="training",
+                    concurrency_limit=1)
+    train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4],
+                [status4, acc_plot, report4, lesson, student_name, classify_model], api_name="distill_transfer",
                 concurrency_id="training", concurrency_limit=1).success(
-        lambda ws: gr.Dropdown(choices=model_choices(ws)), workspace, model, api_visibility="private")
+        lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
+        [model, teacher4], api_visibility="private")
     halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
     export.click(export_student, [workspace, student_name], downloads, api_visibility="private")
