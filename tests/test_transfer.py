@@ -138,3 +138,29 @@ def test_cli_train_runs_unchanged_under_torchrun(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((out / "metrics.json").read_text())["val_acc"] > 0.9
     assert result.stdout.count("validation accuracy") == 1  # rank 0 only
+
+
+def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
+    """The Transfer tab's handlers for a Korean session: counts, status, report, curves and the lesson panel
+    in Korean, the panel with this run's measured accuracy (and, beside a from-scratch run, the gain)."""
+    import re
+    from types import SimpleNamespace
+
+    from cvdemo.ui.session import Workspace
+    from cvdemo.ui.transfer import load_dataset, train, your_run
+
+    hangul = re.compile(r"[\uac00-\ud7a3]")
+    ws = Workspace()
+    ws.lang = "ko"
+    counts = load_dataset(ws, "Built-in dataset", "textures", None, "", "", "", "", None, None, None, None)
+    assert counts.startswith("이미지 147장, 클래스 3개")
+    *_, last = train(ws, "efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
+    status, loss, _, report, _, gallery, _, lesson = last
+    assert status.startswith("완료") and "| 클래스 | 정확도 |" in report
+    assert set(loss["split"]) == {"학습", "검증"} and all(hangul.search(caption) for _, caption in gallery)
+    acc = f"{ws.result.val_acc:.1%}"
+    assert lesson.startswith("**내 실행 결과:**") and f"검증 정확도가 **{acc}** 나왔습니다" in lesson
+    beside = your_run(ws, ws.result, 147, SimpleNamespace(history=[{}, {}], val_acc=1 / 3), 20.0)
+    assert "**33.3%**" in beside and f"**{(ws.result.val_acc - 1 / 3) * 100:+.1f}%p**" in beside
+    ws.lang = "en"  # the language switch re-renders the panel from the same numbers
+    assert ws.shown("transfer").startswith("**Your run:**") and f"reached **{acc}**" in ws.shown("transfer")

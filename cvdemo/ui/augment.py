@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import gradio as gr
+import numpy as np
 
 from .. import images
 from ..augment import OPS, PRESETS, build_pipeline
@@ -13,6 +14,8 @@ from ..inference import get_classifier
 from ..probe import bias_experiment
 from .classify import require
 from .common import RawImage, example_images, user_errors
+from .i18n import _
+from .session import Workspace
 
 MAX_SAMPLES = 16
 PREVIEW_SIDE = 768  # images are shrunk to this longest side before augmenting (speed, memory)
@@ -24,9 +27,11 @@ def short(label: str) -> str:
 
 
 @user_errors
-def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None):
+def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspace: Workspace | None = None):
     """K samples of the pipeline `spec` (JSON) drawn with `seed`, each captioned with what was drawn
-    and the classifier's top-1; returns the gallery and a per-sample list (for the API)."""
+    and the classifier's top-1; returns the gallery, a per-sample list (for the API) and the summary,
+    in the session's language. What the run measured goes to the lesson panel (`your_run`)."""
+    workspace = workspace or Workspace()
     if not isinstance(k, (int, float)) or not 1 <= int(k) <= MAX_SAMPLES:
         raise LimitError(f"Number of samples must be from 1 to {MAX_SAMPLES}, got {k!r}", code="limit.samples")
     if not isinstance(seed, (int, float)) or not 0 <= int(seed) < 2**31:
@@ -35,7 +40,8 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None):
     original = images.load_image(require(image))
     original.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     classifier = get_classifier()
-    first = classifier.top_k(classifier.probabilities([original])[0], 1)[0]
+    p0 = classifier.probabilities([original])[0]
+    first = classifier.top_k(p0, 1)[0]
     mix_labels, second = None, None
     if mix_image is not None or pipeline.mixes:
         second = images.load_image(mix_image if mix_image is not None else example_images()[1])
@@ -47,23 +53,33 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None):
     for sample, p in zip(samples, probs):
         label, conf = classifier.top_k(p, 1)[0]
         kept += label == first[0]
-        gallery.append((sample.image, f"{sample.caption or 'unchanged'} → top-1: {short(label)} {conf:.0%}"))
+        caption = sample.caption if sample.caption not in ("", "unchanged") else workspace.tr("augment.unchanged")
+        gallery.append((sample.image, workspace.tr("augment.sample_caption", caption=caption, label=short(label),
+                                                   conf=f"{conf:.0%}")))
         rows.append({"caption": sample.caption, "mix": sample.mix, "top1": label, "confidence": round(conf, 4)})
-    summary = (f"Original image: **{short(first[0])}** ({first[1]:.0%}). The top-1 stayed **{short(first[0])}** "
-               f"in **{kept} of {len(samples)}** samples.")
-    return gallery, rows, summary
+    numbers = {"label": short(first[0]), "conf": f"{first[1]:.0%}", "kept": kept, "k": len(samples)}
+    workspace.show("augment", "augment.your_run_samples", mean=f"{probs[:, int(np.argmax(p0))].mean():.0%}",
+                   **numbers)
+    return gallery, rows, workspace.tr("augment.summary", **numbers)
 
 
-def run_bias_experiment(seed: int = 0):
+@user_errors
+def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
+    workspace = workspace or Workspace()
     r = bias_experiment(seed=int(seed or 0))
     plain, aug = r["without_augmentation"], r["with_augmentation"]
-    return (f"Faces vs non-faces ({r['train']} training, {r['val']} validation images; validation darkened to "
-            f"×{r['dark_factor']} brightness), linear probe on EfficientNet-Lite0 features:\n\n"
-            f"| trained on | normal validation | dark validation |\n|---|---|---|\n"
-            f"| normal images only | {plain['normal']:.0%} | **{plain['dark']:.0%}** |\n"
-            f"| + brightness augmentation | {aug['normal']:.0%} | **{aug['dark']:.0%}** |\n\n"
-            f"Augmentation spec: `{json.dumps(r['spec']['ops'][0])}` · {r['seconds']:.0f} s")
+    numbers = {"plain_normal": f"{plain['normal']:.0%}", "plain_dark": f"{plain['dark']:.0%}",
+               "aug_normal": f"{aug['normal']:.0%}", "aug_dark": f"{aug['dark']:.0%}", "seconds": f"{r['seconds']:.0f}"}
+    workspace.show("augment", "augment.your_run_bias", gain=f"{(aug['dark'] - plain['dark']) * 100:+.0f}", **numbers)
+    return workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
+                        spec=json.dumps(r["spec"]["ops"][0]), **numbers)
+
+
+def your_run(workspace: Workspace):
+    """The lesson panel after a run: what it measured (kept by `Workspace.show`). A follow-up event,
+    so that the public endpoints keep their outputs."""
+    return workspace.shown("augment") or gr.skip()
 
 
 @user_errors
@@ -92,76 +108,79 @@ def spec_from_controls(order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s
 
 
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
-    """The tab; returns the pipeline JSON (the Transfer tab trains with it)."""
-    gr.Markdown("Build a pipeline with the controls (or edit its JSON), then draw samples. The same seed "
-                "always gives the same samples; each caption says what was drawn and what the classifier saw.")
+    """The tab; returns the pipeline JSON (the Transfer tab trains with it). `lesson` is the tab's
+    "your run" panel."""
+    gr.Markdown(_("augment.intro"))
     with gr.Row():
         with gr.Column(scale=1):
-            image = RawImage(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"],
+            image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
                              value=example_images()[0], height=240)
-            mix_image = RawImage(label="Second image (CutMix / MixUp; default: the coffee photo)",
-                                 type="filepath", sources=["upload", "clipboard"], height=160)
+            mix_image = RawImage(label=_("augment.second_image"), type="filepath", sources=["upload", "clipboard"],
+                                 height=160)
             order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,
-                                label="Ops, in the order applied", info="Pick ops in the order you want them.")
-            with gr.Accordion("Parameters", open=False):
+                                label=_("augment.ops"), info=_("augment.ops_info"))
+            with gr.Accordion(_("augment.parameters"), open=False):
                 with gr.Row():
-                    b_lo = gr.Slider(0, 3, 0.6, step=0.05, label="brightness from")
-                    b_hi = gr.Slider(0, 3, 1.4, step=0.05, label="brightness to")
+                    b_lo = gr.Slider(0, 3, 0.6, step=0.05, label=_("augment.brightness_from"))
+                    b_hi = gr.Slider(0, 3, 1.4, step=0.05, label=_("augment.brightness_to"))
                 with gr.Row():
-                    c_lo = gr.Slider(0, 3, 0.8, step=0.05, label="contrast from")
-                    c_hi = gr.Slider(0, 3, 1.2, step=0.05, label="contrast to")
+                    c_lo = gr.Slider(0, 3, 0.8, step=0.05, label=_("augment.contrast_from"))
+                    c_hi = gr.Slider(0, 3, 1.2, step=0.05, label=_("augment.contrast_to"))
                 with gr.Row():
-                    degrees = gr.Slider(0, 180, 30, step=1, label="rotation ± degrees")
-                    p_h = gr.Slider(0, 1, 0.5, step=0.05, label="hflip p")
-                    p_v = gr.Slider(0, 1, 0.5, step=0.05, label="vflip p")
+                    degrees = gr.Slider(0, 180, 30, step=1, label=_("augment.rotation"))
+                    p_h = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.hflip_p"))
+                    p_v = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.vflip_p"))
                 with gr.Row():
-                    s_lo = gr.Slider(0.05, 1, 0.4, step=0.05, label="crop area from")
-                    s_hi = gr.Slider(0.05, 1, 1.0, step=0.05, label="crop area to")
+                    s_lo = gr.Slider(0.05, 1, 0.4, step=0.05, label=_("augment.crop_from"))
+                    s_hi = gr.Slider(0.05, 1, 1.0, step=0.05, label=_("augment.crop_to"))
                 with gr.Row():
-                    translate = gr.Slider(0, 0.5, 0.1, step=0.01, label="affine translate")
-                    z_lo = gr.Slider(0.5, 2, 0.9, step=0.05, label="affine scale from")
-                    z_hi = gr.Slider(0.5, 2, 1.1, step=0.05, label="affine scale to")
-                    shear = gr.Slider(0, 45, 10, step=1, label="affine shear °")
+                    translate = gr.Slider(0, 0.5, 0.1, step=0.01, label=_("augment.translate"))
+                    z_lo = gr.Slider(0.5, 2, 0.9, step=0.05, label=_("augment.scale_from"))
+                    z_hi = gr.Slider(0.5, 2, 1.1, step=0.05, label=_("augment.scale_to"))
+                    shear = gr.Slider(0, 45, 10, step=1, label=_("augment.shear"))
                 with gr.Row():
-                    n = gr.Slider(0, 14, 2, step=1, label="RandAugment N (ops)")
-                    m = gr.Slider(0, 30, 9, step=1, label="RandAugment M (magnitude)")
+                    n = gr.Slider(0, 14, 2, step=1, label=_("augment.randaug_n"))
+                    m = gr.Slider(0, 30, 9, step=1, label=_("augment.randaug_m"))
                 with gr.Row():
-                    cut_alpha = gr.Slider(0.1, 5, 1.0, step=0.1, label="CutMix alpha")
-                    mix_alpha = gr.Slider(0.1, 5, 0.4, step=0.1, label="MixUp alpha")
-            preset = gr.Dropdown(list(PRESETS), value=None, label="Or start from a preset")
+                    cut_alpha = gr.Slider(0.1, 5, 1.0, step=0.1, label=_("augment.cutmix_alpha"))
+                    mix_alpha = gr.Slider(0.1, 5, 0.4, step=0.1, label=_("augment.mixup_alpha"))
+            presets = [(_("augment.preset_light"), "light"), (_("augment.preset_strong"), "strong"),
+                       (_("augment.preset_randaugment"), "randaugment")]
+            preset = gr.Dropdown(presets, value=None, label=_("augment.preset"))
             spec = gr.Code(spec_from_controls(["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
                                               0.4, 1.0, 0.1, 0.9, 1.1, 10, 2, 9, 1.0, 0.4),
-                           language="json", label="Pipeline (JSON): what the samples and training use")
+                           language="json", label=_("augment.spec"))
             with gr.Row():
-                k = gr.Slider(1, MAX_SAMPLES, 8, step=1, label="Samples (K)")
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                k = gr.Slider(1, MAX_SAMPLES, 8, step=1, label=_("augment.samples_k"))
+                seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
             with gr.Row():
-                draw = gr.Button("Draw samples", variant="primary")
-                resample = gr.Button("Resample (next seed)")
+                draw = gr.Button(_("augment.draw"), variant="primary")
+                resample = gr.Button(_("augment.resample"))
         with gr.Column(scale=2):
             summary = gr.Markdown()
-            gallery = gr.Gallery(label="Samples", columns=4, height="auto", object_fit="contain")
-            per_sample = gr.JSON(label="Per sample", visible=False)
-            with gr.Accordion("Export", open=False):
-                json_out = gr.Code(language="json", label="JSON (loads back with cvdemo.augment.build_pipeline)")
-                code_out = gr.Code(language="python", label="torchvision.transforms.v2")
-    with gr.Accordion("Does augmentation fight bias? (experiment, ~20 s)", open=False):
-        gr.Markdown("A model trained only on well-lit photos fails on dark ones. Here a linear probe on the "
-                    "offline backbone learns faces vs non-faces from normally lit images, without and with "
-                    "brightness augmentation, and is tested on darkened images.")
-        bias_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-        bias_run = gr.Button("Run the experiment")
+            gallery = gr.Gallery(label=_("augment.gallery"), columns=4, height="auto", object_fit="contain")
+            per_sample = gr.JSON(label=_("augment.per_sample"), visible=False)
+            with gr.Accordion(_("augment.export"), open=False):
+                json_out = gr.Code(language="json", label=_("augment.json_label"))
+                code_out = gr.Code(language="python", label=_("augment.code_label"))
+    with gr.Accordion(_("augment.bias_title"), open=False):
+        gr.Markdown(_("augment.bias_intro"))
+        bias_seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+        bias_run = gr.Button(_("augment.bias_run"))
         bias_out = gr.Markdown()
-    bias_run.click(user_errors(run_bias_experiment), bias_seed, bias_out, api_name="bias_experiment",
-                   concurrency_id="training", concurrency_limit=1)
+    bias_run.click(run_bias_experiment, [bias_seed, workspace], bias_out, api_name="bias_experiment",
+                   concurrency_id="training", concurrency_limit=1
+                   ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
     controls = [order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
                 shear, n, m, cut_alpha, mix_alpha]
     for control in controls:
         control.change(spec_from_controls, controls, spec, api_visibility="private", queue=False)
     preset.select(lambda name: json.dumps(PRESETS[name], indent=2), preset, spec, api_visibility="private", queue=False)
-    inputs = [image, spec, k, seed, mix_image]
-    draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference"
-               ).success(export, spec, [json_out, code_out], api_visibility="private")
+    inputs = [image, spec, k, seed, mix_image, workspace]
+    drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
+    drawn.success(export, spec, [json_out, code_out], api_visibility="private")
+    drawn.success(your_run, workspace, lesson, api_visibility="private", queue=False)
     resample.click(lambda s: int(s or 0) + 1, seed, seed, api_visibility="private", queue=False).then(
-        augment, inputs, [gallery, per_sample, summary], api_visibility="private", concurrency_id="inference")
+        augment, inputs, [gallery, per_sample, summary], api_visibility="private", concurrency_id="inference"
+    ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
     return spec

@@ -16,11 +16,13 @@ from ..train import TrainConfig
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
 from .common import user_errors
+from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
 MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
-SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]
+SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # the API's values (any language)
+MAX_SKIP_LINES = 20        # skip messages listed under the counts (the rest are counted)
 
 
 @user_errors
@@ -44,8 +46,13 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     datasets.check_trainable(data)
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
-    notes = "\n".join(f"- {m}" for m in skipped[:20]) + (f"\n- … and {len(skipped) - 20} more" if len(skipped) > 20 else "")
-    return f"{len(data)} images in {len(data.classes)} classes: {counts}" + (f"\n\nSkipped:\n{notes}" if skipped else "")
+    text = workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
+    if skipped:  # the library's messages name the files (in English)
+        notes = [f"- {m}" for m in skipped[:MAX_SKIP_LINES]]
+        if len(skipped) > MAX_SKIP_LINES:
+            notes.append("- " + workspace.tr("transfer.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
+        text += "\n\n" + workspace.tr("transfer.skipped") + "\n" + "\n".join(notes)
+    return text
 
 
 @user_errors
@@ -54,22 +61,25 @@ def add_shot(workspace: Workspace, shot, slot: int):
     if shot is None:
         raise LimitError("Take a webcam shot first.", code="dataset.no_shot")
     workspace.shots.setdefault(int(slot), []).append(shot)
-    return ", ".join(f"class {i + 1}: {len(v)} shots" for i, v in sorted(workspace.shots.items()))
+    return ", ".join(workspace.tr("transfer.shots", slot=i + 1, n=len(v)) for i, v in sorted(workspace.shots.items()))
 
 
-def curves(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Epoch history -> long tables for the loss and accuracy plots."""
+def curves(history: list[dict], workspace: Workspace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Epoch history -> long tables for the loss and accuracy plots (the splits named in the session's language)."""
+    names = {"train": workspace.tr("transfer.split_train"), "val": workspace.tr("transfer.split_val")}
     loss, acc = [], []
     for row in history:
-        for split in ("train", "val"):
+        for split, name in names.items():
             if f"{split}_loss" in row:
-                loss.append({"epoch": row["epoch"], "value": row[f"{split}_loss"], "split": split})
-                acc.append({"epoch": row["epoch"], "value": row[f"{split}_acc"], "split": split})
+                loss.append({"epoch": row["epoch"], "value": row[f"{split}_loss"], "split": name})
+                acc.append({"epoch": row["epoch"], "value": row[f"{split}_acc"], "split": name})
     columns = ["epoch", "value", "split"]
     return pd.DataFrame(loss, columns=columns), pd.DataFrame(acc, columns=columns)
 
 
 def confusion_plot(result):
+    """Counts per (true, predicted) class; the component's label says which axis is which (no words drawn,
+    so no font question in Korean)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,8 +90,6 @@ def confusion_plot(result):
     ax.imshow(result.confusion, cmap="Blues")
     ax.set_xticks(range(n), result.classes, rotation=45, ha="right")
     ax.set_yticks(range(n), result.classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
             ax.text(j, i, int(result.confusion[i, j]), ha="center", va="center", fontsize=8)
@@ -90,31 +98,57 @@ def confusion_plot(result):
     return fig
 
 
-def summary(result, scratch=None, budget: float | None = None) -> str:
-    lines = [f"**{result.classifier.name}**: validation accuracy **{result.val_acc:.1%}** "
-             f"in {result.seconds:.1f} s" + (" (stopped early: best epoch kept)" if result.stopped else ""),
-             "", "| class | accuracy |", "|---|---|"]
+def summary(result, workspace: Workspace, scratch=None, budget: float | None = None) -> str:
+    headline = workspace.tr("transfer.result", name=result.classifier.name, acc=f"{result.val_acc:.1%}",
+                            seconds=f"{result.seconds:.1f}")
+    if result.stopped:
+        headline += " " + workspace.tr("transfer.stopped_early")
+    lines = [headline, "", workspace.tr("transfer.table_head"), "|---|---|"]
     lines += [f"| {c} | {a:.0%} |" for c, a in result.per_class_acc.items()]
     if scratch is not None:
-        lines += ["", f"Same architecture **from scratch**, given {budget:.0f} s of training "
-                      f"({len(scratch.history)} full epochs; the pretrained run took {result.seconds:.0f} s): "
-                      f"**{scratch.val_acc:.1%}**. Pretraining bought **{(result.val_acc - scratch.val_acc) * 100:+.1f}** points."]
-    lines += [f"\n_{note}_" for note in result.notes]
+        lines += ["", workspace.tr("transfer.scratch_result", budget=f"{budget:.0f}", epochs=len(scratch.history),
+                                   seconds=f"{result.seconds:.0f}", acc=f"{scratch.val_acc:.1%}",
+                                   gain=gain(result, scratch))]
+    lines += [f"\n_{note}_" for note in result.notes]  # the library's notes (in English)
     return "\n".join(lines)
+
+
+def gain(result, scratch) -> str:
+    """What pretraining was worth, in accuracy points."""
+    return f"{(result.val_acc - scratch.val_acc) * 100:+.1f}"
+
+
+def your_run(workspace: Workspace, result, images: int, scratch=None, budget: float | None = None) -> str:
+    """The lesson panel: what this run (on `images` images) measured, and (with the comparison) what
+    pretraining was worth."""
+    val = int(result.confusion.sum())
+    numbers = dict(mode=result.mode, arch=result.arch, acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
+                   train=images - val, val=val, classes=len(result.classes))
+    if scratch is None:
+        return workspace.show("transfer", "transfer.your_run", step=f"{100 / max(val, 1):.1f}", **numbers)
+    return workspace.show("transfer", "transfer.your_run_scratch", budget=f"{budget:.0f}",
+                          epochs=len(scratch.history), scratch_acc=f"{scratch.val_acc:.1%}",
+                          gain=gain(result, scratch), chance=f"{1 / len(result.classes):.0%}", **numbers)
+
+
+def progress(text: str, loss=None, acc=None) -> tuple:
+    """A streamed update: the status line (and the curves); the other outputs stay as they are."""
+    skip = gr.skip()
+    return (text, skip if loss is None else loss, skip if acc is None else acc) + (skip,) * 5
 
 
 @user_errors
 def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed,
           use_augment, spec):
     """Run a transfer-learning job, streaming progress and live curves; the model joins this session's list."""
-    if workspace.dataset is None:
+    data = workspace.dataset  # this run's, even if another is loaded meanwhile
+    if data is None:
         raise LimitError("Load a dataset first (step 1).", code="dataset.missing")
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        skip = gr.skip()
         result, history, shown = None, [], 0.0
-        for event in transfer(workspace.dataset, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
+        for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
                               stop=stop_flag):
             if event.kind == "epoch":
@@ -122,25 +156,26 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                 if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
                     continue  # at most two page updates a second
                 shown = event.elapsed
-                loss, acc = curves(history)
-                yield (f"Epoch {event.epoch}/{event.epochs} · val acc {event.metrics.get('val_acc', 0):.1%} · "
-                       f"{event.elapsed:.1f} s", loss, acc, skip, skip, skip, skip)
+                yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
+                                            acc=f"{event.metrics.get('val_acc', 0):.1%}",
+                                            seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
             result = getattr(event, "result", None) or result
-        scratch = None
+        scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
-            yield "Training the same architecture from scratch on a time budget…", skip, skip, skip, skip, skip, skip
-            budget = scratch_config(result.seconds, seed=int(seed or 0))
-            scratch_budget = budget.max_seconds
-            for event in transfer(workspace.dataset, mode="scratch", arch=arch or DEFAULT_MODEL, config=budget,
+            yield progress(workspace.tr("transfer.scratch_running"))
+            scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0))
+            budget = scratch_cfg.max_seconds
+            for event in transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
                                   val_fraction=float(val_fraction), stop=stop_flag):
                 scratch = getattr(event, "result", None) or scratch
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
-        loss, acc = curves(result.history)
-        gallery = [(im, f"true {t} · predicted {p} ({c:.0%})") for im, t, p, c in result.misclassified]
-        yield (f"Done: **{name}** is now in the Classify tab's model list (for you only).", loss, acc,
-               summary(result, scratch, scratch_budget if scratch else None), confusion_plot(result), gallery,
-               gr.Dropdown(choices=model_choices(workspace), value=name))
+        gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
+                   for im, t, p, c in result.misclassified]
+        yield (workspace.tr("transfer.done", name=name), *curves(result.history, workspace),
+               summary(result, workspace, scratch, budget), confusion_plot(result), gallery,
+               gr.Dropdown(choices=model_choices(workspace), value=name),
+               your_run(workspace, result, len(data), scratch, budget))
 
 
 def mode_defaults(mode: str) -> tuple[int, int, float]:
@@ -172,76 +207,83 @@ def push(workspace: Workspace, repo_id: str, token: str) -> str:
     if workspace.result is None:
         raise LimitError("Train a model first.", code="model.missing")
     url = push_to_hub(workspace.result.classifier.model, workspace.result.classes, repo_id.strip(), token.strip())
-    return f"Pushed: {url}"
+    return workspace.tr("transfer.pushed", url=url)
 
 
 def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown, augment_spec: gr.Code) -> None:
-    gr.Markdown("**1. Data** → **2. Train** → **3. Use it** in the Classify tab, or export it.")
+    """The tab. `lesson` is its "your run" panel; a trained model is added to `classify_model`'s choices."""
+    gr.Markdown(_("transfer.steps"))
     with gr.Row():
         with gr.Column():
-            source = gr.Radio(SOURCES, value=SOURCES[0], label="Dataset from")
-            builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label="Built-in dataset")
-            zip_file = gr.File(label="Zip of class folders (cat/…, dog/…; an unlabeled/ folder is kept aside)",
-                               file_types=[".zip"], type="filepath")
-            with gr.Accordion("Images per class (upload several files, or webcam shots)", open=False):
+            source = gr.Radio(list(zip((_("transfer.source_builtin"), _("transfer.source_zip"),
+                                        _("transfer.source_files")), SOURCES)),
+                              value=SOURCES[0], label=_("transfer.source"))
+            builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
+            zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath")
+            with gr.Accordion(_("transfer.per_class"), open=False):
                 names, files = [], []
                 for i in range(SLOTS):
                     with gr.Row():
-                        names.append(gr.Textbox(label=f"Class {i + 1} name", scale=1, elem_id=f"class-name-{i}"))
-                        files.append(gr.File(label=f"Class {i + 1} images", file_count="multiple",
+                        names.append(gr.Textbox(label=f"{i + 1}. " + _("transfer.class_name"), scale=1,
+                                                elem_id=f"class-name-{i}"))
+                        files.append(gr.File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
                                              type="filepath", scale=2, elem_id=f"class-files-{i}"))
                 with gr.Row():
-                    shot = gr.Image(sources=["webcam"], type="pil", label="Webcam shot")
+                    shot = gr.Image(sources=["webcam"], type="pil", label=_("transfer.shot"))
                     with gr.Column():
-                        slot = gr.Dropdown([(f"class {i + 1}", i) for i in range(SLOTS)], value=0, label="Add to")
-                        add = gr.Button("Add shot")
+                        slot = gr.Dropdown([(_("transfer.slot") + f" {i + 1}", i) for i in range(SLOTS)], value=0,
+                                           label=_("transfer.add_to"))
+                        add = gr.Button(_("transfer.add_shot"))
                         shots = gr.Markdown()
-            load = gr.Button("Load dataset", variant="secondary")
+            load = gr.Button(_("transfer.load"), variant="secondary")
             counts = gr.Markdown()
         with gr.Column():
-            arch = gr.Dropdown([DEFAULT_MODEL], value=DEFAULT_MODEL, allow_custom_value=True, label="Backbone")
-            mode = gr.Radio([("Linear probe (frozen backbone)", "probe"), ("Fine-tune last stages", "finetune"),
-                             ("Full fine-tune", "full")], value="probe", label="Mode")
-            compare = gr.Checkbox(True, label="Also train from scratch on a time budget (at least 20 s)")
+            arch = gr.Dropdown([DEFAULT_MODEL], value=DEFAULT_MODEL, allow_custom_value=True,
+                               label=_("transfer.backbone"))
+            mode = gr.Radio([(_("transfer.mode_probe"), "probe"), (_("transfer.mode_finetune"), "finetune"),
+                             (_("transfer.mode_full"), "full")], value="probe", label=_("transfer.mode"))
+            compare = gr.Checkbox(True, label=_("transfer.compare"))
             with gr.Row():
-                epochs = gr.Slider(1, 300, 100, step=1, label="Epochs")
-                batch_size = gr.Slider(4, 256, 128, step=4, label="Batch size")
+                epochs = gr.Slider(1, 300, 100, step=1, label=_("app.epochs"))
+                batch_size = gr.Slider(4, 256, 128, step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = gr.Number(0.01, label="Learning rate", minimum=1e-6, maximum=1.0)
-                weight_decay = gr.Number(1e-4, label="Weight decay", minimum=0, maximum=1.0)
+                lr = gr.Number(0.01, label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                weight_decay = gr.Number(1e-4, label=_("transfer.weight_decay"), minimum=0, maximum=1.0)
             with gr.Row():
-                val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label="Validation fraction")
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-            use_augment = gr.Checkbox(False, label="Use the Augment tab's pipeline")
+                val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
+                seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+            use_augment = gr.Checkbox(False, label=_("transfer.use_augment"))
             with gr.Row():
-                run = gr.Button("Train", variant="primary")
-                halt = gr.Button("Stop", variant="stop")
+                run = gr.Button(_("transfer.train"), variant="primary")
+                halt = gr.Button(_("app.stop"), variant="stop")
             status = gr.Markdown()
             with gr.Row():
-                loss_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Loss")
-                acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label="Accuracy")
+                axes = dict(x="epoch", y="value", color="split", x_title=_("transfer.epoch_axis"),
+                            color_title=_("transfer.split"))
+                loss_plot = gr.LinePlot(label=_("transfer.loss"), y_title=_("transfer.loss"), **axes)
+                acc_plot = gr.LinePlot(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), **axes)
     with gr.Row():
         report = gr.Markdown()
-        confusion = gr.Plot(label="Confusion matrix")
-    wrong = gr.Gallery(label="Misclassified validation images", columns=6, height="auto")
-    with gr.Accordion("Export", open=False):
+        confusion = gr.Plot(label=_("transfer.confusion"))
+    wrong = gr.Gallery(label=_("transfer.misclassified"), columns=6, height="auto")
+    with gr.Accordion(_("transfer.export"), open=False):
         with gr.Row():
-            export_model = gr.Button("Model: safetensors + config.json (timm)")
-            export_onnx_btn = gr.Button("Model: ONNX")
-            export_data = gr.Button("Dataset: zip of class folders")
-        downloads = gr.File(label="Downloads", file_count="multiple")
+            export_model = gr.Button(_("transfer.export_model"))
+            export_onnx_btn = gr.Button(_("transfer.export_onnx"))
+            export_data = gr.Button(_("transfer.export_data"))
+        downloads = gr.File(label=_("transfer.downloads"), file_count="multiple")
         with gr.Row():
-            repo_id = gr.Textbox(label="Hub repository (you/name)")
-            token = gr.Textbox(label="Hugging Face write token", type="password")
-            push_btn = gr.Button("Push to the Hub")
+            repo_id = gr.Textbox(label=_("transfer.repo_id"))
+            token = gr.Textbox(label=_("transfer.token"), type="password")
+            push_btn = gr.Button(_("transfer.push"))
         pushed = gr.Markdown()
 
     add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private")
     load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset")
     run.click(train, [workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction,
-                                 seed, use_augment, augment_spec],
-                         [status, loss_plot, acc_plot, report, confusion, wrong, classify_model],
-                         api_name="train", concurrency_id="training", concurrency_limit=1)
+                      seed, use_augment, augment_spec],
+              [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
+              api_name="train", concurrency_id="training", concurrency_limit=1)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     mode.change(mode_defaults, mode, [epochs, batch_size, lr], api_visibility="private", queue=False)
     export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")

@@ -1,0 +1,23 @@
+"""The Architectures tab's handlers: results in the session's language, the lesson panel gets the measured numbers."""
+from cvdemo.ui.architectures import fc_vs_cnn, layer_table
+from cvdemo.ui.session import Workspace
+
+
+def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
+    ws = Workspace()
+    ws.lang = "ko"
+    curve, table, text, lesson = fc_vs_cnn(0, 2, ws)
+    assert list(table.columns) == ["이동 거리 (px)", "MLP", "CNN"] and table.iloc[-1, 0] == 8
+    assert set(curve["model"]) == {"MLP (완전 연결)", "SmallCNN"}
+    assert "8 px 이동에서" in text and "pooling" in text
+    mlp, cnn = (f"{value:.0%}" for value in table.iloc[-1, 1:])
+    assert lesson.startswith("**내 실행 결과:**")
+    assert "8 px 옮겨" in lesson and f"→ **{mlp}**" in lesson and f"→ **{cnn}**" in lesson  # the measured numbers
+    ws.lang = "en"  # switching the language re-renders the same run
+    english = ws.shown("architectures")
+    assert english.startswith("**Your run:**") and f"to **{mlp}**" in english and "by 8 px" in english
+
+    ws.lang = "ko"
+    table, text = layer_table("alexnet", 64, ws)
+    assert list(table.columns[:2]) == ["층", "종류"] and table.iloc[-1, 0] == "합계"
+    assert "파라미터 수 **62,378,344**" in text and "지연 시간" in text
