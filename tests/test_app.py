@@ -79,8 +79,9 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
     assert "147 images in 3 classes" in counts
     outputs = mine.predict("efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
                            api_name="/train")
-    name = outputs[-1]["value"]
+    name, lesson = outputs[-2]["value"], outputs[-1]  # the Classify tab's model list, then the lesson panel
     assert name.startswith("my model 1") and "textures" not in name
+    assert lesson.startswith("**Your run:**") and "validation accuracy" in lesson
     brick = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")
     assert {c["label"] for c in brick["confidences"]} == {"brick", "grass", "gravel"}
     with pytest.raises(AppError, match="Unknown model"):  # another session can't use it
@@ -100,16 +101,23 @@ def test_soft_targets_endpoint_plots_the_cat_at_five_temperatures(client, exampl
 
 
 def test_distill_endpoint_compares_teacher_student_and_kd_student(client):
-    status, table = client.predict(100, 4, 0.9, 1, "mlp", True, api_name="/distill")
+    status, curves, table, lesson = client.predict(100, 4, 0.9, 1, "mlp", True, api_name="/distill")
     assert status.startswith("Done in")
     assert "| Teacher" in table and "KD student" in table and "seeds [0]" in table
     assert "**KD helped" in table or "**KD hurt" in table or "**KD made no clear difference" in table
+    plot = curves["value"]  # the live curves' last state: every epoch of every run
+    assert plot["columns"] == ["epoch", "accuracy", "run"] and max(row[0] for row in plot["data"]) == 30
+    assert curves["colors_in_legend"] == ["Teacher", "Student, labels only", "KD student"] == \
+        list(dict.fromkeys(row[2] for row in plot["data"]))
+    assert lesson.startswith("**Your run:**") and "held-out digits" in lesson
 
 
 def test_distill_transfer_without_a_trained_model_says_what_to_do(server):
     fresh = Client(server, verbose=False)  # a new session: nothing trained in its Transfer tab
     with pytest.raises(AppError, match="Train a model in the Transfer tab first"):
         fresh.predict(4, 0.9, 12, 2, api_name="/distill_transfer")
+    with pytest.raises(AppError, match="can't be reached.*efficientnet_lite0"):  # a Hub teacher offline
+        fresh.predict(4, 0.9, 12, 2, "small_cnn", "resnet50.a1_in1k", api_name="/distill_transfer")
 
 
 def test_layer_table_endpoint_counts_alexnet_and_times_it(client):
@@ -122,12 +130,13 @@ def test_layer_table_endpoint_counts_alexnet_and_times_it(client):
 
 
 def test_fc_vs_cnn_endpoint_the_cnn_survives_the_largest_shift(client):
-    plot, table, text = client.predict(0, 6, api_name="/fc_vs_cnn")  # 6 epochs: ~4 s on a quiet 2-core CPU
+    plot, table, text, lesson = client.predict(0, 6, api_name="/fc_vs_cnn")  # 6 epochs: ~4 s on a quiet 2-core CPU
     assert plot["columns"] == ["shift", "accuracy", "model"] and len(plot["data"]) == 2 * 9  # two curves
     rows = [dict(zip(table["headers"], row)) for row in table["data"]]
     assert rows[-1]["shift (px)"] == 8
     assert rows[-1]["CNN"] > rows[-1]["MLP"] + 0.3 and rows[0]["MLP"] > 0.7
     assert "pool" in text
+    assert lesson.startswith("**Your run:**") and f"**{rows[-1]['CNN']:.0%}**" in lesson
 
 
 def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, examples):
@@ -146,5 +155,17 @@ def test_distill_the_transfer_model_and_classify_with_the_student(server, exampl
     student = outputs[-1]["value"]
     assert student.startswith("my model 2: small_cnn student of")
     assert "smaller" in outputs[2]  # the report says how much smaller and what it kept
+    assert outputs[3].startswith("**Your run:**") and "validation accuracy" in outputs[3]
     result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")
     assert {c["label"] for c in result["confidences"]} == {"brick", "grass", "gravel"}
+
+
+def test_distill_an_imagenet_teacher_without_labels_and_classify_with_the_student(server, examples):
+    client = Client(server, verbose=False)  # no dataset, no Transfer model: the built-in textures are the images
+    outputs = client.predict(4, 0.9, 1, 0, "small_cnn", "efficientnet_lite0", api_name="/distill_transfer")
+    student = outputs[-1]["value"]
+    assert student == "my model 1: small_cnn student of efficientnet_lite0"
+    assert "No labels exist for the teacher's 1,000 classes" in outputs[2] and "built-in textures" in outputs[2]
+    assert "agrees with the teacher's top-1" in outputs[3]
+    result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")
+    assert len(result["confidences"]) == 5  # ImageNet classes, from a 1000-way student

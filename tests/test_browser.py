@@ -8,6 +8,8 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync"]
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI"):
@@ -21,9 +23,7 @@ def page(server):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -63,6 +63,7 @@ def test_augment_draws_a_captioned_gallery(page):
     page.get_by_role("tab", name="Augment").click()
     page.get_by_role("button", name="Draw samples").click()
     page.get_by_text("The top-1 stayed").wait_for(timeout=60_000)
+    page.get_by_text("of your 8", exact=False).wait_for(timeout=10_000)  # the lesson panel shows this run
     assert page.locator("[data-testid='gallery'] img, .gallery img, .grid-wrap img").count() >= 8
     page.screenshot(path=str(SHOTS / "augment.png"), full_page=True)
     assert page.errors == []
@@ -93,7 +94,7 @@ def test_transfer_trains_on_a_tiny_uploaded_dataset(page, tmp_path):
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("is now in the Classify tab").wait_for(timeout=120_000)
     page.get_by_text("validation accuracy").first.wait_for(timeout=10_000)
-    assert page.locator("canvas, svg.marks").count() >= 2  # the loss and accuracy curves are drawn
+    page.locator("canvas, svg.marks").nth(1).wait_for(timeout=15_000)  # the loss and accuracy curves are drawn
     page.screenshot(path=str(SHOTS / "transfer.png"), full_page=True)
     page.get_by_role("tab", name="Classify").click()
     page.get_by_label("Model").first.click()
@@ -112,6 +113,14 @@ def test_distill_temperature_explorer_draws_the_soft_targets(page):
     plot = page.locator("[data-testid='matplotlib'] img:visible").first  # (other tabs keep their plots hidden)
     plot.wait_for(timeout=10_000)
     assert plot.evaluate("img => img.naturalWidth") > 1000  # the five temperatures side by side
+    assert page.locator("#distill-teacher input").input_value() == "Your Transfer-tab model"  # a translated choice
+    page.get_by_role("button", name="Run teacher vs student vs KD student").click()
+    page.get_by_text("held-out accuracy", exact=False).first.wait_for(timeout=60_000)  # live, while it trains
+    page.get_by_text("Done in", exact=False).wait_for(timeout=120_000)
+    page.get_by_text("KD helped", exact=False).or_(page.get_by_text("KD hurt", exact=False)).or_(
+        page.get_by_text("KD made no clear difference", exact=False)).first.wait_for(timeout=10_000)
+    page.get_by_text("held-out digits", exact=False).wait_for(timeout=10_000)  # the lesson panel: this run
+    assert page.locator("#distill-curves canvas, #distill-curves svg.marks").count() >= 1
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "distill.png"), full_page=True)
     assert page.errors == []

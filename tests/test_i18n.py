@@ -73,24 +73,27 @@ def string_constants_in_ui() -> set[str]:
 
 
 def test_no_key_is_left_unused():
-    used = string_constants_in_ui() | {f"lesson.{tab}" for tab in TABS} | {f"common.tab_{tab}" for tab in TABS}
+    used = string_constants_in_ui() | {f"lesson.{tab}" for tab in TABS} | {f"app.tab_{tab}" for tab in TABS}
     unused = sorted(k for k in tables()["en"] if not k.startswith("error.") and k not in used)
     assert unused == [], "texts no code shows (or a key built at run time: make it literal)"
 
 
-def error_classes(trees: list[ast.Module]) -> dict[str, int | None]:
-    """Every CvdemoError class in the library -> where `code` sits among its positional arguments
-    (None: it takes no code). A class without an __init__ of its own takes its base's arguments."""
-    classes: dict[str, int | None] = {"CvdemoError": 1}
+def error_classes(trees: list[ast.Module]) -> dict[str, tuple[int | None, set[str]]]:
+    """Every CvdemoError class in the library -> where `code` sits among its positional arguments (None:
+    it takes no code) and the params its own __init__ adds (SpecError adds `field`). A class without an
+    __init__ of its own takes its base's."""
+    classes: dict[str, tuple[int | None, set[str]]] = {"CvdemoError": (1, set())}
     defs = [node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
     while new := [c for c in defs if c.name not in classes and any(getattr(b, "id", None) in classes for b in c.bases)]:
         for cls in new:
+            base = next(classes[b.id] for b in cls.bases if getattr(b, "id", None) in classes)
             init = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
             if init is None:
-                classes[cls.name] = next(classes[b.id] for b in cls.bases if getattr(b, "id", None) in classes)
-            else:
-                names = [a.arg for a in init.args.args[1:]]
-                classes[cls.name] = names.index("code") if "code" in names else None
+                classes[cls.name] = base
+                continue
+            names = [a.arg for a in init.args.args[1:]]
+            added = {kw.arg for call in ast.walk(init) if isinstance(call, ast.Call) for kw in call.keywords}
+            classes[cls.name] = (names.index("code") if "code" in names else None, base[1] | added - {None, "code"})
     return classes
 
 
@@ -134,8 +137,9 @@ def raise_sites() -> list[tuple[str, int, str | None, set[str]]]:
             args = [a.arg for a in func.args.args]
             for call in ast.walk(func):
                 name = isinstance(call, ast.Call) and getattr(call.func, "id", None)
-                if name in classes and (template := code_template(code_of(call, classes[name]), args)):
-                    helpers[func.name] = (args, template, {kw.arg for kw in call.keywords} - {None, "code"})
+                if name in classes and (template := code_template(code_of(call, classes[name][0]), args)):
+                    given = {kw.arg for kw in call.keywords} - {None, "code"}
+                    helpers[func.name] = (args, template, classes[name][1] | given)
                     built_by_helpers.add(call)
     sites = []
     for file, tree in trees.items():
@@ -143,9 +147,9 @@ def raise_sites() -> list[tuple[str, int, str | None, set[str]]]:
             name = isinstance(node, ast.Call) and getattr(node.func, "id", None)
             given = {kw.arg for kw in getattr(node, "keywords", ())} - {None, "code"}
             if name in classes and node not in built_by_helpers:
-                code = code_of(node, classes[name])
+                code = code_of(node, classes[name][0])
                 literal = code.value if isinstance(code, ast.Constant) and isinstance(code.value, str) else None
-                sites.append((file, node.lineno, literal, given))
+                sites.append((file, node.lineno, literal, classes[name][1] | given))
             elif name in helpers:
                 args, template, params = helpers[name]
                 bound = dict(zip(args, node.args)) | {kw.arg: kw.value for kw in node.keywords}
@@ -184,6 +188,24 @@ def test_a_library_error_reads_in_the_sessions_language():
 
 def test_language_names_and_server_texts():
     assert lang_of("ko-KR") == "ko" and lang_of("en-US") == "en" and lang_of(None) == "en"
-    assert HANGUL.search(tr("ko", "common.server_error"))
+    assert HANGUL.search(tr("ko", "app.server_error"))
     assert tr("en", "classify.info", model="m", runtime="r", ms="1.0").startswith("**m**")
-    assert i18n().translations_dict["ko"]["common.tab_classify"] == "분류"
+    assert i18n().translations_dict["ko"]["app.tab_classify"] == "분류"
+
+
+def unbold_closers(text: str) -> list[str]:
+    """Bold that Markdown won't render: a closing ** right after punctuation or a {placeholder} (which may
+    end in %, like 92.4%) and right before a letter, as in '**{acc}**에' (CommonMark's flanking rule)."""
+    marks = [i for i in range(len(text) - 1) if text.startswith("**", i) and (i == 0 or text[i - 1] != "*")]
+    bad = []
+    for close in marks[1::2]:
+        before, after = text[close - 1], text[close + 2:close + 3]
+        if (before in "}%).,:;!?'\"]" or not before.isalnum() and not before.isspace()) and after.isalnum():
+            bad.append(text[max(0, close - 20):close + 6])
+    return bad
+
+
+def test_bold_renders_in_every_text():
+    problems = {key: unbold_closers(text) for lang in ("en", "ko") for key, text in tables()[lang].items()
+                if unbold_closers(text)}
+    assert problems == {}, "reword so the closing ** is followed by a space or punctuation"

@@ -30,27 +30,27 @@ def build_demo() -> gr.Blocks:
     """The whole page: a tab per capability that works (no placeholders), each opening with its lesson."""
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
         with gr.Row(equal_height=True):
-            gr.Markdown(_("common.title"))
-            language = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=_("common.language"),
+            gr.Markdown(_("app.title"))
+            language = gr.Radio([("English", "en"), ("한국어", "ko")], value="en", label=_("app.language"),
                                 elem_id="language", scale=0, min_width=220)
         workspace = workspace_state()  # this browser session's datasets, models, files and language
         lessons = {}
-        with gr.Tab(_("common.tab_classify")):
+        with gr.Tab(_("app.tab_classify")):
             lessons["classify"] = lesson_panel("classify")
             classify_model = classify.build(workspace, lessons["classify"])
-        with gr.Tab(_("common.tab_augment")):
+        with gr.Tab(_("app.tab_augment")):
             lessons["augment"] = lesson_panel("augment")
             augment_spec = augment.build(workspace, lessons["augment"])
-        with gr.Tab(_("common.tab_transfer")):
+        with gr.Tab(_("app.tab_transfer")):
             lessons["transfer"] = lesson_panel("transfer")
             transfer.build(workspace, lessons["transfer"], classify_model, augment_spec)
-        with gr.Tab(_("common.tab_distill")):
+        with gr.Tab(_("app.tab_distill")):
             lessons["distill"] = lesson_panel("distill")
             distill.build(workspace, lessons["distill"], classify_model)
-        with gr.Tab(_("common.tab_selftrain")):
+        with gr.Tab(_("app.tab_selftrain")):
             lessons["selftrain"] = lesson_panel("selftrain")
             selftrain.build(workspace, lessons["selftrain"])
-        with gr.Tab(_("common.tab_architectures")):
+        with gr.Tab(_("app.tab_architectures")):
             lessons["architectures"] = lesson_panel("architectures")
             architectures.build(workspace, lessons["architectures"])
         panels = [lessons[tab] for tab in TABS]

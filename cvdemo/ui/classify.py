@@ -70,10 +70,10 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
     `lesson` is the tab's "your run" panel."""
     with gr.Row():
         with gr.Column():
-            image = RawImage(label=_("common.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
+            image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
                              height=320)
             model = gr.Dropdown(choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
-                                label=_("common.model"), info=_("classify.model_info"))
+                                label=_("app.model"), info=_("classify.model_info"))
             with gr.Row():
                 run = gr.Button(_("classify.run"), variant="primary")
                 cam = gr.Button(_("classify.explain"))

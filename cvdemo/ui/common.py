@@ -31,8 +31,8 @@ class RawImage(gr.Image):
                 return base64.b64decode(payload.url.split(",", 1)[1])
             except (IndexError, binascii.Error):  # no comma, or not base64
                 # no session here to tell the language: say it in both
-                raise gr.Error(f"{tr('en', 'common.broken_paste')} / {tr('ko', 'common.broken_paste')}",
-                               title=f"{tr('en', 'common.error_title')} / {tr('ko', 'common.error_title')}") from None
+                raise gr.Error(f"{tr('en', 'app.broken_paste')} / {tr('ko', 'app.broken_paste')}",
+                               title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}") from None
         return payload.path
 
 
@@ -47,11 +47,11 @@ def user_errors(fn):
         if isinstance(err, gr.Error):
             return err
         lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
-        title = tr(lang, "common.error_title")
+        title = tr(lang, "app.error_title")
         if isinstance(err, CvdemoError):
             return gr.Error(error_text(err, lang), title=title)
         log.exception("%s failed", fn.__name__)
-        return gr.Error(tr(lang, "common.server_error"), title=title)
+        return gr.Error(tr(lang, "app.server_error"), title=title)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

@@ -114,6 +114,6 @@ DETECT_JS = """async (current, ...rest) => { %s;
 def lesson_panel(tab: str) -> gr.Markdown:
     """The lesson that opens a tab: the claim and what to try (lessons/<tab>.<lang>.md), then what this
     user's own last run showed. Returns that last Markdown: handlers fill it via `Workspace.show`."""
-    with gr.Accordion(_("common.lesson"), open=True):
+    with gr.Accordion(_("app.lesson"), open=True):
         gr.Markdown(_(f"lesson.{tab}"))
-        return gr.Markdown(_("common.no_run_yet"), elem_classes="your-run")
+        return gr.Markdown(_("app.no_run_yet"), elem_classes="your-run")

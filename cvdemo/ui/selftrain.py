@@ -161,10 +161,10 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                               info=_("selftrain.threshold_info"))
         balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
         rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
-        seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("common.seed"))
+        seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
-        halt = gr.Button(_("common.stop"), variant="stop")
+        halt = gr.Button(_("app.stop"), variant="stop")
     status = gr.Markdown()
     with gr.Row():
         per_round = gr.LinePlot(x="round", y="accuracy", color="run", label=_("selftrain.per_round"),

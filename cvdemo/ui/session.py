@@ -72,7 +72,7 @@ class Workspace:
     def request_stop(self) -> str:
         """The Stop button: the run ends after its current step and keeps its best model so far."""
         self.stop.set()
-        return self.tr("common.stopping")
+        return self.tr("app.stopping")
 
     def tr(self, key: str, **params) -> str:
         """A text in this session's language."""
