@@ -167,7 +167,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         halt = gr.Button(_("app.stop"), variant="stop")
     status = gr.Markdown()
     with gr.Row():
-        per_round = gr.LinePlot(x="round", y="accuracy", color="run", label=_("selftrain.per_round"),
+        per_round = gr.LinePlot(x="round", y="accuracy", color="run", label=_("selftrain.per_round"), color_title="",
                                 x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"))
         table = gr.Dataframe(label=_("selftrain.table"), interactive=False)
     gr.Markdown(_("selftrain.step_look"))
