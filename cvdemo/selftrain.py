@@ -15,12 +15,13 @@ is the test split, and the unlabeled images have no hidden labels (precision can
 
 The models: digits (8x8 grey) train a small CNN on the pixels (`SelfTrainCNN`); photos train a head
 (`FeatureMLP`) on the frozen pretrained EfficientNet-Lite0's pooled features (`probe.extract_features`), the
-CPU-sized form of "pretrained backbone" (the backbone is not fine-tuned, so stochastic depth has nothing to drop).
+CPU-sized form of "pretrained backbone" (the backbone is frozen: fine-tuning it every round does not fit a CPU).
 
 The rounds (`self_train`): round 0 trains on the labelled images only: the supervised-only baseline, and the first
 teacher. Each round, the teacher (eval mode, no noise) predicts every unlabeled image; the predictions at or above
 `threshold` become pseudo-labels; a fresh student of the same architecture (equal size) is trained, NOISED, on
-labelled + pseudo-labelled images, and becomes the next teacher. The noise: dropout, plus input noise: random
+labelled + pseudo-labelled images, and becomes the next teacher. The noise: dropout, stochastic depth (each model
+has one residual block, skipped per example with probability STOCHASTIC_DEPTH), and input noise: random
 shifts of up to 1 pixel (digits), or RandAugment (2 ops, magnitude 9, `cvdemo.augment`): the features of `copies`
 RandAugment views of each image are computed once and each step draws one view per image.
 Every training runs through `cvdemo.train.fit` for the same number of optimiser steps, on the CPU, one thread.
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from timm.layers import DropPath
 from torch import nn
 
 from .datasets import Dataset, load_builtin, split
@@ -97,14 +99,30 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
                 [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels)
 
 
-class SelfTrainCNN(nn.Module):
-    """The digits self-training model on the 8x8 input: conv16, conv32, pool to 4x4, dropout, linear (~10k
-    parameters). Teacher and students share it (the student is as large as the teacher)."""
+STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.3) -> None:
+
+class Residual(nn.Module):
+    """x + block(x), the block dropped per example with probability `drop` in training (stochastic depth)."""
+
+    def __init__(self, block: nn.Module, drop: float = 0.0) -> None:
+        super().__init__()
+        self.block, self.drop_path = block, DropPath(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(self.block(x))
+
+
+class SelfTrainCNN(nn.Module):
+    """The digits self-training model on the 8x8 input: conv16, conv32, a residual conv32 block, pool to 4x4,
+    dropout, linear (~19k parameters). Teacher and students share it (the student is as large as the teacher);
+    a noised one gets dropout and stochastic depth."""
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.3, drop_path: float = 0.0) -> None:
         super().__init__()
         self.features = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1),
-                                      nn.ReLU(), nn.MaxPool2d(2))
+                                      nn.ReLU(), Residual(nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()),
+                                                          drop_path), nn.MaxPool2d(2))
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(32 * 4 * 4, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,12 +203,15 @@ def _shift_noise(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
 
 
 class FeatureMLP(nn.Module):
-    """The photo self-training model: a one-hidden-layer head on frozen pretrained features, with dropout."""
+    """The photo self-training model, a head on frozen pretrained features: linear to 256, a residual
+    256-wide block, dropout, linear to the classes. A noised one gets dropout and stochastic depth."""
 
-    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5) -> None:
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5,
+                 drop_path: float = 0.0) -> None:
         super().__init__()
-        self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
+                                  Residual(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU()), drop_path),
+                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(x)
@@ -232,9 +253,10 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
     torch.manual_seed(seed)
     classes = len(pool.classes)
     if pool.pixels:
-        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0)
+        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0, drop_path=STOCHASTIC_DEPTH if noise else 0.0)
     else:
-        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0)
+        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0,
+                           drop_path=STOCHASTIC_DEPTH if noise else 0.0)
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
