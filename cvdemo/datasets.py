@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from . import images as _images
-from .errors import CvdemoError, ImageError, LimitError
+from .errors import CvdemoError, ImageError, LimitError, Note
 
 
 @dataclass
@@ -256,8 +256,10 @@ def from_zip(path_or_bytes: Any, *, max_images: int = MAX_IMAGES) -> tuple[Datas
             def items(infos_: list[zipfile.ZipInfo]) -> Iterator[tuple[str, Callable[[], Image.Image]]]:
                 for info in sorted(infos_, key=lambda i: i.filename):
                     if info.file_size > MAX_MEMBER_BYTES:
-                        notes.add(f"{_display(info.filename)}: skipped, it is {_images._megabytes(info.file_size)}; "
-                                  f"the limit is {_images._megabytes(MAX_MEMBER_BYTES)}.")
+                        size, limit = _images._megabytes(info.file_size), _images._megabytes(MAX_MEMBER_BYTES)
+                        notes.add(Note(f"{_display(info.filename)}: skipped, it is {size}; the limit is {limit}.",
+                                       "dataset.skipped_too_big", file=_display(info.filename), size=size,
+                                       limit=limit))
                         continue
                     yield _display(info.filename), lambda info=info: _images.load_image(
                         _read_member(zf, info), max_bytes=MAX_MEMBER_BYTES)
@@ -293,10 +295,10 @@ def from_folder(path: str | os.PathLike, *, max_images: int = MAX_IMAGES) -> tup
         if entry.is_dir(follow_symlinks=False):
             entries.append(([entry.name, ""], Path(entry.path)))  # a class folder, walked lazily
         elif entry.is_symlink():
-            notes.add(f"{_display(entry.name)}: a link, not followed.")
+            notes.add(Note(f"{_display(entry.name)}: a link, not followed.", "dataset.link_not_followed",
+                           file=_display(entry.name)))
         else:
-            notes.add(f"{_display(entry.name)}: not in a class folder, skipped (put images in folders "
-                      "named after their class).")
+            notes.add(_outside_class_folder(_display(entry.name)))
     grouped = _group(entries, notes, str)
     names = _class_names(grouped)
 
@@ -306,7 +308,8 @@ def from_folder(path: str | os.PathLike, *, max_images: int = MAX_IMAGES) -> tup
             rel = here.relative_to(root)
             for d in list(dirnames):
                 if (here / d).is_symlink():
-                    notes.add(f"{_display(str(rel / d))}/: a linked folder, not followed.")
+                    notes.add(Note(f"{_display(str(rel / d))}/: a linked folder, not followed.",
+                                   "dataset.link_not_followed", file=f"{_display(str(rel / d))}/"))
                     dirnames.remove(d)
                 elif _junk([d, ""], notes, str(rel / d) + "/", quiet_hidden=False):
                     dirnames.remove(d)
@@ -319,7 +322,8 @@ def from_folder(path: str | os.PathLike, *, max_images: int = MAX_IMAGES) -> tup
                 if file.is_symlink():
                     target = file.resolve()
                     if not target.is_relative_to(real_root):
-                        notes.add(f"{label}: a link to outside the folder, skipped.")
+                        notes.add(Note(f"{label}: a link to outside the folder, skipped.", "dataset.link_outside",
+                                       file=label))
                         continue
                     file = target
                 yield label, lambda file=file: _images.load_image(file)
@@ -382,7 +386,8 @@ class _Notes:
             self.more += 1
 
     def list(self) -> list[str]:
-        return self.items + ([f"... and {self.more} more files skipped."] if self.more else [])
+        more = Note(f"... and {self.more} more files skipped.", "dataset.more_skipped", n=self.more)
+        return self.items + ([more] if self.more else [])
 
 
 class _Builder:
@@ -401,19 +406,22 @@ class _Builder:
             try:
                 image = load()
             except (ImageError, _Skip) as err:
-                self.notes.add(f"{label}: skipped, {_lower_first(str(err))}")
+                self.notes.add(Note(f"{label}: skipped, {_lower_first(str(err))}", "dataset.skipped", file=label,
+                                    reason=err))
                 continue
             size = image.size
             image = shrink(image)
             digest = hashlib.blake2b(f"{size}{image.size}".encode() + image.tobytes(), digest_size=16).digest()
             holders = self.seen.setdefault(digest, set())
             if cls in holders:
-                self.notes.add(f"{label}: skipped, the same image is already in "
-                               f"{'the unlabeled images' if cls is None else repr(cls)}.")
+                where = "the unlabeled images" if cls is None else repr(cls)
+                self.notes.add(Note(f"{label}: skipped, the same image is already in {where}.",
+                                    "dataset.duplicate", file=label, where=UNLABELED if cls is None else repr(cls)))
                 continue
             if holders:
                 others = ", ".join(sorted(repr(c) if c else UNLABELED for c in holders))
-                self.notes.add(f"{label}: the same image is also in {others}; kept in both (check the labels).")
+                self.notes.add(Note(f"{label}: the same image is also in {others}; kept in both (check the labels).",
+                                    "dataset.duplicate_other_class", file=label, others=others))
             holders.add(cls)
             self.count += 1
             if self.count > self.max_images:
@@ -428,7 +436,7 @@ class _Builder:
             if cls is None:
                 continue
             if not group:
-                self.notes.add(f"{cls}: no usable images, class left out.")
+                self.notes.add(Note(f"{cls}: no usable images, class left out.", "dataset.class_left_out", name=cls))
                 continue
             labels += [len(classes)] * len(group)
             classes.append(cls)
@@ -515,9 +523,14 @@ def _junk(parts: list[str], notes: _Notes, label: str, quiet_hidden: bool = Fals
         return True
     if any(p.startswith(".") for p in parts):
         if not quiet_hidden:
-            notes.add(f"{_display(label)}: hidden file, skipped.")
+            notes.add(Note(f"{_display(label)}: hidden file, skipped.", "dataset.hidden_file", file=_display(label)))
         return True
     return False
+
+
+def _outside_class_folder(file: str) -> Note:
+    return Note(f"{file}: not in a class folder, skipped (put images in folders named after their class).",
+                "dataset.outside_class_folder", file=file)
 
 
 def _group(entries: list[tuple[list[str], Any]], notes: _Notes, label: Callable[[Any], str]) -> dict[str, list]:
@@ -525,8 +538,7 @@ def _group(entries: list[tuple[list[str], Any]], notes: _Notes, label: Callable[
     grouped: dict[str, list] = {}
     for parts, item in entries:
         if len(parts) < 2:
-            notes.add(f"{label(item)}: not in a class folder, skipped (put images in folders named after "
-                      "their class).")
+            notes.add(_outside_class_folder(label(item)))
             continue
         grouped.setdefault(parts[0], []).append(item)
     return grouped

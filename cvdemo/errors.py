@@ -31,3 +31,16 @@ class LimitError(CvdemoError, ValueError):
     """A parameter outside what the app allows (too many images, epochs, top-k...)."""
 
     code = "limit.exceeded"
+
+
+class Note(str):
+    """A message that is not an error (a file skipped, a setting lowered): the English text itself, plus
+    a stable `code` and the `params` it quotes, so the UI can say it in another language."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, message: str, code: str, **params: object) -> Note:
+        note = super().__new__(cls, message)
+        note.code, note.params = code, params
+        return note

@@ -23,7 +23,7 @@ from PIL import Image
 
 from .augment import Pipeline, build_pipeline
 from .datasets import Dataset, check_trainable, split
-from .errors import LimitError
+from .errors import LimitError, Note
 from .inference import Classifier, get_classifier
 from .models import DEFAULT_MODEL, create_model
 from .train import Event, StopFlag, TrainConfig, fit, one_thread
@@ -145,7 +145,8 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     config = config or default_config(mode)
     notes = []
     if mode in ("full", "scratch") and config.batch_size > CPU_MAX_BATCH and get_classifier(arch).device.type == "cpu":
-        notes.append(f"Batch size {config.batch_size} lowered to {CPU_MAX_BATCH} to fit in memory on a CPU.")
+        notes.append(Note(f"Batch size {config.batch_size} lowered to {CPU_MAX_BATCH} to fit in memory on a CPU.",
+                          "transfer.batch_lowered", batch=config.batch_size, limit=CPU_MAX_BATCH))
         config = dataclasses.replace(config, batch_size=CPU_MAX_BATCH)
     pipeline = build_pipeline(augment) if augment else None
     start = time.perf_counter()

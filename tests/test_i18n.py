@@ -8,20 +8,21 @@ import pytest
 
 from cvdemo.errors import ImageError
 
-from cvdemo.ui.i18n import error_text, i18n, lang_of, placeholders, tables, tr
+from cvdemo.ui.i18n import i18n, lang_of, message_text, placeholders, tables, tr
 
 ROOT = Path(__file__).resolve().parent.parent
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Words that stay in Latin letters in Korean text: names of things, units, code.
 LATIN_OK = re.compile(r"`[^`]*`|\{[^}]*\}|https?://\S+|\*\*?|[A-Za-z0-9_.+\-/×x%()]+")
+LIBRARY = ("error.", "note.")  # the library's messages: Korean templates only (English is the message itself)
 TABS = ("classify", "augment", "transfer", "distill", "selftrain", "architectures")
 
 
 def test_both_languages_have_the_same_keys():
     en, ko = tables()["en"], tables()["ko"]
-    ui = {k for k in en if not k.startswith("error.")}
+    ui = {k for k in en if not k.startswith(LIBRARY)}
     assert ui - set(ko) == set(), "keys with no Korean text"
-    assert {k for k in ko if not k.startswith("error.")} - ui == set(), "Korean keys with no English text"
+    assert {k for k in ko if not k.startswith(LIBRARY)} - ui == set(), "Korean keys with no English text"
 
 
 def test_every_tab_has_a_lesson_in_both_languages():
@@ -33,7 +34,7 @@ def test_every_tab_has_a_lesson_in_both_languages():
 
 @pytest.mark.parametrize("key", sorted(tables()["en"]))
 def test_korean_text_is_korean_and_takes_the_same_numbers(key):
-    if key.startswith("error."):
+    if key.startswith(LIBRARY):
         pytest.skip("error templates are checked against the library's raise sites")
     en, ko = tables()["en"][key], tables()["ko"][key]
     assert placeholders(en) == placeholders(ko), "the two languages fill in different numbers"
@@ -74,7 +75,7 @@ def string_constants_in_ui() -> set[str]:
 
 def test_no_key_is_left_unused():
     used = string_constants_in_ui() | {f"lesson.{tab}" for tab in TABS} | {f"app.tab_{tab}" for tab in TABS}
-    unused = sorted(k for k in tables()["en"] if not k.startswith("error.") and k not in used)
+    unused = sorted(k for k in tables()["en"] if not k.startswith(LIBRARY) and k not in used)
     assert unused == [], "texts no code shows (or a key built at run time: make it literal)"
 
 
@@ -181,8 +182,8 @@ def test_every_library_error_code_has_a_korean_message_that_fills_in():
 
 def test_a_library_error_reads_in_the_sessions_language():
     err = ImageError("The file is empty (0 bytes). Choose another file.", "image.empty")
-    assert error_text(err, "en") == str(err)
-    korean = error_text(err, "ko")
+    assert message_text(err, "en") == str(err)
+    korean = message_text(err, "ko")
     assert HANGUL.search(korean) and korean != str(err)
 
 
@@ -209,3 +210,51 @@ def test_bold_renders_in_every_text():
     problems = {key: unbold_closers(text) for lang in ("en", "ko") for key, text in tables()[lang].items()
                 if unbold_closers(text)}
     assert problems == {}, "reword so the closing ** is followed by a space or punctuation"
+
+
+def note_sites() -> list[tuple[str, int, str, set[str]]]:
+    """(file, line, code, params) of every library Note (a message that is not an error)."""
+    sites = []
+    for path in (ROOT / "cvdemo").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Note":
+                code = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) else None
+                sites.append((f"{path.relative_to(ROOT)}", node.lineno, code, {kw.arg for kw in node.keywords}))
+    return sites
+
+
+def test_every_library_note_has_a_korean_message_that_fills_in():
+    sites = note_sites()
+    assert len(sites) >= 10
+    ko = tables()["ko"]
+    problems = [f"{file}:{line}: {code!r}" for file, line, code, params in sites
+                if code is None or f"note.{code}" not in ko or placeholders(ko[f"note.{code}"]) - params]
+    assert problems == [], "a Note needs a literal code with a Korean template that its params fill"
+
+
+def test_skipped_files_are_reported_in_the_sessions_language():
+    import io
+    import zipfile
+
+    from cvdemo.datasets import from_zip
+    from cvdemo.ui.session import Workspace
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(3):
+            for cls in ("cat", "dog"):
+                png = io.BytesIO()
+                from PIL import Image
+
+                Image.new("RGB", (32, 32), (i * 80, 40 if cls == "cat" else 200, 9)).save(png, "PNG")
+                z.writestr(f"{cls}/{i}.png", png.getvalue())
+        z.writestr("cat/notes.png", b"not a picture")
+        z.writestr("readme.txt", b"hello")
+    _, skipped = from_zip(buf.getvalue())
+    ws = Workspace()
+    english = [ws.say(m) for m in skipped]
+    ws.lang = "ko"
+    korean = [ws.say(m) for m in skipped]
+    assert len(skipped) == 2 and english == [str(m) for m in skipped]
+    assert all(HANGUL.search(k) for k in korean), korean
+    assert any("cat/notes.png" in k and "이미지" in k for k in korean)  # the file and its (Korean) reason

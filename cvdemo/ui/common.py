@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import CvdemoError
-from .i18n import error_text, tr
+from .i18n import message_text, tr
 from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
@@ -49,7 +49,7 @@ def user_errors(fn):
         lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
         title = tr(lang, "app.error_title")
         if isinstance(err, CvdemoError):
-            return gr.Error(error_text(err, lang), title=title)
+            return gr.Error(message_text(err, lang), title=title)
         log.exception("%s failed", fn.__name__)
         return gr.Error(tr(lang, "app.server_error"), title=title)
 

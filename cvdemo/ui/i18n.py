@@ -4,8 +4,10 @@ Where the strings live (a test checks both languages have every key, and no Engl
 - `locales/<name>.json`: {"en": {key: text}, "ko": {key: text}}; the key used in code is "<name>.<key>"
   (e.g. locales/classify.json's "model" is `_("classify.model")`). Texts may hold {placeholders}.
 - `lessons/<tab>.en.md` and `lessons/<tab>.ko.md`: the lesson panel that opens a tab (key "lesson.<tab>").
-- `locales/errors.json`: the library's errors by their stable `code` (cvdemo.errors); "en" is empty
-  because the library's own message is the English text, "ko" has a template per code.
+- `locales/errors.json` and `locales/notes.json`: the library's errors (cvdemo.errors.CvdemoError) and
+  notes (cvdemo.errors.Note: a file skipped, a setting lowered) by their stable `code`, keys "error.<code>"
+  and "note.<code>"; "en" is empty because the library's own message is the English text, "ko" has a
+  template per code.
 
 Two ways a text reaches the page:
 - static (labels, buttons, headings, lessons): `_(key)` gives a gr.I18n key; the browser translates
@@ -24,20 +26,21 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import CvdemoError
+from ..errors import CvdemoError, Note
 
 LANGS = ("en", "ko")
 HERE = Path(__file__).parent
 LOCALES = HERE / "locales"
 LESSONS = HERE / "lessons"
+LIBRARY = {"errors": "error", "notes": "note"}  # locale files of the library's messages -> their key prefix
 
 
 @lru_cache(maxsize=1)
 def tables() -> dict[str, dict[str, str]]:
-    """{"en": {key: text}, "ko": {key: text}} from every locale and lesson file (errors under "error.")."""
+    """{"en": {key: text}, "ko": {key: text}} from every locale and lesson file."""
     out: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
     for path in sorted(LOCALES.glob("*.json")):
-        prefix = "error" if path.stem == "errors" else path.stem
+        prefix = LIBRARY.get(path.stem, path.stem)
         data = json.loads(path.read_text(encoding="utf-8"))
         for lang in LANGS:
             out[lang].update({f"{prefix}.{key}": text for key, text in data.get(lang, {}).items()})
@@ -76,18 +79,22 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-def error_text(err: CvdemoError, lang: str | None) -> str:
-    """A library error in `lang`: English is the library's own message; Korean comes from its code's
-    template (filled with the error's params), or the English message if the code has none."""
+def message_text(message: CvdemoError | Note, lang: str | None) -> str:
+    """A library error or note in `lang`: English is the library's own message; Korean comes from its
+    code's template filled with its params (errors among them said in Korean too), or the English
+    message if the code has none."""
     if lang_of(lang) == "en":
-        return str(err)
-    template = tables()["ko"].get(f"error.{err.code}")
+        return str(message)
+    prefix = "note" if isinstance(message, Note) else "error"
+    template = tables()["ko"].get(f"{prefix}.{message.code}")
     if template is None:
-        return str(err)
+        return str(message)
+    params = {k: message_text(v, lang) if isinstance(v, (CvdemoError, Note)) else v
+              for k, v in message.params.items()}
     try:
-        return template.format(**err.params)
+        return template.format(**params)
     except (KeyError, IndexError, ValueError):  # a param the template needs is missing: say it in English
-        return str(err)
+        return str(message)
 
 
 # The language switch. Gradio's frontend picks the browser's locale; switching later calls the same

@@ -119,7 +119,7 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, 
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
     curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
-    notes = "".join(f"\n\n_{tr('selftrain.skipped')}: {note}_" for note in skipped[:5])
+    notes = "".join(f"\n\n_{workspace.say(note)}_" for note in skipped[:5])
     done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
               test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + notes
     yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold, accepted,

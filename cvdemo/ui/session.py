@@ -18,7 +18,7 @@ import gradio as gr
 from ..errors import LimitError
 from ..inference import Classifier, get_classifier
 from ..train import StopFlag
-from .i18n import tr
+from .i18n import message_text, tr
 
 SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
 MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
@@ -77,6 +77,10 @@ class Workspace:
     def tr(self, key: str, **params) -> str:
         """A text in this session's language."""
         return tr(self.lang, key, **params)
+
+    def say(self, message) -> str:
+        """A library error or note (cvdemo.errors.Note: a file skipped...) in this session's language."""
+        return message_text(message, self.lang)
 
     def show(self, tab: str, key: str, **params) -> str:
         """What a run just showed, for the tab's lesson panel ("Your run: ..."), in this session's

@@ -47,8 +47,8 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
     text = workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
-    if skipped:  # the library's messages name the files (in English)
-        notes = [f"- {m}" for m in skipped[:MAX_SKIP_LINES]]
+    if skipped:
+        notes = [f"- {workspace.say(m)}" for m in skipped[:MAX_SKIP_LINES]]
         if len(skipped) > MAX_SKIP_LINES:
             notes.append("- " + workspace.tr("transfer.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
         text += "\n\n" + workspace.tr("transfer.skipped") + "\n" + "\n".join(notes)
@@ -109,7 +109,7 @@ def summary(result, workspace: Workspace, scratch=None, budget: float | None = N
         lines += ["", workspace.tr("transfer.scratch_result", budget=f"{budget:.0f}", epochs=len(scratch.history),
                                    seconds=f"{result.seconds:.0f}", acc=f"{scratch.val_acc:.1%}",
                                    gain=gain(result, scratch))]
-    lines += [f"\n_{note}_" for note in result.notes]  # the library's notes (in English)
+    lines += [f"\n_{workspace.say(note)}_" for note in result.notes]
     return "\n".join(lines)
 
 
