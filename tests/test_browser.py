@@ -1,6 +1,7 @@
 """The page in a real browser: Playwright driving Debian's headless chromium against the app.
 Screenshots land in artifacts/screenshots/. Any browser console error fails the test."""
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -136,4 +137,21 @@ def test_architectures_shows_the_vgg16_layer_table(page):
     page.get_by_text("features.28", exact=True).first.wait_for(timeout=10_000)  # VGG16's last conv, in the table
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "architectures.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_selftrain_plots_rounds_and_shows_accepted_and_rejected_pseudo_labels(page):
+    page.get_by_role("tab", name="Self-train").click()
+    page.get_by_label("Rounds").first.fill("1")
+    page.get_by_label("Rounds").first.press("Enter")
+    page.get_by_role("button", name="Run self-training").click()
+    page.get_by_text("held-out test images", exact=False).wait_for(timeout=120_000)
+    page.get_by_text("Accepted (most confident first)").wait_for(timeout=10_000)
+    thumbnails = page.get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    thumbnails.nth(9).wait_for(timeout=10_000)
+    assert page.get_by_role("img", name=re.compile("✗")).count() >= 1  # a wrong pseudo-label, marked as such
+    page.get_by_text("of them are right", exact=False).wait_for(timeout=10_000)  # the precision at the threshold
+    page.get_by_text("supervised-only baseline reached", exact=False).wait_for(timeout=10_000)  # the lesson panel
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "selftrain.png"), full_page=True)
     assert page.errors == []

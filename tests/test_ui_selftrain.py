@@ -54,3 +54,26 @@ def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(serve
         "builtin", "digits", 0.05, None, 0.9, False, 1, 0, api_name="/selftrain")
     assert "Done" in status and len(table["data"]) == 2
     assert len(accepted) > 0 and "Your run" in lesson
+
+
+def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
+    import io
+    import zipfile
+
+    from cvdemo.datasets import load_builtin
+
+    faces = load_builtin("faces")
+    archive = tmp_path / "mine.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i, (image, label) in enumerate(zip(faces.images, faces.labels)):
+            folder = "unlabeled" if i % 4 == 0 else faces.classes[label]
+            png = io.BytesIO()
+            image.save(png, "PNG")
+            z.writestr(f"{folder}/{i}.png", png.getvalue())
+    ws = Workspace()
+    status, plot, table, curve, line, accepted, rejected, lesson = last(
+        run("zip", "digits", 0.05, str(archive), 0.9, False, 1, 0, ws))
+    assert "50 unlabeled" in status and len(table) == 2
+    assert curve is None and "no hidden labels" in line  # nothing to measure precision against
+    assert len(accepted) + len(rejected) > 0
+    assert all("✓" not in caption and "✗" not in caption for _, caption in accepted + rejected)

@@ -176,8 +176,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                             x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"))
         at_threshold = gr.Markdown()
     with gr.Row():
-        accepted = gr.Gallery(label=_("selftrain.accepted"), columns=6, height=300)
-        rejected = gr.Gallery(label=_("selftrain.rejected"), columns=6, height=300)
+        accepted = gr.Gallery(label=_("selftrain.accepted"), columns=4, height=320)
+        rejected = gr.Gallery(label=_("selftrain.rejected"), columns=4, height=320)
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
     go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, workspace], outputs,
