@@ -258,3 +258,13 @@ def test_skipped_files_are_reported_in_the_sessions_language():
     assert len(skipped) == 2 and english == [str(m) for m in skipped]
     assert all(HANGUL.search(k) for k in korean), korean
     assert any("cat/notes.png" in k and "이미지" in k for k in korean)  # the file and its (Korean) reason
+
+
+def test_the_language_switch_finds_gradios_changelocale():
+    import gradio as gr
+
+    from cvdemo.ui.i18n import _CORE
+
+    core = Path(gr.__file__).parent / "templates" / "frontend" / "assets" / _CORE
+    assert core.is_file(), "Gradio's frontend moved: the switch can't change the page's language"
+    assert "as changeLocale" in core.read_text(encoding="utf-8")

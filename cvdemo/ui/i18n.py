@@ -100,7 +100,8 @@ def message_text(message: CvdemoError | Note, lang: str | None) -> str:
 # The language switch. Gradio's frontend picks the browser's locale; switching later calls the same
 # `changeLocale` its own Settings panel uses (from the frontend's core module, found by file name in the
 # installed Gradio), and remembers the choice in localStorage for the next visit.
-_CORE = os.path.basename(sorted(glob.glob(str(Path(gr.__file__).parent / "templates/frontend/assets/core-*.js")))[0])
+_CORE = next((os.path.basename(p) for p in sorted(glob.glob(
+    str(Path(gr.__file__).parent / "templates/frontend/assets/core-*.js")))), "core-not-found.js")  # then: a warning
 _APPLY = """async function cvdemoApplyLang(lang) {
   try {
     const entry = document.querySelector('script[type=module][src*="/assets/index-"]');
