@@ -99,6 +99,7 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
                 [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels)
 
 
+LARGER_STEP = 0.5  # with `larger`, round r's student is (1 + LARGER_STEP * r) times as wide as round 0's
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
 
@@ -115,15 +116,16 @@ class Residual(nn.Module):
 
 class SelfTrainCNN(nn.Module):
     """The digits self-training model on the 8x8 input: conv16, conv32, a residual conv32 block, pool to 4x4,
-    dropout, linear (~19k parameters). Teacher and students share it (the student is as large as the teacher);
-    a noised one gets dropout and stochastic depth."""
+    dropout, linear (~19k parameters; `width` scales the channels). A noised one gets dropout and stochastic
+    depth."""
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.3, drop_path: float = 0.0) -> None:
+    def __init__(self, num_classes: int = 10, dropout: float = 0.3, drop_path: float = 0.0, width: float = 1.0) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1),
-                                      nn.ReLU(), Residual(nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()),
+        c1, c2 = round(16 * width), round(32 * width)
+        self.features = nn.Sequential(nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.Conv2d(c1, c2, 3, padding=1),
+                                      nn.ReLU(), Residual(nn.Sequential(nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU()),
                                                           drop_path), nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(32 * 4 * 4, num_classes))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 4 * 4, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -203,12 +205,14 @@ def _shift_noise(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
 
 
 class FeatureMLP(nn.Module):
-    """The photo self-training model, a head on frozen pretrained features: linear to 256, a residual
-    256-wide block, dropout, linear to the classes. A noised one gets dropout and stochastic depth."""
+    """The photo self-training model, a head on frozen pretrained features: linear to 256 (`width` scales
+    it), a residual block as wide, dropout, linear to the classes. A noised one gets dropout and stochastic
+    depth."""
 
-    def __init__(self, in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5,
-                 drop_path: float = 0.0) -> None:
+    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.5, drop_path: float = 0.0,
+                 width: float = 1.0) -> None:
         super().__init__()
+        hidden = round(256 * width)
         self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
                                   Residual(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU()), drop_path),
                                   nn.Dropout(dropout), nn.Linear(hidden, num_classes))
@@ -249,14 +253,14 @@ def _noise(pool: Pool, seed: int, noise: bool) -> Callable[[torch.Tensor, torch.
 
 
 def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: int, batch_size: int, lr: float,
-           noise: bool, stop: StopFlag | None) -> nn.Module:
+           noise: bool, stop: StopFlag | None, width: float = 1.0) -> nn.Module:
     torch.manual_seed(seed)
     classes = len(pool.classes)
+    drop_path = STOCHASTIC_DEPTH if noise else 0.0
     if pool.pixels:
-        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0, drop_path=STOCHASTIC_DEPTH if noise else 0.0)
+        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0, drop_path=drop_path, width=width)
     else:
-        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0,
-                           drop_path=STOCHASTIC_DEPTH if noise else 0.0)
+        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
@@ -269,13 +273,15 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
 def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float = 0.05, rounds: int = 3,
                threshold: float = 0.9, seed: int = 0, epochs: int = 30, noise: bool = True, *,
                class_balanced: bool = False, batch_size: int = 32, lr: float = 3e-3, copies: int = 2,
-               stop: StopFlag | None = None) -> Iterator[dict]:
+               larger: bool = False, stop: StopFlag | None = None) -> Iterator[dict]:
     """Noisy Student self-training (module docstring) on `data`: a Pool, or what `prepare` takes (with
     `labelled_fraction` and `seed`). Yields one dict per round (round 0 = the supervised-only baseline):
     round, accuracy (held-out), baseline, accepted (pseudo-labels this round's student learned from), coverage
     (their share of the unlabeled images), precision (vs the hidden labels; None in round 0 or when unknown),
-    class_counts (pseudo-labels per class), labelled, unlabeled, seconds (since the start), and this round's
-    model's `predicted` class and `confidence` for every unlabeled image (what the next round would accept)."""
+    class_counts (pseudo-labels per class), labelled, unlabeled, params (of this round's model), seconds (since
+    the start), and this round's model's `predicted` class and `confidence` for every unlabeled image (what the
+    next round would accept). `larger`: each round's student is wider than its teacher (LARGER_STEP more width
+    per round), as in Noisy Student; otherwise equal."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= 20:
         raise LimitError(f"rounds must be a whole number from 0 to 20, got {rounds!r}", code="limit.rounds",
                          value=rounds)
@@ -303,7 +309,8 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
                 "accepted": len(idx), "coverage": len(idx) / len(clean_unl) if clean_unl else 0.0,
                 "precision": float((labels == pool.hidden[idx]).mean()) if known else None,
                 "class_counts": np.bincount(labels, minlength=classes).tolist(), "labelled": len(pool.labelled),
-                "unlabeled": len(pool.unlabeled), "seconds": time.perf_counter() - start,
+                "unlabeled": len(pool.unlabeled), "params": sum(p.numel() for p in model.parameters()),
+                "seconds": time.perf_counter() - start,
                 "predicted": predicted, "confidence": confidence}
 
     with one_thread():
@@ -317,19 +324,21 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
             idx, labels, _ = pseudo_label(teacher, clean_unl, lambda t: t, threshold, class_balanced)
             x = torch.cat([x_lab, x_unl[idx]])
             y = torch.cat([y_lab, torch.from_numpy(labels).long()])
-            teacher = _train(pool, x, y, seed=seed + 1000 * r, **common)  # the student becomes the next teacher
+            width = 1 + LARGER_STEP * r if larger else 1.0
+            teacher = _train(pool, x, y, seed=seed + 1000 * r, width=width, **common)  # the next teacher
             yield report(r, teacher, labels, idx, baseline)
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:
     """A table of `self_train` rows per seed, then the mean over seeds of each round's accuracy."""
     lines = [(f"{'seed':>4} {'round':>5} {'accuracy':>9} {'baseline':>9} {'accepted':>9} {'precision':>10} "
-             f"{'seconds':>8}  class counts")]
+             f"{'params':>9} {'seconds':>8}  class counts")]
     for seed, rows in runs.items():
         for row in rows:
             prec = "-" if row["precision"] is None else f"{100 * row['precision']:.1f}%"
             lines.append(f"{seed:>4} {row['round']:>5} {100 * row['accuracy']:8.1f}% {100 * row['baseline']:8.1f}% "
-                         f"{row['accepted']:>9} {prec:>10} {row['seconds']:8.1f}  {row['class_counts']}")
+                         f"{row['accepted']:>9} {prec:>10} {row['params']:>9,} {row['seconds']:8.1f}  "
+                         f"{row['class_counts']}")
     rounds = min(len(rows) for rows in runs.values())
     for r in range(rounds):
         mean = np.mean([rows[r]["accuracy"] for rows in runs.values()])
@@ -363,13 +372,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--copies", type=int, default=2, help="photos: RandAugment views per image (student noise)")
     parser.add_argument("--class-balanced", action="store_true")
+    parser.add_argument("--larger", action="store_true", help="each round's student wider than its teacher")
     parser.add_argument("--no-noise", action="store_true")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         data = load(args.data)
         runs = {s: list(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
-                                   not args.no_noise, class_balanced=args.class_balanced, copies=args.copies))
+                                   not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
+                                   larger=args.larger))
                 for s in range(args.seeds)}
     except CvdemoError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,7 +17,7 @@ def last(generator):
 def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo_labels():
     ws = Workspace()
     status, plot, table, curve, line, accepted, rejected, lesson = last(
-        run("builtin", "digits", 0.05, None, 0.9, False, 1, 0, ws))
+        run("builtin", "digits", 0.05, None, 0.9, False, False, 1, 0, ws))
     assert "digits" in status and "60 labelled" in status
     assert sorted(plot["round"].unique()) == [0, 1] and plot["run"].nunique() == 2
     assert len(table) == 2
@@ -31,19 +31,22 @@ def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo
     assert "0.50" in line_low and len(more) >= len(accepted)
 
 
-def test_the_tab_speaks_korean_for_a_korean_session():
+def test_the_tab_speaks_korean_and_grows_the_student_when_asked():
     ws = Workspace()
     ws.lang = "ko"
-    status, *_, lesson = last(run("builtin", "faces", 0.05, None, 0.9, False, 1, 0, ws))
+    status, _, table, *_, lesson = last(run("builtin", "faces", 0.05, None, 0.9, False, True, 1, 0, ws))
     assert HANGUL.search(status) and HANGUL.search(lesson) and "faces" in lesson
+    assert "파라미터 수" in table.columns
+    params = [int(p.replace(",", "")) for p in table["파라미터 수"]]
+    assert params[1] > params[0]  # a larger student than its teacher
 
 
 def test_a_zip_is_required_for_the_zip_source():
     with pytest.raises(Exception) as err:
-        last(run("zip", "digits", 0.05, None, 0.9, False, 1, 0, Workspace()))
+        last(run("zip", "digits", 0.05, None, 0.9, False, False, 1, 0, Workspace()))
     assert "zip" in str(err.value)
     with pytest.raises(Exception):
-        last(run("builtin", "imagenet", 0.05, None, 0.9, False, 1, 0, Workspace()))
+        last(run("builtin", "imagenet", 0.05, None, 0.9, False, False, 1, 0, Workspace()))
 
 
 def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(server):
@@ -51,7 +54,7 @@ def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(serve
 
     client = Client(server, verbose=False)
     status, plot, table, curve, line, accepted, rejected, lesson = client.predict(
-        "builtin", "digits", 0.05, None, 0.9, False, 1, 0, api_name="/selftrain")
+        "builtin", "digits", 0.05, None, 0.9, False, False, 1, 0, api_name="/selftrain")
     assert "Done" in status and len(table["data"]) == 2
     assert len(accepted) > 0 and "Your run" in lesson
 
@@ -72,7 +75,7 @@ def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
             z.writestr(f"{folder}/{i}.png", png.getvalue())
     ws = Workspace()
     status, plot, table, curve, line, accepted, rejected, lesson = last(
-        run("zip", "digits", 0.05, str(archive), 0.9, False, 1, 0, ws))
+        run("zip", "digits", 0.05, str(archive), 0.9, False, False, 1, 0, ws))
     assert "50 unlabeled" in status and len(table) == 2
     assert curve is None and "no hidden labels" in line  # nothing to measure precision against
     assert len(accepted) + len(rejected) > 0

@@ -74,13 +74,14 @@ def rounds_plot(workspace: Workspace, rows: list[dict]) -> pd.DataFrame:
 
 
 COLUMNS = ("selftrain.col_round", "selftrain.col_accuracy", "selftrain.col_accepted", "selftrain.col_coverage",
-           "selftrain.col_precision", "selftrain.col_classes", "selftrain.col_seconds")
+           "selftrain.col_precision", "selftrain.col_classes", "selftrain.col_params", "selftrain.col_seconds")
 
 
 def rounds_table(workspace: Workspace, rows: list[dict], classes: list[str]) -> pd.DataFrame:
     return pd.DataFrame([[r["round"], f"{r['accuracy']:.1%}", r["accepted"], f"{r['coverage']:.0%}",
                           "-" if r["precision"] is None else f"{r['precision']:.1%}",
-                          ", ".join(f"{c}:{n}" for c, n in zip(classes, r["class_counts"]) if n), f"{r['seconds']:.1f}"]
+                          ", ".join(f"{c}:{n}" for c, n in zip(classes, r["class_counts"]) if n), f"{r['params']:,}",
+                          f"{r['seconds']:.1f}"]
                          for r in rows], columns=[workspace.tr(key) for key in COLUMNS])
 
 
@@ -100,7 +101,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
 
 
 @user_errors
-def run(source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, workspace: Workspace):
+def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace: Workspace):
     """Noisy Student rounds, streaming the per-round plot and table; then the pseudo-label galleries, the
     precision-coverage curve and what the run showed."""
     tr, skip = workspace.tr, gr.skip()
@@ -111,7 +112,7 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, 
         copies = 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
         rows = []
         for row in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies,
-                              class_balanced=bool(balanced), stop=stop_flag):
+                              class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
             rows.append(row)
             status = tr("selftrain.round_done", round=row["round"], rounds=int(rounds), acc=f"{row['accuracy']:.1%}",
                         seconds=f"{row['seconds']:.1f}")
@@ -159,7 +160,9 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         threshold = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
                               info=_("selftrain.threshold_info"))
-        balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
+        with gr.Column():
+            balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
+            larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
         rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
         seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
@@ -180,7 +183,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         rejected = gr.Gallery(label=_("selftrain.rejected"), columns=4, height=320)
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
-    go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, rounds, seed, workspace], outputs,
+    go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace], outputs,
              api_name="selftrain", concurrency_id="training", concurrency_limit=1)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     threshold.release(rethreshold, [threshold, workspace], [curve, at_threshold, accepted, rejected],
