@@ -436,3 +436,25 @@ def test_distill_handler_with_an_imagenet_teacher_adds_an_exportable_student(few
     config = json.loads(Path(files[1]).read_text())
     assert len(config["label_names"]) == 1000 and all(Path(f).stat().st_size > 0 for f in files)
     ws.close()
+
+
+def test_the_temperature_figure_is_drawn_in_the_sessions_language(examples):
+    """Korean words in the figure where a Korean font is installed (CI and the Space install one); else
+    English, never boxes."""
+    import os
+
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.common import pyplot
+    from cvdemo.ui.session import Workspace
+
+    hangul = len(pyplot().rcParams["font.family"]) > 1
+    if os.environ.get("CI"):
+        assert hangul, "CI must install a Korean font (fonts-nanum, see .ci/run)"
+    ws = Workspace()
+    ws.lang = "ko"
+    fig, line = ui.explore(examples["cat"], None, ws)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("T = 1") and len(titles) == 5
+    assert ("엔트로피" if hangul else "entropy") in titles[0]
+    ws.lang = "en"
+    assert "entropy" in ui.explore(examples["cat"], None, ws)[0].axes[0].get_title()

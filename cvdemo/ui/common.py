@@ -73,6 +73,37 @@ def user_errors(fn):
     return wrapper
 
 
+HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  # packages.txt: fonts-nanum
+
+
+@functools.lru_cache(maxsize=1)
+def pyplot():
+    """matplotlib's pyplot, headless, that draws Hangul (Korean texts, a user's Korean class names) with the
+    first Korean font installed, after its default font (a glyph missing from one comes from the next)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    def installed() -> list[str]:
+        names = {font.name for font in font_manager.fontManager.ttflist}
+        return [name for name in HANGUL_FONTS if name in names]
+
+    if not installed():  # matplotlib's font cache may predate the font: look at the system's fonts once
+        for path in font_manager.findSystemFonts():
+            if any(key in Path(path).name.lower() for key in ("nanum", "notosanscjk", "undotum")):
+                font_manager.fontManager.addfont(path)
+    plt.rcParams["font.family"] = ["DejaVu Sans", *installed()]
+    return plt
+
+
+def figure_lang(workspace: Workspace) -> str:
+    """The language a figure's words are drawn in: the session's, but English where no font here has Hangul
+    (boxes are worse than English)."""
+    return workspace.lang if workspace.lang == "en" or len(pyplot().rcParams["font.family"]) > 1 else "en"
+
+
 def example_images() -> list[str]:
     """Real photos that ship inside scikit-image (no network needed)."""
     import skimage

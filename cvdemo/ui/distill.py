@@ -18,8 +18,8 @@ from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL
 from ..train import TrainConfig
 from .classify import model_choices, pick, require
-from .common import RawImage, example_images, user_errors
-from .i18n import _
+from .common import RawImage, example_images, figure_lang, pyplot, user_errors
+from .i18n import _, tr
 from .session import Workspace
 from .transfer import MAX_TRAIN_SECONDS
 
@@ -29,15 +29,6 @@ TRANSFER = "transfer"  # the teacher choice "this session's Transfer-tab model" 
 UPDATES_PER_SECOND = 2  # live curves: page updates at most this often
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def entropy_bits(p: np.ndarray) -> float:
     p = p[p > 0]
     return float(-(p * np.log2(p)).sum())
@@ -45,14 +36,13 @@ def entropy_bits(p: np.ndarray) -> float:
 
 @user_errors
 def explore(image, model: str | None, workspace: Workspace):
-    """The teacher's softmax at T = 1, 2, 5, 10, 20 for one image: a figure and a line explaining it.
-    (The figure's labels stay English: the plots have no Hangul font.)"""
+    """The teacher's softmax at T = 1, 2, 5, 10, 20 for one image: a figure and a line explaining it."""
     classifier = pick(model, workspace)
     logits = classifier.logits(classifier.preprocess(images.load_image(require(image))))[0]
     probs = distill.soft_targets(logits, TEMPERATURES)
     top = np.argsort(-probs[1])[:TOP]  # ordered by T = 1
     names = [classifier.labels[i].split(",")[0][:22] for i in top]
-    plt = pyplot()
+    plt, lang = pyplot(), figure_lang(workspace)
     fig, axes = plt.subplots(1, len(TEMPERATURES), figsize=(15, 3.3), sharey=True)
     for ax, T in zip(axes, TEMPERATURES):
         p = probs[T][top]
@@ -60,8 +50,8 @@ def explore(image, model: str | None, workspace: Workspace):
         ax.set_xlim(0, max(p.max() * 1.35, 1e-6))
         for i, v in enumerate(p):
             ax.text(v, i, f" {v:.1%}" if v >= 0.01 else f" {v:.2%}", va="center", fontsize=7)
-        ax.set_title(f"T = {T}\nentropy {entropy_bits(probs[T]):.1f} bits", fontsize=9)
-        ax.set_xlabel(f"others: {1 - probs[T][top].sum():.0%}", fontsize=8)
+        ax.set_title(tr(lang, "distill.fig_entropy", T=T, bits=f"{entropy_bits(probs[T]):.1f}"), fontsize=9)
+        ax.set_xlabel(tr(lang, "distill.fig_others", share=f"{1 - probs[T][top].sum():.0%}"), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_xticks([])
     axes[0].set_yticks(range(len(top)), names)
@@ -174,21 +164,21 @@ def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -
 
 @user_errors
 def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspace: Workspace):
-    """KD student test accuracy over alpha x T (one seed) as an annotated heatmap (English labels: no
-    Hangul font), the best and worst cells, and whether KD helped at all."""
+    """KD student test accuracy over alpha x T (one seed) as an annotated heatmap, the best and worst cells,
+    and whether KD helped at all."""
     if not alphas or not temperatures:
         raise LimitError("Pick at least one alpha and one T.", code="limit.sweep")
     alphas, temperatures = sorted(float(a) for a in alphas), sorted(float(t) for t in temperatures)
     grid = distill.sweep(alphas, temperatures, labelled=int(labelled), epochs=int(epochs), student=student,
                          transfer_set=bool(transfer_set))
-    plt = pyplot()
+    plt, lang = pyplot(), figure_lang(workspace)
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(temperatures), 1.2 + 0.7 * len(alphas)))
     ax.imshow(grid, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(temperatures)), [f"{t:g}" for t in temperatures])
     ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-    ax.set_xlabel("T (temperature)")
-    ax.set_ylabel("alpha (weight of the soft targets)")
-    ax.set_title(f"{student} student, test accuracy (seed 0, {int(labelled)} labels)", fontsize=10)
+    ax.set_xlabel(tr(lang, "distill.fig_T"))
+    ax.set_ylabel(tr(lang, "distill.fig_alpha"))
+    ax.set_title(tr(lang, "distill.fig_sweep_title", student=student, labelled=int(labelled)), fontsize=10)
     middle = (grid.max() + grid.min()) / 2
     for i in range(len(alphas)):
         for j in range(len(temperatures)):

@@ -15,7 +15,7 @@ from ..models import DEFAULT_MODEL
 from ..train import TrainConfig
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
-from .common import user_errors
+from .common import pyplot, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -78,13 +78,9 @@ def curves(history: list[dict], workspace: Workspace) -> tuple[pd.DataFrame, pd.
 
 
 def confusion_plot(result):
-    """Counts per (true, predicted) class; the component's label says which axis is which (no words drawn,
-    so no font question in Korean)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Counts per (true, predicted) class; the component's label says which axis is which (the only words
+    drawn are the class names, which may be Korean: `pyplot` draws Hangul where a Korean font is installed)."""
+    plt = pyplot()
     n = len(result.classes)
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n, 1 + 0.5 * n))
     ax.imshow(result.confusion, cmap="Blues")
