@@ -66,6 +66,7 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_options() -> dict:
-    """Arguments for `demo.launch`: upload limit and the only extra files served (the examples).
+    """Arguments for `demo.launch`: upload limit, the only extra files served (the examples) and the
+    translations the browser uses (gr.I18n).
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
     return {"max_file_size": images.MAX_BYTES, "allowed_paths": example_images(), "i18n": i18n()}
