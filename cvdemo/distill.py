@@ -675,20 +675,35 @@ class StudentCNN(nn.Module):
 STUDENTS = ("small_cnn", "mobilenetv3_small_050", "resnet10t")  # offered in the app; any factory name works
 
 
-def build_image_student(name: str, num_classes: int) -> nn.Module:
-    """"small_cnn" (StudentCNN) or any name the model factory builds, from scratch (no download)."""
+def build_image_student(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
+    """"small_cnn" (StudentCNN, always from scratch) or any name the model factory builds: from scratch, or
+    `pretrained` (ImageNet weights with a new head: efficientnet_lite0 offline, other names from the Hub,
+    which fails at once, clearly, offline)."""
     from .models import create_model
 
-    return StudentCNN(num_classes) if name == "small_cnn" else create_model(name, pretrained=False,
-                                                                             num_classes=num_classes)
+    if name == "small_cnn":
+        return StudentCNN(num_classes)
+    return create_model(name, pretrained=pretrained, num_classes=num_classes)
+
+
+def student_data_config(student: nn.Module, pretrained: bool) -> dict:
+    """How the student sees an image: 64 px from scratch (small and fast); a pretrained student at the size
+    and normalisation its weights were trained with."""
+    if pretrained and not isinstance(student, StudentCNN):
+        import timm.data
+
+        return timm.data.resolve_model_data_config(student)
+    return {"input_size": (3, STUDENT_SIZE, STUDENT_SIZE), "crop_pct": 1.0, "interpolation": "bilinear",
+            "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
 
 def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
                        config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
                        stop: StopFlag | None = None, student: str = "small_cnn",
-                       label_free: bool = False) -> Iterator[Event]:
+                       label_free: bool = False, pretrained_student: bool = False) -> Iterator[Event]:
     """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a small student
-    (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050) on
+    (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050, from scratch or
+    `pretrained_student`) on
     `dataset`: the training split with labels, plus `copies` augmented versions of each training
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
     teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
@@ -706,11 +721,9 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     train, val = split(dataset, val_fraction, seed=config.seed)
     classes = list(teacher.labels) if label_free else list(dataset.classes)
     torch.manual_seed(config.seed)
-    student_name, student = student, build_image_student(student, len(classes))
-    size = (STUDENT_SIZE, STUDENT_SIZE)
-    student_clf = Classifier(student_name, student, labels=classes, runtime="torch", data_config={
-        "input_size": (3, *size), "crop_pct": 1.0, "interpolation": "bilinear",
-        "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)})
+    student_name, student = student, build_image_student(student, len(classes), pretrained_student)
+    student_clf = Classifier(student_name, student, labels=classes, runtime="torch",
+                             data_config=student_data_config(student, pretrained_student))
     generator = torch.Generator().manual_seed(config.seed)
     pipeline = build_pipeline({"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "vflip"}]})
     extra = [pipeline(im, generator) for im in train.images for _ in range(copies)]

@@ -458,3 +458,26 @@ def test_the_temperature_figure_is_drawn_in_the_sessions_language(examples):
     assert ("엔트로피" if hangul else "entropy") in titles[0]
     ws.lang = "en"
     assert "entropy" in ui.explore(examples["cat"], None, ws)[0].axes[0].get_title()
+
+
+def test_a_pretrained_student_starts_from_imagenet_weights_at_its_own_input_size(few_textures):
+    """A pretrained timm student keeps the ImageNet backbone (a new head for the classes) and sees images at
+    the size and normalisation its weights were trained with; a Hub student offline fails at once."""
+    from cvdemo.errors import ModelError
+    from cvdemo.models import create_model
+
+    student = d.build_image_student("efficientnet_lite0", 3, pretrained=True)
+    reference = create_model("efficientnet_lite0")
+    assert torch.equal(student.conv_stem.weight, reference.conv_stem.weight)
+    assert student.classifier.out_features == 3
+    assert d.student_data_config(student, True)["input_size"] == (3, 224, 224)
+    assert d.student_data_config(d.build_image_student("small_cnn", 3, pretrained=True), True)["input_size"] == \
+        (3, d.STUDENT_SIZE, d.STUDENT_SIZE)  # a StudentCNN has no pretrained weights: always 64 px
+    scratch = d.build_image_student("efficientnet_lite0", 3)
+    assert not torch.equal(scratch.conv_stem.weight, reference.conv_stem.weight)
+    with pytest.raises(ModelError, match="can't be reached"):
+        d.build_image_student("mobilenetv3_small_050", 3, pretrained=True)
+    # through distill_classifier: the student's Classifier sees 224 px
+    events = list(d.distill_any("efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
+                                copies=0, student="efficientnet_lite0", pretrained_student=True))
+    assert events[-1].result["classifier"].input_size == (224, 224)

@@ -257,7 +257,7 @@ def pick_teacher(workspace: Workspace, teacher: str | None):
 
 @user_errors
 def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "small_cnn",
-                  teacher: str = TRANSFER):
+                  teacher: str = TRANSFER, pretrained: bool = False):
     """Distill a teacher (`teacher`: this session's Transfer-tab model, or any classifier name) into a small
     student, streaming status and the accuracy curve. With the teacher's classes = the dataset's, on its
     labels too; otherwise label-free (alpha = 1) on the dataset's images or the built-in textures. The
@@ -274,7 +274,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         history, shown, result = [], 0.0, None
         for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
                                                 copies=int(copies), stop=stop_flag, student=student,
-                                                label_free=label_free):
+                                                label_free=label_free, pretrained_student=bool(pretrained)):
             result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue
@@ -362,8 +362,11 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     with gr.Row():
         teacher4 = gr.Dropdown(teacher_choices(), value=TRANSFER, allow_custom_value=True, label=_("distill.teacher"),
                                info=_("distill.teacher_info"), scale=2, elem_id="distill-teacher")
-        student4 = gr.Dropdown(list(distill.STUDENTS), value="small_cnn", allow_custom_value=True,
-                               label=_("distill.student_image"))
+        with gr.Column():
+            student4 = gr.Dropdown(list(distill.STUDENTS), value="small_cnn", allow_custom_value=True,
+                                   label=_("distill.student_image"))
+            pretrained4 = gr.Checkbox(False, label=_("distill.pretrained_student"),
+                                      info=_("distill.pretrained_student_info"))
     with gr.Row():
         T4 = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
         alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
@@ -387,7 +390,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
                     [heatmap, sweep_text, lesson], api_name="distill_sweep", concurrency_id="training",
                     concurrency_limit=1)
-    train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4],
+    train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
                 [status4, acc_plot, report4, lesson, student_name, classify_model], api_name="distill_transfer",
                 concurrency_id="training", concurrency_limit=1).success(
         lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
