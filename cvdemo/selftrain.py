@@ -67,11 +67,7 @@ class Pool:
     hidden: np.ndarray | None  # the unlabeled images' true labels, when known (built-in data)
     test: list[Image.Image]
     test_labels: np.ndarray
-
-    @property
-    def pixels(self) -> bool:
-        """Digits train on their 8x8 pixels; everything else on pretrained features."""
-        return self.name == "digits"
+    pixels: bool = False  # the built-in digits train on their 8x8 pixels; everything else on pretrained features
 
 
 def _check_fraction(labelled_fraction: float) -> None:
@@ -96,7 +92,8 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
     chosen = _pick_labelled(train, max(len(train.classes), round(labelled_fraction * len(train))), seed)
     rest = np.setdiff1d(np.arange(len(train)), chosen)
     return Pool(train.name, list(train.classes), [train.images[i] for i in chosen], train.labels[chosen],
-                [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels)
+                [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels,
+                pixels=dataset == "digits")
 
 
 LARGER_STEP = 0.5  # with `larger`, round r's student is (1 + LARGER_STEP * r) times as wide as round 0's
@@ -238,14 +235,20 @@ def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int) -> tor
     return torch.from_numpy(flat).float().view(len(images), 1 + copies, -1)
 
 
-def _noise(pool: Pool, seed: int, noise: bool) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _noise(pool: Pool, seed: int, noise: bool) -> Callable[[torch.Tensor, torch.Tensor], Batch]:
     """The training batches' input: one view per image (a random one with noise, else the clean one),
     then, for digits with noise, a random shift."""
     generator = torch.Generator().manual_seed(seed)
     shift = _shift_noise(seed) if noise and pool.pixels else None
 
-    def transform(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pick = torch.randint(0, x.shape[1], (len(x),), generator=generator) if noise else torch.zeros(len(x), dtype=torch.long)
+    def transform(x: torch.Tensor, y: torch.Tensor) -> Batch:
+        if noise:
+            pick = torch.randint(0, x.shape[1], (len(x),), generator=generator)
+        else:
+            pick = torch.zeros(len(x), dtype=torch.long)
         x = x[torch.arange(len(x)), pick]
         return shift(x, y) if shift else (x, y)
 
@@ -363,8 +366,8 @@ def load(spec: str) -> str | Dataset:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo selftrain",
-                                     description="Pseudo-labels and Noisy Student self-training; prints a table per round.")
-    parser.add_argument("data", help="digits, faces, textures, or a zip/folder of class folders with an unlabeled/ folder")
+                                     description="Pseudo-labels and Noisy Student self-training: a table per round.")
+    parser.add_argument("data", help="digits, faces, textures, or a zip/folder of class folders (+ unlabeled/)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.9)

@@ -69,7 +69,8 @@ def test_every_key_the_code_uses_has_a_text():
 
 
 def string_constants_in_ui() -> set[str]:
-    return {node.value for path in (ROOT / "cvdemo" / "ui").glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+    trees = [ast.parse(path.read_text()) for path in (ROOT / "cvdemo" / "ui").glob("*.py")]
+    return {node.value for tree in trees for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 

@@ -3,14 +3,14 @@ zip (class folders + `unlabeled/`); per-round accuracy vs the supervised-only ba
 accepted and rejected at the threshold, and precision vs coverage where the hidden labels are known."""
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pandas as pd
-import gradio as gr
 from PIL import Image
 
 from .. import datasets
 from ..errors import LimitError
-from ..selftrain import Pool, prepare, precision_coverage, self_train
+from ..selftrain import Pool, precision_coverage, prepare, self_train
 from .common import user_errors
 from .i18n import _
 from .session import Workspace
@@ -41,7 +41,9 @@ def galleries(workspace: Workspace, pool: Pool, row: dict, threshold: float):
         if pool.hidden is None:
             return label
         truth = pool.classes[pool.hidden[i]]
-        return f"{label} ✓" if truth == pool.classes[pred[i]] else f"{label} ✗ ({workspace.tr('selftrain.true')}: {truth})"
+        if truth == pool.classes[pred[i]]:
+            return f"{label} ✓"
+        return f"{label} ✗ ({workspace.tr('selftrain.true')}: {truth})"
 
     def show(order) -> list:
         return [(thumb(pool.unlabeled[i]), caption(i)) for i in order[:GALLERY_SIZE]]
@@ -69,8 +71,9 @@ def coverage(workspace: Workspace, pool: Pool, row: dict, threshold: float):
 
 def rounds_plot(workspace: Workspace, rows: list[dict]) -> pd.DataFrame:
     tr = workspace.tr
+    series = (("accuracy", "selftrain.series_self"), ("baseline", "selftrain.series_base"))
     return pd.DataFrame([{"round": r["round"], "accuracy": r[key], "run": tr(name)} for r in rows
-                         for key, name in (("accuracy", "selftrain.series_self"), ("baseline", "selftrain.series_base"))])
+                         for key, name in series])
 
 
 COLUMNS = ("selftrain.col_round", "selftrain.col_accuracy", "selftrain.col_accepted", "selftrain.col_coverage",
@@ -123,8 +126,8 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     notes = "".join(f"\n\n_{workspace.say(note)}_" for note in skipped[:5])
     done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
               test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + notes
-    yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold, accepted,
-           rejected, your_run(workspace, pool, rows))
+    yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold,
+           accepted, rejected, your_run(workspace, pool, rows))
 
 
 def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
@@ -154,7 +157,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         source = gr.Radio([(_("selftrain.source_builtin"), "builtin"), (_("selftrain.source_zip"), "zip")],
                           value="builtin", label=_("selftrain.source"))
         builtin = gr.Dropdown(list(BUILTINS), value="digits", label=_("selftrain.builtin"))
-        fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"), info=_("selftrain.fraction_info"))
+        fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
+                             info=_("selftrain.fraction_info"))
         zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
