@@ -73,6 +73,19 @@ def user_errors(fn):
     return wrapper
 
 
+MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)
+
+
+def skipped_text(workspace: Workspace, skipped: list) -> str:
+    """The files a dataset reader skipped (its Notes), as a list under the result, in the session's language."""
+    if not skipped:
+        return ""
+    lines = [f"- {workspace.say(m)}" for m in skipped[:MAX_SKIP_LINES]]
+    if len(skipped) > MAX_SKIP_LINES:
+        lines.append("- " + workspace.tr("app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
+    return "\n\n" + workspace.tr("app.skipped") + "\n" + "\n".join(lines)
+
+
 HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  # packages.txt: fonts-nanum
 
 

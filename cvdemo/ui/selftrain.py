@@ -11,11 +11,10 @@ from PIL import Image
 from .. import datasets
 from ..errors import LimitError
 from ..selftrain import Pool, precision_coverage, prepare, self_train
-from .common import user_errors
+from .common import skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
-BUILTINS = ("digits", "faces", "textures")
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
 GALLERY_SIZE = 24     # accepted / rejected pseudo-labels shown each
 THUMB = 96            # their side in pixels (digits are 8x8: scaled up without smoothing)
@@ -97,10 +96,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
         data, skipped = datasets.from_zip(zip_file)
         datasets.check_trainable(data)
         return prepare(data, float(fraction), seed), skipped
-    if builtin not in BUILTINS:
-        raise LimitError(f"Unknown built-in dataset '{builtin}'; choose one of {', '.join(BUILTINS)}.",
-                         code="dataset.unknown", name=builtin)
-    return prepare(builtin, float(fraction), seed), []
+    return prepare(builtin, float(fraction), seed), []  # (an unknown name: load_builtin says so)
 
 
 @user_errors
@@ -123,9 +119,8 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
     curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
-    notes = "".join(f"\n\n_{workspace.say(note)}_" for note in skipped[:5])
     done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
-              test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + notes
+              test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + skipped_text(workspace, skipped)
     yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold,
            accepted, rejected, your_run(workspace, pool, rows))
 
@@ -156,7 +151,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         source = gr.Radio([(_("selftrain.source_builtin"), "builtin"), (_("selftrain.source_zip"), "zip")],
                           value="builtin", label=_("selftrain.source"))
-        builtin = gr.Dropdown(list(BUILTINS), value="digits", label=_("selftrain.builtin"))
+        builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
         fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
                              info=_("selftrain.fraction_info"))
         zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)

@@ -15,14 +15,13 @@ from ..models import DEFAULT_MODEL
 from ..train import TrainConfig
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
-from .common import pyplot, user_errors
+from .common import pyplot, skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
 MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
 SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # the API's values (any language)
-MAX_SKIP_LINES = 20        # skip messages listed under the counts (the rest are counted)
 
 
 @user_errors
@@ -46,13 +45,8 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     datasets.check_trainable(data)
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
-    text = workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
-    if skipped:
-        notes = [f"- {workspace.say(m)}" for m in skipped[:MAX_SKIP_LINES]]
-        if len(skipped) > MAX_SKIP_LINES:
-            notes.append("- " + workspace.tr("transfer.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
-        text += "\n\n" + workspace.tr("transfer.skipped") + "\n" + "\n".join(notes)
-    return text
+    return (workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
+            + skipped_text(workspace, skipped))
 
 
 @user_errors
