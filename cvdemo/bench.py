@@ -172,7 +172,7 @@ def bench_transfer(seeds: int) -> None:
           f"ratio goal/measured {RETRAIN_GOAL_S / p_warm:.2f}")
 
     # --- (b) pretrained probe vs the same architecture from scratch, same training-time budget ---
-    print("(b) pretrained linear probe vs from scratch (efficientnet_lite0; scratch gets the probe's time, at least "
+    print("(b) pretrained linear probe vs from scratch (tf_efficientnet_lite0; scratch gets the probe's time, at least "
           "transfer.MIN_SCRATCH_SECONDS, as the Transfer tab does), val fraction 0.2")
     print(f"  {'dataset':<9} {'seed':>4}  {'probe acc':>9} {'probe s':>8}  {'budget s':>8}  {'scratch acc':>11} "
           f"{'epochs':>6} {'steps':>6} {'scratch s':>9}")

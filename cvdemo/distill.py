@@ -7,7 +7,7 @@ softened predictions, on the few labelled images and on unlabeled ones (the "tra
     result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
     print(format_table(result))
     for kind, item in three_way_live(seeds=(0,)): ...     # the same, with each run's test accuracy per epoch
-    for event in distill_any("efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
+    for event in distill_any("tf_efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
 
 Command line (a table, then the honest sentence; `--json` prints the whole result):
 
@@ -53,13 +53,13 @@ from torch import nn
 
 from .datasets import Dataset, load_builtin, split
 from .errors import LimitError, ModelError
-from .models import atomic_write
+from .cache import atomic_write
+from .models import create_model
+from .models.students import StudentCNN
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread
 
 __all__ = [
     "CHECKPOINTS",
-    "DigitsCNN",
-    "StudentCNN",
     "TransferSet",
     "build_student",
     "digits_split",
@@ -263,35 +263,13 @@ def digits_student_input(image: Any) -> torch.Tensor:
     return torch.from_numpy(_grey(image))[None]
 
 
-def _conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class DigitsCNN(nn.Module):
-    """The digits teacher: two (conv, conv, pool) stages, 16x16 -> 4x4, then a linear head."""
-
-    def __init__(self, widths: Sequence[int] = (32, 64), num_classes: int = 10, dropout: float = 0.3) -> None:
-        super().__init__()
-        a, b = widths
-        self.widths, self.num_classes = [a, b], num_classes
-        self.features = nn.Sequential(_conv(1, a), _conv(a, a), nn.MaxPool2d(2), _conv(a, b), _conv(b, b),
-                                      nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(b * 4 * 4, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
 def build_student(kind: str = "mlp", num_classes: int = 10, seed: int = 0) -> nn.Module:
-    """A tiny digits student on the 8x8 input: "mlp" (64-32-10, ~2.4k parameters) or "cnn" (one 8-channel
-    conv, ~1.4k parameters). Seeded initialisation."""
+    """A tiny digits student on the 8x8 input: "mlp" (digits_mlp, 64-32-10, ~2.4k parameters) or "cnn"
+    (digits_tiny_cnn, one 8-channel conv, ~1.4k parameters). Seeded initialisation."""
+    if kind not in ("mlp", "cnn"):
+        raise LimitError(f"student must be 'mlp' or 'cnn', got {kind!r}", code="limit.student", value=kind)
     torch.manual_seed(seed)
-    if kind == "mlp":
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, num_classes))
-    if kind == "cnn":
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                             nn.Linear(8 * 4 * 4, num_classes))
-    raise LimitError(f"student must be 'mlp' or 'cnn', got {kind!r}", code="limit.student", value=kind)
+    return create_model("digits_mlp" if kind == "mlp" else "digits_tiny_cnn", num_classes=num_classes)
 
 
 def digits_split() -> tuple[Dataset, Dataset]:
@@ -313,7 +291,7 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
     start = time.perf_counter()
     train, test = digits_split()
     torch.manual_seed(r["seed"])
-    model = DigitsCNN(r["widths"], len(train.classes))
+    model = create_model("digits_teacher_cnn", widths=r["widths"], num_classes=len(train.classes))
     x = torch.stack([digits_teacher_input(im) for im in train.images])
     data = torch.utils.data.TensorDataset(x, torch.from_numpy(train.labels).long())
     config = TrainConfig(epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], weight_decay=r["weight_decay"],
@@ -330,7 +308,7 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
     weights = out / f"{TEACHER_NAME}.safetensors"
     atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
     meta = {
-        "name": TEACHER_NAME, "architecture": "cvdemo.distill.DigitsCNN", "widths": r["widths"],
+        "name": TEACHER_NAME, "architecture": "digits_teacher_cnn", "widths": r["widths"],
         "num_classes": len(train.classes), "classes": list(train.classes),
         "input": {"size": [16, 16], "channels": 1, "mean": DIGITS_MEAN, "std": DIGITS_STD,
                   "preprocess": "cvdemo.distill.digits_teacher_input"},
@@ -379,7 +357,7 @@ def load_teacher(path: Path | str | None = None) -> nn.Module:
             raise ValueError(f"bad widths {widths} or num_classes {num_classes}")
         if meta.get("sha256") and meta["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
             raise ValueError("the weights' sha256 differs from the json's: the two files don't belong together")
-        model = DigitsCNN(widths, num_classes)
+        model = create_model("digits_teacher_cnn", widths=widths, num_classes=num_classes)
         model.load_state_dict(load_file(str(weights)))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
         raise ModelError(f"The teacher checkpoint {weights} can't be loaded: {err}", code="model.bad_teacher") from err
@@ -644,45 +622,13 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 
 STUDENT_SIZE = 64  # the image student sees 64x64 images (the teacher its own 224 px crops)
-
-
-class StudentCNN(nn.Module):
-    """A small image CNN (four conv-BN-ReLU-pool stages, global average pool, linear head, ~61k
-    parameters for 3 classes), with timm's forward_features/forward_head so Grad-CAM and the
-    Classify tab treat it like any other model."""
-
-    def __init__(self, num_classes: int, widths: Sequence[int] = (16, 32, 64, 64)) -> None:
-        super().__init__()
-        layers, cin = [], 3
-        for w in widths:
-            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
-            cin = w
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(cin, num_classes)
-        self.num_classes = num_classes
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=(2, 3))
-        return x if pre_logits else self.head(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-
-STUDENTS = ("small_cnn", "mobilenetv3_small_050", "resnet10t")  # offered in the app; any factory name works
+STUDENTS = ("kd_student_cnn", "mobilenetv3_small_050", "resnet10t")  # offered in the app; any factory name works
 
 
 def build_image_student(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
-    """"small_cnn" (StudentCNN, always from scratch) or any name the model factory builds: from scratch, or
-    `pretrained` (ImageNet weights with a new head: efficientnet_lite0 offline, other names from the Hub,
+    """"kd_student_cnn" (StudentCNN, always from scratch) or any name the model factory builds: from scratch, or
+    `pretrained` (ImageNet weights with a new head: tf_efficientnet_lite0 offline, other names from the Hub,
     which fails at once, clearly, offline)."""
-    from .models import create_model
-
-    if name == "small_cnn":
-        return StudentCNN(num_classes)
     return create_model(name, pretrained=pretrained, num_classes=num_classes)
 
 
@@ -699,7 +645,7 @@ def student_data_config(student: nn.Module, pretrained: bool) -> dict:
 
 def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
                        config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
-                       stop: StopFlag | None = None, student: str = "small_cnn",
+                       stop: StopFlag | None = None, student: str = "kd_student_cnn",
                        label_free: bool = False, pretrained_student: bool = False) -> Iterator[Event]:
     """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a small student
     (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050, from scratch or
@@ -785,7 +731,7 @@ def distill_plan(teacher, dataset: Dataset | None = None) -> tuple[Dataset, bool
 
 def distill_any(teacher=None, dataset: Dataset | None = None, **options) -> Iterator[Event]:
     """Distill any classifier into a small student: a `cvdemo.inference.Classifier` (e.g. a Transfer-tab
-    model) or a name the model factory builds (None: efficientnet_lite0, the pretrained ImageNet-1k
+    model) or a name the model factory builds (None: tf_efficientnet_lite0, the pretrained ImageNet-1k
     classifier that works offline; a Hub model offline raises ModelError here, at the call). On `dataset`
     (None: the built-in textures) with its labels when they are the teacher's classes, else label-free
     (see `distill_classifier`, which takes `options`)."""

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from .errors import ModelError
-from .models import atomic_write, hub_reachable
+from .cache import atomic_write
+from .models import hub_reachable
 
 MAX_CONFIG_BYTES = 1_000_000
 

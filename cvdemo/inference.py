@@ -21,7 +21,8 @@ from PIL import Image
 from . import images
 from .errors import LimitError
 from .export import export_onnx
-from .models import DEFAULT_MODEL, cache_dir, create_model
+from .cache import cache_dir
+from .models import check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
 MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
@@ -220,7 +221,7 @@ _registry_lock = threading.Lock()
 def get_classifier(model: str | None = None) -> Classifier:
     """The classifier for a model name, built once and kept (the MAX_LOADED_MODELS most recent).
     A model being loaded blocks only the requests for that same model."""
-    name = (model or DEFAULT_MODEL).strip()
+    name = check_imagenet_classifier(model)
     with _registry_lock:
         lock = _name_locks.setdefault(name, threading.Lock())
     with lock:

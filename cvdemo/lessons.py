@@ -2,12 +2,12 @@
 
     from cvdemo import lessons
     from cvdemo.models import create_model
-    rows = lessons.layer_table(create_model("alexnet"))    # per layer: shape, params, FLOPs, receptive field
+    rows = lessons.layer_table(create_model("paper_alexnet"))    # per layer: shape, params, FLOPs, receptive field
     lessons.stacked_3x3_lesson()                            # 2 x 3x3 = RF 5 with 18C^2 params vs 25C^2
     lessons.latency_table()                                 # ms per image (CPU, batch 1) next to params / FLOPs
     lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
     lessons.feature_maps(image)                             # what the pretrained model's layers respond to
-    for event in lessons.train_classic("alexnet_small"): ...   # a classic trained from scratch (cvdemo.train.fit)
+    for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
 
 Conventions:
 - FLOPs = 2 x multiply-adds, counted as `torch.utils.flop_counter.FlopCounterMode` counts them (so
@@ -42,9 +42,8 @@ from PIL import Image
 from torch import fx, nn
 from torch.utils.data import TensorDataset
 
-from .classics import MLP, SmallCNN
 from .errors import LimitError
-from .models import CLASSICS, create_model
+from .models import create_model, list_models
 from .train import Event, StopFlag, TrainConfig, fit, one_thread
 
 __all__ = ["available_layers", "fc_vs_cnn_shift", "feature_maps", "latency", "latency_table", "layer_table",
@@ -364,7 +363,7 @@ def _latencies(model: nn.Module, input_size: Sequence[int], runs: int, warmup: i
     return times
 
 
-LATENCY_MODELS = ("alexnet", "vgg11", "vgg16", "resnet18", "efficientnet_lite0")
+LATENCY_MODELS = ("paper_alexnet", "paper_vgg11", "paper_vgg16", "resnet18", "tf_efficientnet_lite0")
 
 
 def latency_table(names: Sequence[str] = LATENCY_MODELS, input_size: Sequence[int] = (3, 224, 224),
@@ -446,11 +445,11 @@ def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas:
     val = TensorDataset(val_centred, torch.from_numpy(y_val))
 
     torch.manual_seed(seed)
-    cnn = SmallCNN(in_channels=1, num_classes=10)
+    cnn = create_model("shift_cnn", in_channels=1, num_classes=10)
     cnn_params = sum(p.numel() for p in cnn.parameters())
     hidden = max(8, round((cnn_params - 10) / (canvas * canvas + 11)))  # same parameter budget
     torch.manual_seed(seed)
-    mlp = MLP(canvas * canvas, hidden, 10)
+    mlp = create_model("fc_mlp", in_features=canvas * canvas, hidden=hidden, num_classes=10)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device="cpu")
     seconds, final = {}, {}
     for name, model in (("mlp", mlp), ("cnn", cnn)):
@@ -601,26 +600,28 @@ def feature_maps(image: Any, model_name: str | None = None, layers: Sequence[str
 
 # --- 6. a classic trained from scratch --------------------------------------------------------------------
 
+CLASSIC_NAMES = tuple(n for n in list_models() if n.startswith(("paper_", "small_")) or n in ("fc_mlp", "shift_cnn"))
+
 def _image_tensors(data, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     pixels = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32)
                        for im in data.images]) / 255
     return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(data.labels.astype(np.int64))
 
 
-def train_classic(name: str = "alexnet_small", dataset: str = "digits", epochs: int = 5, seed: int = 0, *,
+def train_classic(name: str = "small_alexnet", dataset: str = "digits", epochs: int = 5, seed: int = 0, *,
                   size: int = 32, batch_size: int = 64, lr: float = 1e-3, val_fraction: float = 0.2,
                   max_seconds: float | None = None, stop: StopFlag | None = None, model: nn.Module | None = None,
                   **model_kwargs) -> Iterator[Event]:
-    """Train a classic (a cvdemo.models.CLASSICS name; the *_small variants suit 32 px) from scratch on
+    """Train a classic (a name from cvdemo.models.list_models(); the small_* ones suit 32 px) from scratch on
     a built-in dataset (cvdemo.datasets.load_builtin; images resized to `size` px, 3 channels, normalised
     by the training set's channel mean/std; stratified split, seeded) through `cvdemo.train.fit`.
     Returns fit's generator: "epoch" events carry val_acc, the final "done"/"stopped" event carries
     `best` (with val_acc) and `history`. Pass `model` to train one you hold (else it is built here)."""
     from .datasets import load_builtin, split
 
-    if name not in CLASSICS:
-        raise LimitError(f"Unknown classic '{name}'; choose one of {', '.join(sorted(CLASSICS))}.",
-                         code="limit.classic", name=name, choices=", ".join(sorted(CLASSICS)))
+    if name not in CLASSIC_NAMES:
+        raise LimitError(f"Unknown classic '{name}'; choose one of {', '.join(CLASSIC_NAMES)}.",
+                         code="limit.classic", name=name, choices=", ".join(CLASSIC_NAMES))
     if not 8 <= size <= 256:
         raise LimitError(f"size must be from 8 to 256 pixels, got {size!r}", code="limit.image_size", value=size,
                          limit=256)
@@ -633,9 +634,9 @@ def train_classic(name: str = "alexnet_small", dataset: str = "digits", epochs: 
     x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
     if model is None:
         kwargs = {"num_classes": len(data.classes), **model_kwargs}
-        if name == "mlp":
+        if name == "fc_mlp":
             kwargs.setdefault("in_features", 3 * size * size)
-        elif name == "small_cnn":
+        elif name == "shift_cnn":
             kwargs.setdefault("in_channels", 3)
         torch.manual_seed(seed)
         model = create_model(name, **kwargs)
@@ -643,7 +644,7 @@ def train_classic(name: str = "alexnet_small", dataset: str = "digits", epochs: 
         with torch.no_grad():
             model.eval()(x_train[:2].to(next(model.parameters()).device))
     except RuntimeError as err:
-        raise LimitError(f"'{name}' can't take {size} px images ({err}); use a *_small classic or a larger size.",
+        raise LimitError(f"'{name}' can't take {size} px images ({err}); use a small_* classic or a larger size.",
                          code="limit.input_size", name=name, value=size) from None
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_seconds=max_seconds)
     return fit(model, TensorDataset(x_train, y_train), TensorDataset(x_val, y_val), config=config, stop=stop,

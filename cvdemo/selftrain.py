@@ -40,15 +40,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from timm.layers import DropPath
 from torch import nn
 
 from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
+from .models import create_model
 from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread
 
-__all__ = ["FeatureMLP", "Pool", "SelfTrainCNN", "format_table", "main", "precision_coverage", "predict", "prepare",
+__all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
            "pseudo_label", "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
@@ -100,32 +100,7 @@ LARGER_STEP = 0.5  # with `larger`, round r's student is (1 + LARGER_STEP * r) t
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
 
-class Residual(nn.Module):
-    """x + block(x), the block dropped per example with probability `drop` in training (stochastic depth)."""
 
-    def __init__(self, block: nn.Module, drop: float = 0.0) -> None:
-        super().__init__()
-        self.block, self.drop_path = block, DropPath(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.block(x))
-
-
-class SelfTrainCNN(nn.Module):
-    """The digits self-training model on the 8x8 input: conv16, conv32, a residual conv32 block, pool to 4x4,
-    dropout, linear (~19k parameters; `width` scales the channels). A noised one gets dropout and stochastic
-    depth."""
-
-    def __init__(self, num_classes: int = 10, dropout: float = 0.3, drop_path: float = 0.0, width: float = 1.0) -> None:
-        super().__init__()
-        c1, c2 = round(16 * width), round(32 * width)
-        self.features = nn.Sequential(nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.Conv2d(c1, c2, 3, padding=1),
-                                      nn.ReLU(), Residual(nn.Sequential(nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU()),
-                                                          drop_path), nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 4 * 4, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 @torch.no_grad()
@@ -201,23 +176,6 @@ def _shift_noise(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
     return shift
 
 
-class FeatureMLP(nn.Module):
-    """The photo self-training model, a head on frozen pretrained features: linear to 256 (`width` scales
-    it), a residual block as wide, dropout, linear to the classes. A noised one gets dropout and stochastic
-    depth."""
-
-    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.5, drop_path: float = 0.0,
-                 width: float = 1.0) -> None:
-        super().__init__()
-        hidden = round(256 * width)
-        self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
-                                  Residual(nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU()), drop_path),
-                                  nn.Dropout(dropout), nn.Linear(hidden, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
-
-
 def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int) -> torch.Tensor:
     """Model inputs of `images`, (N, V, ...): view 0 is the clean image; for photos, views 1..copies are the
     pretrained features of RandAugment views (input noise drawn once, here). Digits have one view (pixels)."""
@@ -261,9 +219,11 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
     classes = len(pool.classes)
     drop_path = STOCHASTIC_DEPTH if noise else 0.0
     if pool.pixels:
-        model = SelfTrainCNN(classes, dropout=0.3 if noise else 0.0, drop_path=drop_path, width=width)
+        model = create_model("selftrain_cnn", num_classes=classes, dropout=0.3 if noise else 0.0,
+                             drop_path=drop_path, width=width)
     else:
-        model = FeatureMLP(x.shape[-1], classes, dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
+        model = create_model("selftrain_head", in_features=x.shape[-1], num_classes=classes,
+                             dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)

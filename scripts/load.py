@@ -129,7 +129,7 @@ def user(url: str, number: int, deadline: float, results: Results) -> None:
             results.add(api_name, None, err)
 
 
-TRAIN_ARGS = ("efficientnet_lite0", "probe", False, 100, 32, 0.01, 1e-4, 0.2, 0, False, "{}")
+TRAIN_ARGS = ("tf_efficientnet_lite0", "probe", False, 100, 32, 0.01, 1e-4, 0.2, 0, False, "{}")
 
 
 def trainer(url: str, deadline: float, results: Results) -> None:

@@ -219,7 +219,7 @@ def main() -> int:
         if ok["/load_dataset"]:
             t0 = time.monotonic()
             try:
-                out = client.submit("efficientnet_lite0", "probe", args.compare, args.epochs, args.batch_size, 0.01, 1e-4, 0.2, 0, False,
+                out = client.submit("tf_efficientnet_lite0", "probe", args.compare, args.epochs, args.batch_size, 0.01, 1e-4, 0.2, 0, False,
                                     "{}", api_name="/train").result(timeout=left())
                 status, report = out[0], out[3]
                 result_line = report.splitlines()[0] if report else ""

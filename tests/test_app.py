@@ -20,12 +20,12 @@ def test_classify_endpoint_returns_the_label_payload(client, examples):
 
 
 def test_classify_takes_the_model_as_second_input(client, examples):
-    result = client.predict(handle_file(examples["cat"]), "efficientnet_lite0", api_name="/classify")
+    result = client.predict(handle_file(examples["cat"]), "tf_efficientnet_lite0", api_name="/classify")
     assert "cat" in result["label"]
 
 
 def test_hub_model_offline_is_a_clear_message(client, examples):
-    with pytest.raises(AppError, match="can't be reached.*efficientnet_lite0"):
+    with pytest.raises(AppError, match="can't be reached.*tf_efficientnet_lite0"):
         client.predict(handle_file(examples["cat"]), "resnet50.a1_in1k", api_name="/classify")
 
 
@@ -77,7 +77,7 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
     counts = mine.predict("Built-in dataset", "textures", None, "", "", "", "", None, None, None, None,
                           api_name="/load_dataset")
     assert "147 images in 3 classes" in counts
-    outputs = mine.predict("efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
+    outputs = mine.predict("tf_efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
                            api_name="/train")
     name, lesson = outputs[-2]["value"], outputs[-1]  # the Classify tab's model list, then the lesson panel
     assert name.startswith("my model 1") and "textures" not in name
@@ -87,15 +87,15 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
     with pytest.raises(AppError, match="Unknown model"):  # another session can't use it
         other.predict(handle_file(examples["coffee"]), name, api_name="/classify")
     with pytest.raises(AppError, match="Load a dataset first"):  # nor sees this session's dataset
-        other.predict("efficientnet_lite0", "probe", False, 5, 32, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+        other.predict("tf_efficientnet_lite0", "probe", False, 5, 32, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
     with pytest.raises(AppError, match="minimum"):  # a refused run ...
-        mine.predict("efficientnet_lite0", "probe", False, 5, 32, 0.0, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+        mine.predict("tf_efficientnet_lite0", "probe", False, 5, 32, 0.0, 1e-4, 0.2, 0, False, "{}", api_name="/train")
     again = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")  # ... keeps earlier work
     assert again == brick
 
 
 def test_soft_targets_endpoint_plots_the_cat_at_five_temperatures(client, examples):
-    plot, line = client.predict(handle_file(examples["cat"]), "efficientnet_lite0", api_name="/soft_targets")
+    plot, line = client.predict(handle_file(examples["cat"]), "tf_efficientnet_lite0", api_name="/soft_targets")
     assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")
     assert "tabby" in line and "T = 20" in line
 
@@ -116,12 +116,12 @@ def test_distill_transfer_without_a_trained_model_says_what_to_do(server):
     fresh = Client(server, verbose=False)  # a new session: nothing trained in its Transfer tab
     with pytest.raises(AppError, match="Train a model in the Transfer tab first"):
         fresh.predict(4, 0.9, 12, 2, api_name="/distill_transfer")
-    with pytest.raises(AppError, match="can't be reached.*efficientnet_lite0"):  # a Hub teacher offline
-        fresh.predict(4, 0.9, 12, 2, "small_cnn", "resnet50.a1_in1k", api_name="/distill_transfer")
+    with pytest.raises(AppError, match="can't be reached.*tf_efficientnet_lite0"):  # a Hub teacher offline
+        fresh.predict(4, 0.9, 12, 2, "kd_student_cnn", "resnet50.a1_in1k", api_name="/distill_transfer")
 
 
 def test_layer_table_endpoint_counts_alexnet_and_times_it(client):
-    table, text = client.predict("alexnet", 224, api_name="/layer_table")
+    table, text = client.predict("paper_alexnet", 224, api_name="/layer_table")
     rows = [dict(zip(table["headers"], row)) for row in table["data"]]
     assert rows[0]["type"] == "Conv2d" and rows[0]["kernel"] == "11x11 /4 pad 2" and rows[0]["output shape"] == "96x55x55"
     assert rows[-1]["layer"] == "total" and rows[-1]["params"] == 62_378_344
@@ -150,10 +150,10 @@ def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, example
 def test_distill_the_transfer_model_and_classify_with_the_student(server, examples):
     client = Client(server, verbose=False)
     client.predict("Built-in dataset", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
-    client.predict("efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
-    outputs = client.predict(4, 0.9, 3, 1, "small_cnn", api_name="/distill_transfer")
+    client.predict("tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
+    outputs = client.predict(4, 0.9, 3, 1, "kd_student_cnn", api_name="/distill_transfer")
     student = outputs[-1]["value"]
-    assert student.startswith("my model 2: small_cnn student of")
+    assert student.startswith("my model 2: kd_student_cnn student of")
     assert "smaller" in outputs[2]  # the report says how much smaller and what it kept
     assert outputs[3].startswith("**Your run:**") and "validation accuracy" in outputs[3]
     result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")
@@ -162,9 +162,9 @@ def test_distill_the_transfer_model_and_classify_with_the_student(server, exampl
 
 def test_distill_an_imagenet_teacher_without_labels_and_classify_with_the_student(server, examples):
     client = Client(server, verbose=False)  # no dataset, no Transfer model: the built-in textures are the images
-    outputs = client.predict(4, 0.9, 1, 0, "small_cnn", "efficientnet_lite0", api_name="/distill_transfer")
+    outputs = client.predict(4, 0.9, 1, 0, "kd_student_cnn", "tf_efficientnet_lite0", api_name="/distill_transfer")
     student = outputs[-1]["value"]
-    assert student == "my model 1: small_cnn student of efficientnet_lite0"
+    assert student == "my model 1: kd_student_cnn student of tf_efficientnet_lite0"
     assert "No labels exist for the teacher's 1,000 classes" in outputs[2] and "built-in textures" in outputs[2]
     assert "agrees with the teacher's top-1" in outputs[3]
     result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")

@@ -1,4 +1,4 @@
-"""The CNN lessons (cvdemo.classics, cvdemo.lessons): the classics built as the papers did (parameter
+"""The CNN lessons (cvdemo.models.classics, cvdemo.lessons): the classics built as the papers did (parameter
 counts to the unit), receptive fields against hand computation, FLOPs against torch's own counter,
 the stacked-3x3 numbers, the FC-vs-CNN shift experiment, feature maps, training from scratch."""
 import pytest
@@ -8,9 +8,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cvdemo import lessons
-from cvdemo.classics import MLP, VGG, AlexNet, SmallCNN
+from cvdemo.models.classics import MLP, VGG, AlexNet, SmallCNN
 from cvdemo.errors import LimitError
-from cvdemo.models import CLASSICS, create_model
+from cvdemo.models import MODELS, create_model
 
 
 def count(model: nn.Module) -> int:
@@ -24,9 +24,10 @@ def rows_by_name(rows: list[dict]) -> dict[str, dict]:
 # --- the classics ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("alexnet", 62_378_344),  # the single-tower count
-    ("vgg11", 132_863_336), ("vgg13", 133_047_848), ("vgg16", 138_357_544), ("vgg19", 143_667_240),
-    ("vgg16_bn", 138_365_992),  # torchvision's vgg16_bn: + 2 x (2*64 + 2*128 + 3*256 + 6*512)
+    ("paper_alexnet", 62_378_344),  # the single-tower count
+    ("paper_vgg11", 132_863_336), ("paper_vgg13", 133_047_848), ("paper_vgg16", 138_357_544),
+    ("paper_vgg19", 143_667_240),
+    ("paper_vgg16_bn", 138_365_992),  # torchvision's vgg16_bn: + 2 x (2*64 + 2*128 + 3*256 + 6*512)
 ])
 def test_parameter_counts_at_1000_classes(name, expected):
     with torch.device("meta"):  # counts need no memory
@@ -64,14 +65,14 @@ def test_lrn_and_batchnorm_switches_change_the_layers():
 
 
 def test_registry_and_create_model():
-    for name in ("alexnet", "alexnet_small", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg16_bn",
-                 "vgg19_bn", "vgg11_small", "mlp", "small_cnn"):
-        assert name in CLASSICS
-    model = create_model("alexnet_small", num_classes=10, lrn=True, pretrained=True)  # no weights: ignored
+    for name in ("paper_alexnet", "small_alexnet", "paper_vgg11", "paper_vgg13", "paper_vgg16", "paper_vgg19",
+                 "paper_vgg11_bn", "paper_vgg16_bn", "paper_vgg19_bn", "small_vgg11", "fc_mlp", "shift_cnn"):
+        assert name in MODELS
+    model = create_model("small_alexnet_lrn", num_classes=10, pretrained=True)  # no weights: ignored
     assert not model.training and model.classifier[-1].out_features == 10
     assert any(isinstance(m, nn.LocalResponseNorm) for m in model.modules())
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
-    assert create_model("vgg16_small", num_classes=7)(torch.zeros(1, 3, 32, 32)).shape == (1, 7)
+    assert create_model("small_vgg16", num_classes=7)(torch.zeros(1, 3, 32, 32)).shape == (1, 7)
     # the pair of the FC-vs-CNN lesson: about the same number of parameters (printed in the docstring)
     mlp, cnn = count(MLP()), count(SmallCNN())
     assert (mlp, cnn) == (23_815, 23_946) and abs(mlp - cnn) / cnn < 0.2
@@ -117,8 +118,8 @@ def test_resnet18_receptive_field_follows_the_branches():
     assert rows["fc"]["rf"] == "global"
 
 
-@pytest.mark.parametrize(("name", "size"), [("alexnet", 224), ("vgg11", 112), ("resnet18", 224),
-                                            ("efficientnet_lite0", 224)])
+@pytest.mark.parametrize(("name", "size"), [("paper_alexnet", 224), ("paper_vgg11", 112), ("resnet18", 224),
+                                            ("tf_efficientnet_lite0", 224)])
 def test_flops_agree_with_torch_flop_counter(name, size):
     model = create_model(name, pretrained=False)
     total = lessons.layer_table(model, (3, size, size))[-1]
@@ -160,8 +161,8 @@ def test_stacked_3x3_lesson():
 def test_latency():
     ms = lessons.latency(AlexNet(num_classes=10, small=True), (3, 32, 32), runs=3)
     assert isinstance(ms, float) and ms > 0
-    (row,) = lessons.latency_table(["alexnet_small"], (3, 32, 32), runs=2)
-    assert row["name"] == "alexnet_small" and row["params"] == 704_584 and row["ms_p50"] > 0 and row["gflops"] > 0
+    (row,) = lessons.latency_table(["small_alexnet"], (3, 32, 32), runs=2)
+    assert row["name"] == "small_alexnet" and row["params"] == 704_584 and row["ms_p50"] > 0 and row["gflops"] > 0
 
 
 # --- experiments ---------------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def test_feature_maps_first_to_last(examples):
 
 
 def test_train_classic_learns_digits():
-    events = list(lessons.train_classic("alexnet_small", "digits", epochs=2, seed=0))
+    events = list(lessons.train_classic("small_alexnet", "digits", epochs=2, seed=0))
     epochs = [e for e in events if e.kind == "epoch"]
     assert len(epochs) == 2 and all("val_acc" in e.metrics for e in epochs)
     final = events[-1]
@@ -210,4 +211,4 @@ def test_train_classic_learns_digits():
     with pytest.raises(LimitError):
         lessons.train_classic("resnet18")
     with pytest.raises(LimitError):
-        lessons.train_classic("alexnet", size=32)  # 11x11/4 and three pools leave nothing of 32 px
+        lessons.train_classic("paper_alexnet", size=32)  # 11x11/4 and three pools leave nothing of 32 px

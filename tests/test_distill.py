@@ -353,10 +353,10 @@ def few_textures():
 
 
 def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_textures, tmp_path):
-    """Any factory classifier can teach: efficientnet_lite0's 1000 ImageNet classes are not the dataset's,
+    """Any factory classifier can teach: tf_efficientnet_lite0's 1000 ImageNet classes are not the dataset's,
     so the student gets those 1000 outputs and learns from the KD term alone; the report measures
     agreement with the teacher on held-out images, size and speed (tiny budget: 1 epoch, no copies)."""
-    events = list(d.distill_any("efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
+    events = list(d.distill_any("tf_efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
                                 copies=0))
     result = events[-1].result
     assert events[-1].kind == "done" and result["label_free"] and result["alpha"] == 1.0
@@ -379,7 +379,7 @@ def test_a_hub_teacher_offline_fails_fast_and_clearly(few_textures):
     import time
 
     start = time.monotonic()
-    with pytest.raises(ModelError, match="can't be reached.*efficientnet_lite0"):
+    with pytest.raises(ModelError, match="can't be reached.*tf_efficientnet_lite0"):
         d.distill_any("resnet50.a1_in1k", few_textures)
     assert time.monotonic() - start < 10
 
@@ -425,12 +425,12 @@ def test_distill_handler_with_an_imagenet_teacher_adds_an_exportable_student(few
 
     ws = Workspace()
     ws.lang = "ko"
-    ws.dataset = few_textures  # the user's images, but no Transfer model: the teacher is efficientnet_lite0
-    *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "small_cnn", "efficientnet_lite0")
+    ws.dataset = few_textures  # the user's images, but no Transfer model: the teacher is tf_efficientnet_lite0
+    *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "kd_student_cnn", "tf_efficientnet_lite0")
     status, _, report, lesson, name, dropdown = last
-    assert name == "my model 1: small_cnn student of efficientnet_lite0" and name in ws.models
+    assert name == "my model 1: kd_student_cnn student of tf_efficientnet_lite0" and name in ws.models
     assert "교사의 1,000개 클래스에 대한 레이블이 없으므로" in report and "내 데이터셋" in report
-    agreement = re.search(r"\| 학생: small_cnn \(처음부터 학습, 64 px\) \| (\d+\.\d%)", report).group(1)
+    agreement = re.search(r"\| 학생: kd_student_cnn \(처음부터 학습, 64 px\) \| (\d+\.\d%)", report).group(1)
     assert lesson.startswith("**내 실행 결과:**") and agreement in lesson
     files = ui.export_student(ws, name)
     config = json.loads(Path(files[1]).read_text())
@@ -466,18 +466,18 @@ def test_a_pretrained_student_starts_from_imagenet_weights_at_its_own_input_size
     from cvdemo.errors import ModelError
     from cvdemo.models import create_model
 
-    student = d.build_image_student("efficientnet_lite0", 3, pretrained=True)
-    reference = create_model("efficientnet_lite0")
+    student = d.build_image_student("tf_efficientnet_lite0", 3, pretrained=True)
+    reference = create_model("tf_efficientnet_lite0")
     assert torch.equal(student.conv_stem.weight, reference.conv_stem.weight)
     assert student.classifier.out_features == 3
     assert d.student_data_config(student, True)["input_size"] == (3, 224, 224)
-    assert d.student_data_config(d.build_image_student("small_cnn", 3, pretrained=True), True)["input_size"] == \
+    assert d.student_data_config(d.build_image_student("kd_student_cnn", 3, pretrained=True), True)["input_size"] == \
         (3, d.STUDENT_SIZE, d.STUDENT_SIZE)  # a StudentCNN has no pretrained weights: always 64 px
-    scratch = d.build_image_student("efficientnet_lite0", 3)
+    scratch = d.build_image_student("tf_efficientnet_lite0", 3)
     assert not torch.equal(scratch.conv_stem.weight, reference.conv_stem.weight)
     with pytest.raises(ModelError, match="can't be reached"):
         d.build_image_student("mobilenetv3_small_050", 3, pretrained=True)
     # through distill_classifier: the student's Classifier sees 224 px
-    events = list(d.distill_any("efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
-                                copies=0, student="efficientnet_lite0", pretrained_student=True))
+    events = list(d.distill_any("tf_efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
+                                copies=0, student="tf_efficientnet_lite0", pretrained_student=True))
     assert events[-1].result["classifier"].input_size == (224, 224)

@@ -135,8 +135,8 @@ def bad_files(folder: Path, photo: str, marker: Path) -> list[Path]:
     return [folder / name for name in files]
 
 
-BAD_MODELS = ["../../etc/passwd", "a" * 10000, "hf-hub:../../x", "efficientnet_lite0; rm -rf /",
-              "no_such_model_xyz", "efficientnet_lite0\x00", "resnet18"]  # resnet18: real, but offline
+BAD_MODELS = ["../../etc/passwd", "a" * 10000, "hf-hub:../../x", "tf_efficientnet_lite0; rm -rf /",
+              "no_such_model_xyz", "tf_efficientnet_lite0\x00", "resnet18"]  # resnet18: real, but offline
 BLANK_MODELS = ["", " "]  # mean "the default model": these must work
 
 
@@ -313,7 +313,7 @@ def test_fuzz_every_endpoint_with_malformed_input(client, server, examples, tmp_
                 fuzzed += 1
                 for name in BAD_MODELS:
                     fuzz.expect_error(f"model {name[:40]!r}", api_name, *replaced(valid, i, name))
-                for value in (123, 1.5, ["efficientnet_lite0"], {"name": "efficientnet_lite0"}):
+                for value in (123, 1.5, ["tf_efficientnet_lite0"], {"name": "tf_efficientnet_lite0"}):
                     fuzz.expect_raw_error(f"model of type {type(value).__name__}", api_name,
                                           replaced(valid_raw, i, value))
                 for name in BLANK_MODELS:  # blank means the default model: a real answer

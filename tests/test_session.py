@@ -11,7 +11,7 @@ from cvdemo.ui.session import MAX_SESSION_MODELS, Workspace, workspace_state
 
 def trained() -> Classifier:
     """Stands in for a fine-tuned model (its own object, as the Transfer tab makes)."""
-    return Classifier("efficientnet_lite0", create_model(), runtime="torch")
+    return Classifier("tf_efficientnet_lite0", create_model(), runtime="torch")
 
 
 def test_each_session_gets_a_fresh_workspace_with_its_own_folder():
@@ -39,7 +39,7 @@ def test_a_session_keeps_its_last_few_models_under_unique_names():
     assert workspace.classifier(names[-1]) is model
     with pytest.raises(ModelError):  # dropped models are gone, not looked up elsewhere
         workspace.classifier(names[0])
-    assert workspace.classifier(None).name == "efficientnet_lite0"  # the shared default
+    assert workspace.classifier(None).name == "tf_efficientnet_lite0"  # the shared default
 
 
 def test_one_run_at_a_time_per_session_and_stop_reaches_the_run():

@@ -51,11 +51,11 @@ def test_probe_head_retrains_on_cached_features(textures, monkeypatch):
 
 
 def test_finetune_freezes_all_but_the_last_stages():
-    model = build_network("finetune", "efficientnet_lite0", 3)
+    model = build_network("finetune", "tf_efficientnet_lite0", 3)
     flags = [p.requires_grad for p in model.parameters()]
     assert not flags[0] and flags[-1]  # stem frozen, head trains
     assert 0.15 < sum(flags) / len(flags) < 0.35
-    assert all(p.requires_grad for p in build_network("full", "efficientnet_lite0", 3).parameters())
+    assert all(p.requires_grad for p in build_network("full", "tf_efficientnet_lite0", 3).parameters())
 
 
 def test_stop_keeps_a_usable_model(textures):
@@ -80,8 +80,8 @@ def test_export_loads_back_in_plain_timm(textures, tmp_path):
     _, result = run(textures, mode="probe", config=TrainConfig(epochs=30, lr=1e-2))
     folder = save_model(result.classifier.model, tmp_path / "model", result.classes)
     config = json.loads((folder / "config.json").read_text())
-    assert config["architecture"] == "efficientnet_lite0" and config["label_names"] == ["brick", "grass", "gravel"]
-    plain = timm.create_model("efficientnet_lite0", num_classes=3, checkpoint_path=str(folder / "model.safetensors"))
+    assert config["architecture"] == "tf_efficientnet_lite0" and config["label_names"] == ["brick", "grass", "gravel"]
+    plain = timm.create_model("tf_efficientnet_lite0", num_classes=3, checkpoint_path=str(folder / "model.safetensors"))
     x = torch.from_numpy(result.classifier.preprocess(textures.images[60]))
     with torch.no_grad():
         assert torch.allclose(plain.eval()(x), result.classifier.model.cpu()(x.contiguous()), atol=1e-4)
@@ -98,7 +98,7 @@ def test_untrusted_checkpoints_are_never_unpickled(tmp_path):
     folder = tmp_path / "evil"
     folder.mkdir()
     (folder / "model.pth").write_bytes(b"not even a pickle")
-    (folder / "config.json").write_text(json.dumps({"architecture": "efficientnet_lite0", "num_classes": 3}))
+    (folder / "config.json").write_text(json.dumps({"architecture": "tf_efficientnet_lite0", "num_classes": 3}))
     with pytest.raises(ModelError, match="safetensors"):
         load_model(folder)
     save_file({"x": torch.zeros(2)}, str(folder / "model.safetensors"))  # valid file, wrong tensors
@@ -154,7 +154,7 @@ def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     ws.lang = "ko"
     counts = load_dataset(ws, "Built-in dataset", "textures", None, "", "", "", "", None, None, None, None)
     assert counts.startswith("이미지 147장, 클래스 3개")
-    *_, last = train(ws, "efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
+    *_, last = train(ws, "tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
     status, loss, _, report, _, gallery, _, lesson = last
     assert status.startswith("완료") and "| 클래스 | 정확도 |" in report
     assert set(loss["split"]) == {"학습", "검증"} and all(hangul.search(caption) for _, caption in gallery)

@@ -18,6 +18,6 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
     assert english.startswith("**Your run:**") and f"to **{mlp}**" in english and "by 8 px" in english
 
     ws.lang = "ko"
-    table, text = layer_table("alexnet", 64, ws)
+    table, text = layer_table("paper_alexnet", 64, ws)
     assert list(table.columns[:2]) == ["층", "종류"] and table.iloc[-1, 0] == "합계"
     assert "파라미터 수 **62,378,344**" in text and "지연 시간" in text

@@ -27,29 +27,28 @@ from .transfer import MAX_TRAIN_SECONDS
 MAX_CACHED = 2      # built models kept for the layer table (VGG19 alone is 570 MB)
 LATENCY_RUNS = 3    # timed forward passes (after one warm-up) per latency figure
 # Display names: a model's own name, or a text to translate (_) where it holds words.
-TABLE_MODELS = [("AlexNet (2012)", "alexnet"), (_("architectures.model_alexnet_lrn"), "alexnet+lrn"),
-                ("AlexNet + BatchNorm", "alexnet+bn"),
-                *[(f"VGG{d}{' + BatchNorm' if bn else ''}", f"vgg{d}{'_bn' if bn else ''}")
+TABLE_MODELS = [("AlexNet (2012)", "paper_alexnet"), (_("architectures.model_alexnet_lrn"), "paper_alexnet_lrn"),
+                ("AlexNet + BatchNorm", "paper_alexnet_bn"),
+                *[(f"VGG{d}{' + BatchNorm' if bn else ''}", f"paper_vgg{d}{'_bn' if bn else ''}")
                   for d in (11, 13, 16, 19) for bn in (False, True)],
                 (_("architectures.model_resnet18"), "resnet18"), (_("architectures.model_lite0"), DEFAULT_MODEL)]
-CLASSICS = [(_("architectures.classic_alexnet"), "alexnet_small"),
-            (_("architectures.classic_alexnet_lrn"), "alexnet_small+lrn"),
-            (_("architectures.classic_alexnet_bn"), "alexnet_small+bn"),
-            (_("architectures.classic_vgg11"), "vgg11_small"),
-            (_("architectures.classic_vgg11_bn"), "vgg11_small+bn"),
-            (_("architectures.classic_vgg16_bn"), "vgg16_small+bn")]
+CLASSICS = [(_("architectures.classic_alexnet"), "small_alexnet"),
+            (_("architectures.classic_alexnet_lrn"), "small_alexnet_lrn"),
+            (_("architectures.classic_alexnet_bn"), "small_alexnet_bn"),
+            (_("architectures.classic_vgg11"), "small_vgg11"),
+            (_("architectures.classic_vgg11_bn"), "small_vgg11_bn"),
+            (_("architectures.classic_vgg16_bn"), "small_vgg16_bn")]
 _models: OrderedDict[str, torch.nn.Module] = OrderedDict()
 _models_lock = threading.Lock()  # one build / table / timing at a time (hooks go on the cached model)
 
 
-def _split(key: str, allowed: list[tuple]) -> tuple[str, dict]:
-    """'alexnet+lrn' -> ('alexnet', {'lrn': True}); refuses keys that aren't offered."""
+def _offered(key: str, allowed: list[tuple]) -> str:
+    """The model name if it is one of the choices; refuses keys that aren't offered."""
     values = [value for _label, value in allowed]
     if key not in values:
         raise LimitError(f"Unknown model '{key}'; choose one of {', '.join(values)}.", code="limit.model",
                          name=key, choices=", ".join(values))
-    name, _plus, extra = key.partition("+")
-    return name, {"lrn": {"lrn": True}, "bn": {"batchnorm": True}}.get(extra, {})
+    return key
 
 
 def _label(key: str, allowed: list[tuple], workspace: Workspace) -> str:
@@ -62,8 +61,7 @@ def _cached(key: str) -> torch.nn.Module:
     if key not in _models:
         while len(_models) >= MAX_CACHED:
             _models.popitem(last=False)  # drop the oldest before building the next one
-        name, kwargs = _split(key, TABLE_MODELS)
-        _models[key] = create_model(name, pretrained=False, **kwargs)
+        _models[key] = create_model(_offered(key, TABLE_MODELS), pretrained=False)
     _models.move_to_end(key)
     return _models[key]
 
@@ -188,14 +186,13 @@ def feature_maps(image, layers: list[str], workspace: Workspace | None = None):
 def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     """Train a small classic from scratch on the digits; stream status and the accuracy curve, then the
     result and the lesson panel's "your run"."""
-    name, kwargs = _split(key, CLASSICS)
+    name = _offered(key, CLASSICS)
     run["stop"] = stop = StopFlag()
     points: list[dict] = []
     splits = {"train": workspace.tr("architectures.split_train"), "val": workspace.tr("architectures.split_val")}
     yield workspace.tr("architectures.preparing"), None, "", gr.skip()  # None: clear the last run's curve
     with one_thread():  # small models: one torch thread is faster than two waiting on each other
-        for event in lessons.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop,
-                                           **kwargs):
+        for event in lessons.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
             if event.kind == "epoch":
                 points += [{"epoch": event.epoch, "accuracy": event.metrics[f"{s}_acc"], "split": splits[s]}
                            for s in splits]
@@ -237,7 +234,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
 
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
-        arch = gr.Dropdown(TABLE_MODELS, value="alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
+        arch = gr.Dropdown(TABLE_MODELS, value="paper_alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
         size = gr.Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
@@ -260,7 +257,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     run = gr.State({})  # this session's Stop flag
     with gr.Row():
         with gr.Column(scale=1):
-            classic = gr.Dropdown(CLASSICS, value="alexnet_small", label=_("architectures.architecture"))
+            classic = gr.Dropdown(CLASSICS, value="small_alexnet", label=_("architectures.architecture"))
             classic_epochs = gr.Slider(1, 30, 5, step=1, label=_("app.epochs"))
             with gr.Row():
                 train_run = gr.Button(_("architectures.train"), variant="primary")

@@ -248,7 +248,7 @@ def pick_teacher(workspace: Workspace, teacher: str | None):
     result = workspace.result
     if result is None or workspace.dataset is None:
         raise LimitError("Train a model in the Transfer tab first: it becomes the teacher. Or pick a pretrained "
-                         "teacher such as efficientnet_lite0.", code="model.missing")
+                         "teacher such as tf_efficientnet_lite0.", code="model.missing")
     if list(workspace.dataset.classes) != list(result.classes):
         raise LimitError("The dataset loaded now is not the one the Transfer model learned: load it again "
                          "or retrain in the Transfer tab.", code="dataset.mismatch")
@@ -256,7 +256,7 @@ def pick_teacher(workspace: Workspace, teacher: str | None):
 
 
 @user_errors
-def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "small_cnn",
+def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "kd_student_cnn",
                   teacher: str = TRANSFER, pretrained: bool = False):
     """Distill a teacher (`teacher`: this session's Transfer-tab model, or any classifier name) into a small
     student, streaming status and the accuracy curve. With the teacher's classes = the dataset's, on its
@@ -265,7 +265,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
     teacher_clf, dataset = pick_teacher(workspace, teacher)
     source = workspace.tr("distill.source_textures") if dataset is None else workspace.tr("distill.source_yours")
     dataset, label_free = distill.distill_plan(teacher_clf, dataset)
-    student = student or "small_cnn"
+    student = student or "kd_student_cnn"
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=32, lr=3e-3, max_seconds=MAX_TRAIN_SECONDS)
         skip = gr.skip()
@@ -363,7 +363,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         teacher4 = gr.Dropdown(teacher_choices(), value=TRANSFER, allow_custom_value=True, label=_("distill.teacher"),
                                info=_("distill.teacher_info"), scale=2, elem_id="distill-teacher")
         with gr.Column():
-            student4 = gr.Dropdown(list(distill.STUDENTS), value="small_cnn", allow_custom_value=True,
+            student4 = gr.Dropdown(list(distill.STUDENTS), value="kd_student_cnn", allow_custom_value=True,
                                    label=_("distill.student_image"))
             pretrained4 = gr.Checkbox(False, label=_("distill.pretrained_student"),
                                       info=_("distill.pretrained_student_info"))

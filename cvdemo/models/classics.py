@@ -1,12 +1,13 @@
 """The classic CNNs built from scratch, layer by layer as the papers describe them, for the lessons.
 
     from cvdemo.models import create_model
-    model = create_model("alexnet")              # 62,378,344 parameters (224 px, 1000 classes)
-    model = create_model("vgg16", num_classes=10)
-    model = create_model("alexnet_small", num_classes=10, lrn=True)   # trains on 32 px images in seconds
+    model = create_model("paper_alexnet")        # 62,378,344 parameters (224 px, 1000 classes)
+    model = create_model("paper_vgg16", num_classes=10)
+    model = create_model("small_alexnet_lrn", num_classes=10)   # trains on 32 px images in seconds
 
-Importing this module registers every model in `cvdemo.models.CLASSICS` (create_model imports it), so
-`create_model(name, **kwargs)` builds them; they have no pretrained weights (`pretrained` is ignored).
+Registered names (none is a timm name, so timm's pretrained `vgg16` stays timm's): paper_alexnet,
+paper_alexnet_lrn, paper_alexnet_bn, small_alexnet(_lrn, _bn); paper_vgg{11,13,16,19}(_bn),
+small_vgg{11,13,16,19}(_bn); fc_mlp and shift_cnn (the FC-vs-CNN pair). They have no pretrained weights.
 
 AlexNet (Krizhevsky, Sutskever & Hinton 2012), one tower (the paper split it over two GPUs):
     conv 96 11x11/4 (padding 2: 224 -> 55) - ReLU - [LRN] - maxpool 3/2 (overlapping) -> 27
@@ -45,7 +46,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from .models import CLASSICS
+from ._registry import register_model
 
 __all__ = ["MLP", "VGG", "VGG_CONFIGS", "AlexNet", "SmallCNN"]
 
@@ -197,14 +198,19 @@ class SmallCNN(nn.Module):
 
 
 def _register() -> None:
-    CLASSICS["alexnet"] = AlexNet
-    CLASSICS["alexnet_small"] = partial(AlexNet, small=True)
-    for depth, key in _VGG_DEPTHS.items():
-        CLASSICS[f"vgg{depth}"] = partial(VGG, key)
-        CLASSICS[f"vgg{depth}_bn"] = partial(VGG, key, batchnorm=True)
-        CLASSICS[f"vgg{depth}_small"] = partial(VGG, key, small=True)
-    CLASSICS["mlp"] = MLP
-    CLASSICS["small_cnn"] = SmallCNN
+    for prefix, small in (("paper", False), ("small", True)):
+        size = "32 px, channels / 4" if small else "224 px, as published"
+        register_model(f"{prefix}_alexnet", partial(AlexNet, small=small), f"AlexNet (2012), one tower, {size}")
+        register_model(f"{prefix}_alexnet_lrn", partial(AlexNet, small=small, lrn=True),
+                       f"AlexNet with local response normalisation, {size}")
+        register_model(f"{prefix}_alexnet_bn", partial(AlexNet, small=small, batchnorm=True),
+                       f"AlexNet with BatchNorm instead of LRN, {size}")
+        for depth, key in _VGG_DEPTHS.items():
+            register_model(f"{prefix}_vgg{depth}", partial(VGG, key, small=small), f"VGG{depth} ({key}), {size}")
+            register_model(f"{prefix}_vgg{depth}_bn", partial(VGG, key, small=small, batchnorm=True),
+                           f"VGG{depth} ({key}) with BatchNorm, {size}")
+    register_model("fc_mlp", MLP, "fully connected baseline of the FC-vs-CNN lesson")
+    register_model("shift_cnn", SmallCNN, "small CNN with a global max pool, the FC-vs-CNN lesson's CNN")
 
 
 _register()
