@@ -1,10 +1,10 @@
 """Benchmarks that print ratios measured side by side in one run (the machine is noisy).
 
-    python -m cvdemo.bench classify [--runs 200] [--image PATH]
+    python -m cvdemo.bench classify [--runs 200] [--image PATH] [--model tf_efficientnet_lite1]
     python -m cvdemo.bench augment [--runs 10]
     python -m cvdemo.bench transfer [--seeds 3]
 
-`classify`: the default model, batch 1, fp32: plain timm eager (timm transform + torch forward)
+`classify`: one model (default: the default model), batch 1, fp32: plain timm eager (timm transform + torch forward)
 against cvdemo's fast path (fused PIL preprocessing + onnxruntime), alternating call by call so
 both see the same load. Ends with the line `ratio <eager/fast>` for the forward pass.
 
@@ -36,14 +36,14 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_classify(runs: int, image_path: str | None) -> None:
+def bench_classify(runs: int, image_path: str | None, model: str | None = None) -> None:
     import timm.data
 
     from .images import load_image
     from .inference import get_classifier
     from .ui.common import example_images
 
-    fast = get_classifier()  # onnxruntime on a CPU
+    fast = get_classifier(model)  # onnxruntime on a CPU
     eager = fast.model  # the same timm module with the same weights, run as plain eager torch
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=eager))
     image = load_image(image_path or example_images()[3])  # rocket.jpg, a 640x427 photo
@@ -201,16 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("classify", help="eager timm vs the fast path, default model, batch 1")
+    p = sub.add_parser("classify", help="eager timm vs the fast path, batch 1")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--image", default=None, help="photo to use (default: scikit-image's rocket.jpg)")
+    p.add_argument("--model", default=None, help="an offline classifier (default: tf_efficientnet_lite0)")
     a = sub.add_parser("augment", help="16 RandAugment samples of a 512 px image + batched classification")
     a.add_argument("--runs", type=int, default=10)
     t = sub.add_parser("transfer", help="linear-probe timings; pretrained probe vs from scratch, same budget")
     t.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.what == "classify":
-        bench_classify(args.runs, args.image)
+        bench_classify(args.runs, args.image, args.model)
     elif args.what == "augment":
         bench_augment(args.runs)
     else:
