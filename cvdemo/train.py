@@ -30,7 +30,7 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
 - `model` is moved to the device (and stays there). CUDA: bf16 autocast and channels_last when
   `config.amp`; elsewhere plain float32. A last training batch of a single image (which BatchNorm
   refuses in train mode) is dropped: a different image each epoch.
-- DDP: under `torchrun` (WORLD_SIZE > 1) the process group is initialised if needed (nccl on CUDA,
+- DDP: under `torchrun` (one process or more) the process group is initialised if needed (nccl on CUDA,
   else gloo; destroyed at the end only if `fit` created it), the model is wrapped in
   DistributedDataParallel, training data is split by a DistributedSampler and validation data by
   rank; loss sums and correct/total counts are all-reduced, so metrics and the best-model choice are
@@ -204,7 +204,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
 
     # --- where: the device, and the process group under torchrun ---
     device = torch.device(config.device) if config.device else pick_device()
-    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # under torchrun (even with one process: the same DDP path, e.g. nccl on one GPU)
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
     if torchrun and device.type == "cuda":  # one GPU per process: this node's rank picks it
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -213,7 +214,7 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
     if torchrun and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         created_group = True
-    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     main = rank == 0
     amp = config.amp and device.type == "cuda"
