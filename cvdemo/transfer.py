@@ -66,6 +66,10 @@ class TransferResult:
     seconds: float
     stopped: bool = False
     notes: list[str] = field(default_factory=list)
+    # the run's own split of the dataset: what it trained on and the held-out images every score above is
+    # measured on (distilling this model reuses it, so its "validation" images stay unseen)
+    train_data: Dataset | None = None
+    val_data: Dataset | None = None
 
 
 class ImageSet(torch.utils.data.Dataset):
@@ -201,7 +205,7 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     else:
         probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
     last.result = report(classifier, mode, arch, val, probs, last, seconds)
-    last.result.notes = notes
+    last.result.notes, last.result.train_data, last.result.val_data = notes, train, val
     yield last
 
 
