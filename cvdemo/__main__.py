@@ -72,12 +72,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if final is None or not is_main_process():
         return 0
     result = final.result
+    for note in result.notes:  # e.g. a setting lowered, CutMix/MixUp not applied by the probe
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     save_model(result.classifier.model, out, result.classes)
     export_onnx(result.classifier.model, out / "model.onnx", result.classifier.input_size)
     metrics = {"mode": result.mode, "arch": result.arch, "classes": result.classes, "val_acc": result.val_acc,
                "per_class_acc": result.per_class_acc, "confusion": result.confusion.tolist(),
-               "history": result.history, "seconds": result.seconds, "stopped": result.stopped}
+               "history": result.history, "seconds": result.seconds, "stopped": result.stopped,
+               "notes": [str(note) for note in result.notes]}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"validation accuracy {result.val_acc:.3f} ({result.mode}, {result.arch}); wrote {out}/model.safetensors, "
           f"config.json, model.onnx, metrics.json")

@@ -646,7 +646,8 @@ def student_data_config(student: nn.Module, pretrained: bool) -> dict:
 def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: float = 0.9,
                        config: TrainConfig | None = None, copies: int = 3, val_fraction: float = 0.2,
                        stop: StopFlag | None = None, student: str = "kd_student_cnn",
-                       label_free: bool = False, pretrained_student: bool = False) -> Iterator[Event]:
+                       label_free: bool = False, pretrained_student: bool = False,
+                       val: Dataset | None = None) -> Iterator[Event]:
     """Distill a `cvdemo.inference.Classifier` (e.g. a Transfer-tab model) into a small student
     (`student`: StudentCNN by default, or a small timm model such as mobilenetv3_small_050, from scratch or
     `pretrained_student`) on
@@ -654,6 +655,10 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
     teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
     as a Classifier, and an honest sentence.
+
+    `val`: the held-out images (e.g. a Transfer run's own `val_data`, so that the teacher is scored on images
+    it never trained on); `dataset` is then the training split as it is. None: `val_fraction` of `dataset`
+    is split off (stratified, seeded with `config.seed`).
 
     `label_free`: the teacher's classes are not the dataset's (an ImageNet teacher on the user's images),
     so there are no labels for them. The dataset's labels are not used: the student gets the teacher's
@@ -664,7 +669,12 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     from .inference import Classifier
 
     config = config or TrainConfig(epochs=20, batch_size=32, lr=3e-3)
-    train, val = split(dataset, val_fraction, seed=config.seed)
+    if val is None:
+        train, val = split(dataset, val_fraction, seed=config.seed)
+    elif list(val.classes) != list(dataset.classes):
+        raise ValueError(f"val's classes {val.classes} are not the dataset's {dataset.classes}")
+    else:
+        train = dataset
     classes = list(teacher.labels) if label_free else list(dataset.classes)
     torch.manual_seed(config.seed)
     student_name, student = student, build_image_student(student, len(classes), pretrained_student)
@@ -730,13 +740,17 @@ def distill_plan(teacher, dataset: Dataset | None = None) -> tuple[Dataset, bool
 
 
 def distill_any(teacher=None, dataset: Dataset | None = None, **options) -> Iterator[Event]:
-    """Distill any classifier into a small student: a `cvdemo.inference.Classifier` (e.g. a Transfer-tab
-    model) or a name the model factory builds (None: tf_efficientnet_lite0, the pretrained ImageNet-1k
-    classifier that works offline; a Hub model offline raises ModelError here, at the call). On `dataset`
-    (None: the built-in textures) with its labels when they are the teacher's classes, else label-free
-    (see `distill_classifier`, which takes `options`)."""
+    """Distill any classifier into a small student: a `cvdemo.inference.Classifier`, a
+    `cvdemo.transfer.TransferResult` (its model, on that run's own training and held-out images: the
+    teacher's score is then on images it never saw) or a name the model factory builds (None:
+    tf_efficientnet_lite0, the pretrained ImageNet-1k classifier that works offline; a Hub model offline
+    raises ModelError here, at the call). On `dataset` (None: the built-in textures) with its labels when
+    they are the teacher's classes, else label-free (see `distill_classifier`, which takes `options`)."""
     from .inference import get_classifier
+    from .transfer import TransferResult
 
+    if isinstance(teacher, TransferResult):
+        dataset, options["val"], teacher = teacher.train_data, teacher.val_data, teacher.classifier
     if teacher is None or isinstance(teacher, str):
         teacher = get_classifier(teacher)
     dataset, label_free = distill_plan(teacher, dataset)

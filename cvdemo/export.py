@@ -24,17 +24,17 @@ MAX_CONFIG_BYTES = 1_000_000
 
 
 def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int]) -> Path:
-    """ONNX (opset 17, dynamic batch), written atomically; input "input" (N,3,H,W) -> "output"."""
+    """ONNX (opset 17, dynamic batch), written atomically; input "input" (N,3,H,W) -> "output".
+    Exported from a CPU copy in eval mode, so a model on any device (a GPU's after training) exports,
+    and the caller's model is left as it was: on its device, in its train/eval mode, untouched."""
+    plain = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(1, 3, *input_size)
-    was_training = model.training
-    model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atomic_write(Path(path), lambda tmp: torch.onnx.export(
-            model, (example,), str(tmp), dynamo=False, opset_version=17,
+            plain, (example,), str(tmp), dynamo=False, opset_version=17,
             input_names=["input"], output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
-    model.train(was_training)
     return Path(path)
 
 

@@ -56,7 +56,7 @@ class PooledFeatures(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
-        self.model = model  # eval() on the wrapper matters: exporting restores the wrapper's mode onto it
+        self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)

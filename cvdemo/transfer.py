@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -65,6 +66,10 @@ class TransferResult:
     seconds: float
     stopped: bool = False
     notes: list[str] = field(default_factory=list)
+    # the run's own split of the dataset: what it trained on and the held-out images every score above is
+    # measured on (distilling this model reuses it, so its "validation" images stay unseen)
+    train_data: Dataset | None = None
+    val_data: Dataset | None = None
 
 
 class ImageSet(torch.utils.data.Dataset):
@@ -135,7 +140,10 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
              stop: StopFlag | None = None) -> Iterator[Event]:
     """Train on `dataset` in `mode`; yields training Events, and a final Event whose `.result`
     is a TransferResult. `augment` is an augmentation spec (the Augment tab's JSON): for the probe,
-    `copies` augmented versions of each training image are added before features are computed."""
+    `copies` augmented versions of each training image are added before features are computed; the
+    modes that train through the backbone augment every image as it is loaded, and CutMix/MixUp mix
+    each training batch (`Pipeline.mix_batch`: soft labels; train_acc counts the larger share). The
+    probe can't mix (its features are computed once per image): a note in the result says so."""
     if mode not in MODES:
         raise LimitError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", code="limit.mode", value=mode,
                          choices=", ".join(MODES))
@@ -152,6 +160,16 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     start = time.perf_counter()
     train, val = split(dataset, val_fraction, seed=config.seed)
     n = len(dataset.classes)
+    mix = None
+    if pipeline is not None and pipeline.mixes:
+        mixers = "/".join({"cutmix": "CutMix", "mixup": "MixUp"}[op.name] for op in pipeline.ops
+                          if op.enabled and op.mixes)
+        if mode == "probe":
+            notes.append(Note(f"{mixers} not applied: the linear probe trains on backbone features computed once per "
+                              "image, and mixing needs the images themselves (any other augmentation in the pipeline "
+                              "was applied). Fine-tune to train with it.", "transfer.mix_not_in_probe", mixers=mixers))
+        else:  # fit calls mix(x, y) on every training batch
+            mix = partial(pipeline.mix_batch, num_classes=n, generator=torch.Generator().manual_seed(config.seed))
     base = get_classifier(arch)  # preprocessing (and the frozen backbone for the probe)
     if mode == "probe":
         images, labels = list(train.images), list(train.labels)
@@ -171,7 +189,7 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     last = None
     # The probe's linear head is tiny: one torch thread is faster than two waiting on each other.
     with one_thread() if mode == "probe" else contextlib.nullcontext():
-        for event in fit(net, train_set, val_set, config=config, stop=stop):
+        for event in fit(net, train_set, val_set, config=config, batch_transform=mix, stop=stop):
             last = event
             if event.kind in ("done", "stopped"):
                 break
@@ -187,7 +205,7 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     else:
         probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
     last.result = report(classifier, mode, arch, val, probs, last, seconds)
-    last.result.notes = notes
+    last.result.notes, last.result.train_data, last.result.val_data = notes, train, val
     yield last
 
 

@@ -375,6 +375,54 @@ def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_texture
     assert data.name == "textures" and len(data) == 147 and not label_free
 
 
+def test_a_transfer_teacher_is_scored_on_that_runs_own_held_out_images(few_textures, monkeypatch):
+    """Distilling a Transfer run's model reuses that run's split: the teacher's accuracy is its accuracy on
+    exactly the run's validation images, and none of them is among the student's training images (a fresh
+    split with another seed would put some of the teacher's training images in the "validation" set)."""
+    from cvdemo.transfer import transfer
+
+    run = list(transfer(few_textures, mode="probe", config=TrainConfig(epochs=30, lr=1e-2, seed=7)))[-1].result
+    train, val = run.train_data, run.val_data
+    assert len(train) + len(val) == len(few_textures) and len(val) == 6
+    seen, real = {}, d.distill
+
+    def spy(teacher, student, train_images, labels, unlabeled, *args, **kwargs):
+        seen.update(train=list(train_images), unlabeled=list(unlabeled), val=list(kwargs["val_images"]))
+        return real(teacher, student, train_images, labels, unlabeled, *args, **kwargs)
+
+    monkeypatch.setattr(d, "distill", spy)
+    events = list(d.distill_any(run, config=TrainConfig(epochs=1, batch_size=32, lr=3e-3), copies=1))
+    result = events[-1].result
+    expected = float((run.classifier.probabilities(val.images).argmax(1) == val.labels).mean())
+    assert result["teacher"]["val_acc"] == expected and result["held_out"] == len(val)
+    assert [id(im) for im in seen["val"]] == [id(im) for im in val.images]
+    assert [id(im) for im in seen["train"]] == [id(im) for im in train.images]
+    assert len(seen["unlabeled"]) == len(train)  # one augmented copy of each training image, none of val's
+    held_out = {im.tobytes() for im in val.images}
+    assert not any(im.tobytes() in held_out for im in seen["train"])
+
+
+def test_the_distill_tab_takes_the_transfer_runs_own_split():
+    """The tab's teacher "this session's Transfer-tab model" (or that model picked by its name) brings the run's
+    training and validation images, whatever dataset is loaded now; another model gets the loaded dataset."""
+    from types import SimpleNamespace
+
+    from cvdemo.datasets import load_builtin
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    with pytest.raises(Exception, match="Train a model in the Transfer tab first"):
+        ui.pick_teacher(ws, ui.TRANSFER)
+    teacher, other, train, val = object(), object(), object(), object()
+    ws.result = SimpleNamespace(classifier=teacher, train_data=train, val_data=val)
+    ws.dataset = load_builtin("faces")  # loaded after training
+    ws.models = {"my model 1: mine": teacher, "my model 2: other": other}
+    assert ui.pick_teacher(ws, ui.TRANSFER) == (teacher, train, val)
+    assert ui.pick_teacher(ws, "my model 1: mine") == (teacher, train, val)
+    assert ui.pick_teacher(ws, "my model 2: other") == (other, ws.dataset, None)
+
+
 def test_a_hub_teacher_offline_fails_fast_and_clearly(few_textures):
     import time
 

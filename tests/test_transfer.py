@@ -58,6 +58,52 @@ def test_finetune_freezes_all_but_the_last_stages():
     assert all(p.requires_grad for p in build_network("full", "tf_efficientnet_lite0", 3).parameters())
 
 
+CUTMIX = {"ops": [{"op": "hflip"}, {"op": "cutmix", "alpha": 1.0}]}
+
+
+def few(textures, per_class=3):
+    """A tiny slice of the textures (per_class images of each class): one short step of fine-tuning."""
+    return textures.subset([i for c in range(3) for i in np.flatnonzero(textures.labels == c)[:per_class]])
+
+
+def test_finetune_trains_with_cutmix_on_soft_labels(textures, monkeypatch):
+    import cvdemo.train
+    from cvdemo.augment import Pipeline
+
+    mixed, losses = [], []
+    real_mix, real_loss = Pipeline.mix_batch, cvdemo.train.classification_loss
+
+    def mix_spy(self, images, labels, num_classes, generator=None):
+        out = real_mix(self, images, labels, num_classes, generator)
+        mixed.append(out[1])
+        return out
+
+    def loss_spy(model, batch, **kwargs):
+        losses.append(batch[1])
+        return real_loss(model, batch, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "mix_batch", mix_spy)
+    monkeypatch.setattr(cvdemo.train, "classification_loss", loss_spy)
+    events, result = run(few(textures), mode="finetune", augment=CUTMIX,
+                         config=TrainConfig(epochs=1, batch_size=6, seed=1))
+    assert events[-1].kind == "done" and len(mixed) == 1  # one training batch of 6, mixed
+    soft = mixed[0]
+    assert soft.shape == (6, 3) and torch.allclose(soft.sum(1), torch.ones(6))
+    assert losses[0] is soft  # the training loss got the soft labels (validation: class indices)
+    assert 0 <= result.history[0]["train_acc"] <= 1 and np.isfinite(result.history[0]["train_loss"])
+    assert result.notes == []
+
+
+def test_the_probe_says_it_did_not_mix(textures, monkeypatch):
+    from cvdemo.augment import Pipeline
+
+    monkeypatch.setattr(Pipeline, "mix_batch", lambda *a, **k: pytest.fail("the probe has no images to mix"))
+    _, result = run(few(textures), mode="probe", augment=CUTMIX, copies=1, config=TrainConfig(epochs=2, lr=1e-2))
+    (note,) = result.notes
+    assert note.code == "transfer.mix_not_in_probe" and note.params == {"mixers": "CutMix"}
+    assert "not applied" in note and "Fine-tune" in note
+
+
 def test_stop_keeps_a_usable_model(textures):
     stop = StopFlag()
     events = []

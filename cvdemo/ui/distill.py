@@ -241,18 +241,20 @@ def your_run(r: dict, student: str, workspace: Workspace) -> str:
 
 
 def pick_teacher(workspace: Workspace, teacher: str | None):
-    """(teacher Classifier, the dataset to distill on or None for the built-in textures): this session's
-    Transfer-tab model with its dataset, or any classifier by name (this session's or the factory's)."""
-    if (teacher or TRANSFER).strip() != TRANSFER:
-        return workspace.classifier(teacher.strip()), workspace.dataset
+    """(teacher Classifier, the images to distill on or None for the built-in textures, the held-out images
+    or None to split some off): this session's Transfer-tab model with that run's own training and
+    validation images (so the teacher is scored on images it never trained on), or any classifier by name
+    (this session's or the factory's) with the dataset loaded now."""
     result = workspace.result
-    if result is None or workspace.dataset is None:
+    if (teacher or TRANSFER).strip() != TRANSFER:
+        classifier = workspace.classifier(teacher.strip())
+        if result is not None and classifier is result.classifier:  # the Transfer-tab model, picked by its name
+            return classifier, result.train_data, result.val_data
+        return classifier, workspace.dataset, None
+    if result is None:
         raise LimitError("Train a model in the Transfer tab first: it becomes the teacher. Or pick a pretrained "
                          "teacher such as tf_efficientnet_lite0.", code="model.missing")
-    if list(workspace.dataset.classes) != list(result.classes):
-        raise LimitError("The dataset loaded now is not the one the Transfer model learned: load it again "
-                         "or retrain in the Transfer tab.", code="dataset.mismatch")
-    return result.classifier, workspace.dataset
+    return result.classifier, result.train_data, result.val_data
 
 
 @user_errors
@@ -262,7 +264,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
     student, streaming status and the accuracy curve. With the teacher's classes = the dataset's, on its
     labels too; otherwise label-free (alpha = 1) on the dataset's images or the built-in textures. The
     student joins this session's models (workspace.result stays the Transfer result)."""
-    teacher_clf, dataset = pick_teacher(workspace, teacher)
+    teacher_clf, dataset, val = pick_teacher(workspace, teacher)
     source = workspace.tr("distill.source_textures") if dataset is None else workspace.tr("distill.source_yours")
     dataset, label_free = distill.distill_plan(teacher_clf, dataset)
     student = student or "kd_student_cnn"
@@ -274,7 +276,8 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         history, shown, result = [], 0.0, None
         for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
                                                 copies=int(copies), stop=stop_flag, student=student,
-                                                label_free=label_free, pretrained_student=bool(pretrained)):
+                                                label_free=label_free, pretrained_student=bool(pretrained),
+                                                val=val):
             result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue

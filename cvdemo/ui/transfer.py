@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from .. import datasets
-from ..errors import LimitError
+from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL
 from ..train import TrainConfig
@@ -27,6 +27,7 @@ SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # th
 @user_errors
 def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slots):
     """Build the session's dataset from the chosen source; report counts and what was skipped."""
+    merged = []
     if source == SOURCES[0]:
         data, skipped = datasets.load_builtin(builtin), []
     elif source == SOURCES[1]:
@@ -34,19 +35,36 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
             raise LimitError("Choose a .zip file whose folders are the classes.", code="dataset.no_zip")
         data, skipped = datasets.from_zip(zip_file)
     else:
-        names, files = slots[:SLOTS], slots[SLOTS:2 * SLOTS]
-        shots = workspace.shots
-        by_class = {}
-        for i, (name, paths) in enumerate(zip(names, files)):
-            images = list(paths or []) + shots.get(i, [])
-            if (name or "").strip() or images:
-                by_class[name or ""] = images
+        by_class, merged = class_files(slots[:SLOTS], slots[SLOTS:2 * SLOTS], workspace.shots)
         data, skipped = datasets.from_class_files(by_class)
     datasets.check_trainable(data)
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
     return (workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
-            + skipped_text(workspace, skipped))
+            + "".join(f"\n\n_{workspace.say(note)}_" for note in merged) + skipped_text(workspace, skipped))
+
+
+def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
+    """The slots as {class name: its uploads and webcam shots}, and a note per slot merged into another: slots
+    whose names are the same once cleaned (spaces trimmed, case ignored, as `datasets.from_class_files` compares
+    them) are one class, named as in the first of them. Slots with no name and no images are left out."""
+    by_class, first, merged = {}, {}, []
+    for i, (name, paths) in enumerate(zip(names, files)):
+        name, images = name or "", list(paths or []) + shots.get(i, [])
+        if not (name.strip() or images):
+            continue
+        key = datasets.clean_class_name(name).casefold()
+        if key in first:
+            slot, kept = first[key]
+            by_class[kept] += images
+            shown = datasets.clean_class_name(kept)
+            merged.append(Note(f"Slots {slot + 1} and {i + 1} are both named '{shown}' (names are compared ignoring "
+                               "case and extra spaces): their images were put together in one class.",
+                               "transfer.slots_merged", first=slot + 1, second=i + 1, name=shown))
+        else:
+            first[key] = (i, name)
+            by_class[name] = images
+    return by_class, merged
 
 
 @user_errors

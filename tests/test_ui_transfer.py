@@ -1,0 +1,39 @@
+"""The Transfer tab's handlers: a dataset from images per class (slots), in the session's language."""
+import re
+
+import pytest
+from PIL import Image
+
+from cvdemo.ui.session import Workspace
+from cvdemo.ui.transfer import SOURCES, load_dataset
+
+
+@pytest.fixture
+def pictures(tmp_path):
+    """Six different small PNG files."""
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 24), (40 * i, 255 - 30 * i, 7 * i)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("third", ["cat", " Cat  "])
+def test_slots_with_the_same_class_name_are_merged_and_it_says_so(pictures, third):
+    ws = Workspace()
+    names = ["cat", "dog", third, ""]
+    files = [pictures[0:2], pictures[2:4], pictures[4:6], None]
+    text = load_dataset(ws, SOURCES[2], "textures", None, *names, *files)
+    assert ws.dataset.classes == ["cat", "dog"] and ws.dataset.counts() == {"cat": 4, "dog": 2}
+    assert "Slots 1 and 3 are both named 'cat'" in text and "put together in one class" in text
+    ws.lang = "ko"
+    text = load_dataset(ws, SOURCES[2], "textures", None, *names, *files)
+    assert re.search(r"1번과 3번 칸의 이름이 모두 'cat'입니다.*한 클래스로 합쳤습니다", text)
+
+
+def test_slots_with_different_names_say_nothing_about_merging(pictures):
+    ws = Workspace()
+    text = load_dataset(ws, SOURCES[2], "textures", None, "cat", "dog", "", "", pictures[0:3], pictures[3:6], None,
+                        None)
+    assert ws.dataset.counts() == {"cat": 3, "dog": 3} and "Slots" not in text
