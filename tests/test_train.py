@@ -260,14 +260,17 @@ def test_max_seconds(digits):
     assert [e.kind for e in events] == ["stopped"] and events[0].best is None
     assert same(state(model), before)
 
+    # a budget of about three epochs, as long as epochs take on this machine now (a busy one is slower)
+    epoch = list(fit(mlp(), digits[0], digits[1], config=config(epochs=1), step_events=False))[-1].elapsed
+    budget = max(1.0, 3 * epoch)
     start = time.monotonic()
     snapshots, final = {}, None
-    for event in fit(model, digits[0], digits[1], config=config(epochs=500, max_seconds=1.0), step_events=False):
+    for event in fit(model, digits[0], digits[1], config=config(epochs=500, max_seconds=budget), step_events=False):
         if event.kind == "epoch":
             snapshots[event.epoch] = state(model)
         final = event
-    assert time.monotonic() - start < 10  # 1 s budget, one step over, on a busy shared machine
-    assert final.kind == "stopped" and final.elapsed < 5 and 1 <= len(final.history) < 500
+    assert time.monotonic() - start < 3 * budget + 5  # stops near the budget, not after 500 epochs
+    assert final.kind == "stopped" and 1 <= len(final.history) < 500
     assert same(state(model), snapshots[final.best["epoch"]])
 
 
