@@ -25,6 +25,7 @@ def rows_by_name(rows: list[dict]) -> dict[str, dict]:
 
 @pytest.mark.parametrize(("name", "expected"), [
     ("paper_alexnet", 62_378_344),  # the single-tower count
+    ("paper_alexnet_2gpu", 60_965_224),  # the paper's two-GPU network: conv2/4/5 grouped, "60 million"
     ("paper_vgg11", 132_863_336), ("paper_vgg13", 133_047_848), ("paper_vgg16", 138_357_544),
     ("paper_vgg19", 143_667_240),
     ("paper_vgg16_bn", 138_365_992),  # torchvision's vgg16_bn: + 2 x (2*64 + 2*128 + 3*256 + 6*512)
@@ -34,6 +35,27 @@ def test_parameter_counts_at_1000_classes(name, expected):
         assert count(create_model(name)) == expected
 
 
+def test_lrn_is_the_papers_formula_computed_by_hand():
+    """b = a / (k + alpha * sum over the n neighbouring channels of a^2)^beta with k=2, n=5, alpha=1e-4,
+    beta=0.75 (PyTorch divides its alpha by n: the built layer must undo that)."""
+    from cvdemo.models.classics import paper_lrn
+
+    torch.manual_seed(0)
+    a = torch.randn(1, 8, 3, 3) * 30  # large activations, where alpha matters
+    expected = torch.empty_like(a)
+    for c in range(8):
+        window = a[0, max(0, c - 2):c + 3]  # n = 5 channels centred on c (fewer at the edges)
+        expected[0, c] = a[0, c] / (2 + 1e-4 * (window ** 2).sum(0)) ** 0.75
+    assert torch.allclose(paper_lrn()(a), expected, rtol=1e-5)
+
+
+def test_dropout_follows_the_first_two_fc_layers():
+    """AlexNet's paper and VGG's (and torchvision's VGG): FC - ReLU - dropout, twice, then the last FC."""
+    for model in (AlexNet(), VGG("A")):
+        kinds = [type(m).__name__ for m in model.classifier]
+        assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+
+
 def test_alexnet_as_the_paper_224px_to_9216_features():
     model = AlexNet()
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
@@ -41,7 +63,7 @@ def test_alexnet_as_the_paper_224px_to_9216_features():
         (96, 11, 4), (256, 5, 1), (384, 3, 1), (384, 3, 1), (256, 3, 1)]
     pools = [m for m in model.features if isinstance(m, nn.MaxPool2d)]
     assert [(p.kernel_size, p.stride) for p in pools] == [(3, 2)] * 3  # overlapping pooling
-    assert model.classifier[1].in_features == 9216 and model.classifier[1].out_features == 4096
+    assert model.classifier[0].in_features == 9216 and model.classifier[0].out_features == 4096
     shapes = rows_by_name(lessons.layer_table(model))
     assert shapes["features.0"]["output_shape"] == (96, 55, 55)
     assert shapes["features.12"]["output_shape"] == (256, 6, 6)
@@ -54,7 +76,7 @@ def test_lrn_and_batchnorm_switches_change_the_layers():
     plain, lrn, bn = AlexNet(num_classes=10), AlexNet(num_classes=10, lrn=True), AlexNet(num_classes=10, batchnorm=True)
     assert "LocalResponseNorm" not in kinds(plain) and "BatchNorm2d" not in kinds(plain)
     lrns = [m for m in lrn.features if isinstance(m, nn.LocalResponseNorm)]
-    assert len(lrns) == 2 and (lrns[0].size, lrns[0].alpha, lrns[0].beta, lrns[0].k) == (5, 1e-4, 0.75, 2)
+    assert len(lrns) == 2 and (lrns[0].size, lrns[0].alpha, lrns[0].beta, lrns[0].k) == (5, 5e-4, 0.75, 2)  # 1e-4 x n
     assert kinds(lrn)[:4] == ["Conv2d", "ReLU", "LocalResponseNorm", "MaxPool2d"]  # LRN after the ReLU
     assert kinds(bn).count("BatchNorm2d") == 5 and "LocalResponseNorm" not in kinds(bn)
     assert kinds(bn)[:3] == ["Conv2d", "BatchNorm2d", "ReLU"]
@@ -96,7 +118,7 @@ def test_alexnet_receptive_fields_by_hand():
     measured = [(rows[n]["rf"], rows[n]["jump"]) for n in names]
     assert measured == hand_rf([(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)])
     assert measured == [(11, 4), (19, 8), (51, 8), (67, 16), (99, 16), (131, 16), (163, 16), (195, 32)]
-    assert rows["classifier.1"]["rf"] == "global"
+    assert rows["classifier.0"]["rf"] == "global"
 
 
 def test_vgg16_receptive_fields_by_hand():
@@ -203,9 +225,9 @@ def test_feature_maps_first_to_last(examples):
 
 
 def test_train_classic_learns_digits():
-    events = list(lessons.train_classic("small_alexnet", "digits", epochs=2, seed=0))
+    events = list(lessons.train_classic("small_alexnet", "digits", epochs=3, seed=0))
     epochs = [e for e in events if e.kind == "epoch"]
-    assert len(epochs) == 2 and all("val_acc" in e.metrics for e in epochs)
+    assert len(epochs) == 3 and all("val_acc" in e.metrics for e in epochs)
     final = events[-1]
     assert final.kind == "done" and final.best["val_acc"] > 0.3  # 10 classes: chance is 0.1
     with pytest.raises(LimitError):

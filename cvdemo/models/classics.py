@@ -9,13 +9,19 @@ Registered names (none is a timm name, so timm's pretrained `vgg16` stays timm's
 paper_alexnet_lrn, paper_alexnet_bn, small_alexnet(_lrn, _bn); paper_vgg{11,13,16,19}(_bn),
 small_vgg{11,13,16,19}(_bn); fc_mlp and shift_cnn (the FC-vs-CNN pair). They have no pretrained weights.
 
-AlexNet (Krizhevsky, Sutskever & Hinton 2012), one tower (the paper split it over two GPUs):
+AlexNet (Krizhevsky, Sutskever & Hinton 2012):
     conv 96 11x11/4 (padding 2: 224 -> 55) - ReLU - [LRN] - maxpool 3/2 (overlapping) -> 27
     conv 256 5x5 pad 2 - ReLU - [LRN] - maxpool 3/2 -> 13
     conv 384 3x3 pad 1 - ReLU - conv 384 3x3 - ReLU - conv 256 3x3 - ReLU - maxpool 3/2 -> 6x6x256 = 9216
-    dropout - FC 4096 - ReLU - dropout - FC 4096 - ReLU - FC classes
-  62,378,344 parameters for 1000 classes (the well-known single-tower count). LRN as in the paper:
-  LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2) after the ReLUs of conv1 and conv2.
+    FC 4096 - ReLU - dropout - FC 4096 - ReLU - dropout - FC classes
+  Dropout as the paper puts it: on the outputs of the first two fully connected layers (torchvision's
+  AlexNet puts it before them instead). `groups=1` (default) is the one-tower layout, 62,378,344
+  parameters for 1000 classes (the well-known single-tower count); `groups=2` is the paper's two-GPU
+  network, whose conv2, conv4 and conv5 see only the kernel maps on their own GPU: 60,965,224 parameters
+  (the paper's "60 million"). LRN as in the paper (k=2, n=5, alpha=1e-4, beta=0.75) after the ReLUs of
+  conv1 and conv2: b = a / (k + alpha * sum of a^2 over the n neighbouring channels)^beta. It normalises
+  across channels at each pixel (not local brightness) and learns nothing; BatchNorm replaced it.
+  PyTorch's LocalResponseNorm divides alpha by n, so it is built with alpha = 1e-4 * 5.
   `batchnorm=True` puts BatchNorm2d between each conv and its ReLU instead (not with `lrn`).
   An AdaptiveAvgPool2d((6, 6)) before the FCs (as torchvision has) is the identity at 224 px and lets
   other input sizes through; it has no parameters.
@@ -26,8 +32,8 @@ AlexNet (Krizhevsky, Sutskever & Hinton 2012), one tower (the paper split it ove
   switches). At 32 px: 32 -> 15 -> 7 -> 3, so 3x3x64 = 576 features into the FCs (adaptive pool to 3x3).
 
 VGG (Simonyan & Zisserman 2015), configurations A (VGG11), B (VGG13), D (VGG16), E (VGG19) as the
-paper's table: 3x3 convs padding 1 (+ ReLU), "M" = maxpool 2/2, then dropout - FC 4096 - ReLU -
-dropout - FC 4096 - ReLU - FC classes (torchvision's order). An AdaptiveAvgPool2d((7, 7)) (identity at
+paper's table: 3x3 convs padding 1 (+ ReLU), "M" = maxpool 2/2, then FC 4096 - ReLU - dropout -
+FC 4096 - ReLU - dropout - FC classes (the paper's and torchvision's order). An AdaptiveAvgPool2d((7, 7)) (identity at
 224 px) precedes the FCs. Parameters at 1000 classes: 132,863,336 / 133,047,848 / 138,357,544 /
 143,667,240 (no BN). `batchnorm=True` adds BatchNorm2d after each conv (the later "_bn" variants;
 convs keep their bias, as torchvision's). Configuration C (with 1x1 convs) is not built.
@@ -51,23 +57,40 @@ from ._registry import register_model
 __all__ = ["MLP", "VGG", "VGG_CONFIGS", "AlexNet", "SmallCNN"]
 
 
+LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0  # the paper's n, alpha, beta, k
+
+
+def paper_lrn() -> nn.LocalResponseNorm:
+    """The paper's LRN. PyTorch computes a / (k + alpha / n * sum a^2)^beta, so alpha is given times n."""
+    return nn.LocalResponseNorm(size=LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_K)
+
+
 def _conv_block(cin: int, cout: int, kernel: int, stride: int, padding: int, *, lrn: bool,
-                batchnorm: bool) -> list[nn.Module]:
+                batchnorm: bool, groups: int = 1) -> list[nn.Module]:
     """conv - [BN] - ReLU - [LRN]: the paper puts LRN after the ReLU; BN goes before it."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding)]
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, groups=groups)]
     if batchnorm:
         layers.append(nn.BatchNorm2d(cout))
     layers.append(nn.ReLU(inplace=True))
     if lrn:
-        layers.append(nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))
+        layers.append(paper_lrn())
     return layers
 
 
+def _classifier(features: int, width: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """FC - ReLU - dropout - FC - ReLU - dropout - FC: dropout on the first two FC layers' outputs."""
+    return nn.Sequential(
+        nn.Linear(features, width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        nn.Linear(width, width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        nn.Linear(width, num_classes),
+    )
+
+
 class AlexNet(nn.Module):
-    """AlexNet (2012), single tower; see the module docstring for the exact layers and `small`."""
+    """AlexNet (2012), one tower (`groups=1`) or the paper's two (`groups=2`); see the module docstring."""
 
     def __init__(self, num_classes: int = 1000, lrn: bool = False, batchnorm: bool = False, dropout: float = 0.5,
-                 small: bool = False) -> None:
+                 small: bool = False, groups: int = 1) -> None:
         super().__init__()
         if lrn and batchnorm:
             raise ValueError("AlexNet takes lrn=True or batchnorm=True, not both (batch norm replaces LRN)")
@@ -82,19 +105,15 @@ class AlexNet(nn.Module):
         self.features = nn.Sequential(
             *_conv_block(3, c1, **first, lrn=lrn, **norm),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            *_conv_block(c1, c2, 5, 1, 2, lrn=lrn, **norm),
+            *_conv_block(c1, c2, 5, 1, 2, lrn=lrn, groups=groups, **norm),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            *_conv_block(c2, c3, 3, 1, 1, lrn=False, **norm),
-            *_conv_block(c3, c4, 3, 1, 1, lrn=False, **norm),
-            *_conv_block(c4, c5, 3, 1, 1, lrn=False, **norm),
+            *_conv_block(c2, c3, 3, 1, 1, lrn=False, **norm),  # conv3 sees both towers
+            *_conv_block(c3, c4, 3, 1, 1, lrn=False, groups=groups, **norm),
+            *_conv_block(c4, c5, 3, 1, 1, lrn=False, groups=groups, **norm),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
-        self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(c5 * pooled * pooled, fc), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(fc, fc), nn.ReLU(inplace=True),
-            nn.Linear(fc, num_classes),
-        )
+        self.classifier = _classifier(c5 * pooled * pooled, fc, num_classes, dropout)
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,11 +152,7 @@ class VGG(nn.Module):
         self.config = key
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
-        self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(cin * pooled * pooled, fc), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(fc, fc), nn.ReLU(inplace=True),
-            nn.Linear(fc, num_classes),
-        )
+        self.classifier = _classifier(cin * pooled * pooled, fc, num_classes, dropout)
         self.num_classes = num_classes
         for m in self.modules():  # torchvision's (and the paper's follow-up) initialisation
             if isinstance(m, nn.Conv2d):
@@ -205,6 +220,8 @@ def _register() -> None:
                        f"AlexNet with local response normalisation, {size}")
         register_model(f"{prefix}_alexnet_bn", partial(AlexNet, small=small, batchnorm=True),
                        f"AlexNet with BatchNorm instead of LRN, {size}")
+        register_model(f"{prefix}_alexnet_2gpu", partial(AlexNet, small=small, lrn=True, groups=2),
+                       f"AlexNet as published: two towers (grouped conv2/4/5) and LRN, {size}")
         for depth, key in _VGG_DEPTHS.items():
             register_model(f"{prefix}_vgg{depth}", partial(VGG, key, small=small), f"VGG{depth} ({key}), {size}")
             register_model(f"{prefix}_vgg{depth}_bn", partial(VGG, key, small=small, batchnorm=True),

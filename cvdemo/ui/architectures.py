@@ -27,7 +27,9 @@ from .transfer import MAX_TRAIN_SECONDS
 MAX_CACHED = 2      # built models kept for the layer table (VGG19 alone is 570 MB)
 LATENCY_RUNS = 3    # timed forward passes (after one warm-up) per latency figure
 # Display names: a model's own name, or a text to translate (_) where it holds words.
-TABLE_MODELS = [("AlexNet (2012)", "paper_alexnet"), (_("architectures.model_alexnet_lrn"), "paper_alexnet_lrn"),
+TABLE_MODELS = [(_("architectures.model_alexnet"), "paper_alexnet"),
+                (_("architectures.model_alexnet_lrn"), "paper_alexnet_lrn"),
+                (_("architectures.model_alexnet_2gpu"), "paper_alexnet_2gpu"),
                 ("AlexNet + BatchNorm", "paper_alexnet_bn"),
                 *[(f"VGG{d}{' + BatchNorm' if bn else ''}", f"paper_vgg{d}{'_bn' if bn else ''}")
                   for d in (11, 13, 16, 19) for bn in (False, True)],
