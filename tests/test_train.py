@@ -21,7 +21,8 @@ from torch.utils.data import TensorDataset
 from cvdemo.augment import build_pipeline
 from cvdemo.datasets import load_builtin, split
 from cvdemo.errors import LimitError
-from cvdemo.train import Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar
+from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar,
+                          seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,6 +121,20 @@ def test_same_seed_same_weights_other_seed_other_weights(digits):
         runs[name] = state(model)
     assert same(runs["a"], runs["b"])
     assert not same(runs["a"], runs["c"])
+
+
+def test_seeded_builds_the_same_model_and_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    with seeded(0):
+        a = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    assert torch.equal(torch.rand(3), expected)  # the global stream goes on as if nothing had been built
+    with seeded(0):
+        b = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    with seeded(1):
+        c = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    assert same(state(a), state(b)) and not same(state(a), state(c))
 
 
 def test_soft_labels_and_mix_batch(digits):
@@ -314,6 +329,36 @@ def test_error_mid_training_propagates_and_keeps_the_best(digits):
     assert len(history) == 2
     assert same(state(model), snapshots[best_epoch(history)])
     assert not model.training
+
+
+class EpochSet(torch.utils.data.Dataset):
+    """Eight 2x2 images whose pixels say the epoch they were loaded in (fit tells it through set_epoch)."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        return torch.full((1, 2, 2), float(self.epoch)), i % 2
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_fit_tells_the_training_data_its_epoch(workers):
+    """Per-epoch augmentation (ImageSet) needs the epoch, in the main process and in workers alike."""
+    seen = []
+
+    def loss(model, batch):
+        seen.extend(batch[0][:, 0, 0, 0].tolist())
+        return classification_loss(model, batch)
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    list(fit(model, EpochSet(), config=config(epochs=3, batch_size=4, num_workers=workers), compute_loss=loss))
+    assert seen == [1.0] * 8 + [2.0] * 8 + [3.0] * 8
 
 
 DDP_SCRIPT = """
