@@ -40,8 +40,10 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
   else gloo; destroyed at the end only if `fit` created it), the model is wrapped in
   DistributedDataParallel, training data is split by a DistributedSampler and validation data by
   rank; loss sums and correct/total counts are all-reduced, so metrics and the best-model choice are
-  global and every rank ends with the same weights. Only rank 0 yields events; use
-  `is_main_process()` to save once.
+  global. DDP keeps the parameters equal; the floating-point buffers (BatchNorm running mean / var, which
+  each rank updates from its own batches) are averaged over the ranks after every epoch's training,
+  before validation and before the best state is kept, so every rank ends with the same weights and
+  buffers. Only rank 0 yields events; use `is_main_process()` to save once.
 """
 from __future__ import annotations
 
@@ -317,6 +319,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
                 if step_events and main:
                     yield Event("step", epoch, config.epochs, step, steps, loss=loss.item(),
                                 metrics={"lr": base_lrs[0] * lr_factor}, elapsed=time.monotonic() - start)
+            if distributed:  # each rank's BatchNorm statistics saw its own batches: average them
+                _average_buffers(model, world)
             if stopped:
                 break
             metrics = _metrics("train", sums, distributed)
@@ -359,6 +363,15 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
             group["lr"] = base_lr
         if created_group:
             dist.destroy_process_group()
+
+
+def _average_buffers(model: torch.nn.Module, world: int) -> None:
+    """Average the floating-point buffers (BatchNorm running mean / var) over all ranks, in place. Integer
+    buffers (num_batches_tracked) already agree: every rank takes the same number of steps."""
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)  # a sum (gloo has no average)
+            buffer.div_(world)
 
 
 def _to_device(batch, device: torch.device, memory_format: torch.memory_format) -> Batch:

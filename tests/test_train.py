@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import free_port
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import TensorDataset
 
@@ -365,6 +366,7 @@ DDP_SCRIPT = """
 import hashlib, json, os, sys
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from torch.utils.data import TensorDataset
 from cvdemo.train import TrainConfig, fit, is_main_process
 
@@ -373,9 +375,12 @@ g = torch.Generator().manual_seed(1)
 x = torch.randn(201, 8, generator=g)
 y = (x[:, 0] + x[:, 1] > 0).long()
 torch.manual_seed(rank)  # different initial weights per rank: DDP must start every rank from rank 0's
-model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+# BatchNorm: each rank's running statistics see its own batches (buffers DDP does not keep equal)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
 events = list(fit(model, TensorDataset(x[:150], y[:150]), TensorDataset(x[150:], y[150:]),
                   config=TrainConfig(epochs=8, batch_size=16, lr=0.05, device="cpu")))
+save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+          os.path.join(sys.argv[1], f"rank{rank}.safetensors"))
 digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
 with torch.no_grad():
     full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
@@ -396,7 +401,11 @@ def test_ddp_two_cpu_processes(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    assert r0["digest"] == r1["digest"]  # same weights on both ranks
+    s0, s1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    assert "1.running_mean" in s0 and s0.keys() == s1.keys()
+    differ = [k for k in s0 if not torch.equal(s0[k], s1[k])]
+    assert differ == []  # every parameter AND buffer (BatchNorm running statistics) the same on both ranks
+    assert r0["digest"] == r1["digest"]
     assert r0["main"] and not r1["main"]
     assert r1["kinds"] == []  # only rank 0 reports
     assert r0["kinds"].count("epoch") == 8 and r0["kinds"][-1] == "done"
