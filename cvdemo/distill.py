@@ -56,7 +56,7 @@ from .errors import LimitError, ModelError
 from .cache import atomic_write
 from .models import create_model
 from .models.students import StudentCNN
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread, seeded
 
 __all__ = [
     "CHECKPOINTS",
@@ -268,8 +268,8 @@ def build_student(kind: str = "mlp", num_classes: int = 10, seed: int = 0) -> nn
     (digits_tiny_cnn, one 8-channel conv, ~1.4k parameters). Seeded initialisation."""
     if kind not in ("mlp", "cnn"):
         raise LimitError(f"student must be 'mlp' or 'cnn', got {kind!r}", code="limit.student", value=kind)
-    torch.manual_seed(seed)
-    return create_model("digits_mlp" if kind == "mlp" else "digits_tiny_cnn", num_classes=num_classes)
+    with seeded(seed):
+        return create_model("digits_mlp" if kind == "mlp" else "digits_tiny_cnn", num_classes=num_classes)
 
 
 def digits_split() -> tuple[Dataset, Dataset]:
@@ -290,8 +290,8 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
     r = TEACHER_RECIPE
     start = time.perf_counter()
     train, test = digits_split()
-    torch.manual_seed(r["seed"])
-    model = create_model("digits_teacher_cnn", widths=r["widths"], num_classes=len(train.classes))
+    with seeded(r["seed"]):
+        model = create_model("digits_teacher_cnn", widths=r["widths"], num_classes=len(train.classes))
     x = torch.stack([digits_teacher_input(im) for im in train.images])
     data = torch.utils.data.TensorDataset(x, torch.from_numpy(train.labels).long())
     config = TrainConfig(epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"], weight_decay=r["weight_decay"],
@@ -628,7 +628,8 @@ STUDENTS = ("kd_student_cnn", "mobilenetv3_small_050", "resnet10t")  # offered i
 def build_image_student(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
     """"kd_student_cnn" (StudentCNN, always from scratch) or any name the model factory builds: from scratch, or
     `pretrained` (ImageNet weights with a new head: tf_efficientnet_lite0 offline, other names from the Hub,
-    which fails at once, clearly, offline)."""
+    which fails at once, clearly, offline). Random layers draw from torch's global RNG: build it inside
+    `cvdemo.train.seeded(seed)`."""
     return create_model(name, pretrained=pretrained, num_classes=num_classes)
 
 
@@ -676,8 +677,8 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     else:
         train = dataset
     classes = list(teacher.labels) if label_free else list(dataset.classes)
-    torch.manual_seed(config.seed)
-    student_name, student = student, build_image_student(student, len(classes), pretrained_student)
+    with seeded(config.seed):  # the student's initial weights (a pretrained one's new head): fixed by the seed
+        student_name, student = student, build_image_student(student, len(classes), pretrained_student)
     student_clf = Classifier(student_name, student, labels=classes, runtime="torch",
                              data_config=student_data_config(student, pretrained_student))
     generator = torch.Generator().manual_seed(config.seed)

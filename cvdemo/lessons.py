@@ -44,7 +44,7 @@ from torch.utils.data import TensorDataset
 
 from .errors import LimitError
 from .models import create_model, list_models
-from .train import Event, StopFlag, TrainConfig, fit, one_thread
+from .train import Event, StopFlag, TrainConfig, fit, one_thread, seeded
 
 __all__ = ["available_layers", "fc_vs_cnn_shift", "feature_maps", "latency", "latency_table", "layer_table",
            "receptive_fields", "stacked_3x3_lesson", "train_classic"]
@@ -444,12 +444,12 @@ def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas:
     val_centred = _paste(d_val, canvas, np.full((len(d_val), 2), room))
     val = TensorDataset(val_centred, torch.from_numpy(y_val))
 
-    torch.manual_seed(seed)
-    cnn = create_model("shift_cnn", in_channels=1, num_classes=10)
+    with seeded(seed):
+        cnn = create_model("shift_cnn", in_channels=1, num_classes=10)
     cnn_params = sum(p.numel() for p in cnn.parameters())
     hidden = max(8, round((cnn_params - 10) / (canvas * canvas + 11)))  # same parameter budget
-    torch.manual_seed(seed)
-    mlp = create_model("fc_mlp", in_features=canvas * canvas, hidden=hidden, num_classes=10)
+    with seeded(seed):
+        mlp = create_model("fc_mlp", in_features=canvas * canvas, hidden=hidden, num_classes=10)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device="cpu")
     seconds, final = {}, {}
     for name, model in (("mlp", mlp), ("cnn", cnn)):
@@ -638,8 +638,8 @@ def train_classic(name: str = "small_alexnet", dataset: str = "digits", epochs: 
             kwargs.setdefault("in_features", 3 * size * size)
         elif name == "shift_cnn":
             kwargs.setdefault("in_channels", 3)
-        torch.manual_seed(seed)
-        model = create_model(name, **kwargs)
+        with seeded(seed):
+            model = create_model(name, **kwargs)
     try:
         with torch.no_grad():
             model.eval()(x_train[:2].to(next(model.parameters()).device))

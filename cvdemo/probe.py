@@ -11,6 +11,7 @@ from PIL import Image, ImageEnhance
 from .augment import build_pipeline
 from .datasets import load_builtin, split
 from .inference import get_classifier
+from .train import seeded
 
 
 def extract_features(images_: list[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:
@@ -24,11 +25,11 @@ def extract_features(images_: list[Image.Image], model: str | None = None, batch
 def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 200,
                lr: float = 0.05, weight_decay: float = 1e-4, seed: int = 0) -> torch.nn.Linear:
     """A linear head trained full-batch with AdamW on standardised features (well under a second)."""
-    torch.manual_seed(seed)
     x = torch.from_numpy(features).float()
     y = torch.from_numpy(np.asarray(labels)).long()
     mean, std = x.mean(0), x.std(0) + 1e-6
-    head = torch.nn.Linear(x.shape[1], num_classes)
+    with seeded(seed):
+        head = torch.nn.Linear(x.shape[1], num_classes)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     for _ in range(epochs):
         opt.zero_grad()

@@ -46,7 +46,7 @@ from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import create_model
-from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread
+from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread, seeded
 
 __all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
            "pseudo_label", "self_train"]
@@ -215,15 +215,15 @@ def _noise(pool: Pool, seed: int, noise: bool) -> Callable[[torch.Tensor, torch.
 
 def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: int, batch_size: int, lr: float,
            noise: bool, stop: StopFlag | None, width: float = 1.0) -> nn.Module:
-    torch.manual_seed(seed)
     classes = len(pool.classes)
     drop_path = STOCHASTIC_DEPTH if noise else 0.0
-    if pool.pixels:
-        model = create_model("selftrain_cnn", num_classes=classes, dropout=0.3 if noise else 0.0,
-                             drop_path=drop_path, width=width)
-    else:
-        model = create_model("selftrain_head", in_features=x.shape[-1], num_classes=classes,
-                             dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
+    with seeded(seed):
+        if pool.pixels:
+            model = create_model("selftrain_cnn", num_classes=classes, dropout=0.3 if noise else 0.0,
+                                 drop_path=drop_path, width=width)
+        else:
+            model = create_model("selftrain_head", in_features=x.shape[-1], num_classes=classes,
+                                 dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)

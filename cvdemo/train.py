@@ -11,7 +11,13 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
 - data: `train_data` / `val_data` are torch Datasets of `(x, y)` (or `(x, y, extra...)`, e.g. a
   teacher's logits), x a float tensor (C, H, W), y a class index or a soft-label vector (N classes,
   rows summing to 1). The DataLoaders are built here; the training one shuffles from a generator
-  seeded with `config.seed`, so the same seed gives the same weights (on a CPU, with num_workers=0).
+  seeded with `config.seed`. A training Dataset with `set_epoch(epoch)` is told each epoch before its
+  batches load (its workers are then not persistent, so they see it): that is how augmentation draws
+  per (seed, epoch, image) from `keyed_generator(seed, epoch, index)`.
+- seeds: the same seed gives the same weights (on a CPU, with num_workers=0). Build every model a run
+  trains inside `with seeded(config.seed):` (new heads, from-scratch networks: torch's CPU RNG from the
+  seed, put back afterwards); `fit` itself seeds torch's global RNG with `config.seed` at the start, for
+  what can only draw from it (dropout, stochastic depth). Training jobs in the app run one at a time.
 - loss: `compute_loss(model, batch) -> (loss, logits, hard_labels or None)`, by default
   `classification_loss` (cross-entropy with label smoothing; class indices or soft labels). Accuracy is
   counted against `hard_labels` (for soft labels: their argmax). Validation always uses
@@ -34,8 +40,10 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
   else gloo; destroyed at the end only if `fit` created it), the model is wrapped in
   DistributedDataParallel, training data is split by a DistributedSampler and validation data by
   rank; loss sums and correct/total counts are all-reduced, so metrics and the best-model choice are
-  global and every rank ends with the same weights. Only rank 0 yields events; use
-  `is_main_process()` to save once.
+  global. DDP keeps the parameters equal; the floating-point buffers (BatchNorm running mean / var, which
+  each rank updates from its own batches) are averaged over the ranks after every epoch's training,
+  before validation and before the best state is kept, so every rank ends with the same weights and
+  buffers. Only rank 0 yields events; use `is_main_process()` to save once.
 """
 from __future__ import annotations
 
@@ -48,6 +56,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -57,7 +66,7 @@ from .errors import LimitError
 from .inference import pick_device
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "Event", "StopFlag", "TrainConfig", "classification_loss",
-           "fit", "is_main_process", "progress_bar"]
+           "fit", "is_main_process", "keyed_generator", "progress_bar", "seeded"]
 
 MAX_EPOCHS = 500
 MAX_BATCH_SIZE = 1024
@@ -178,6 +187,26 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+_seed_lock = threading.RLock()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Build a run's models inside this: torch's CPU RNG starts from `seed` (so new heads and from-scratch
+    networks are the same for the same seed) and is put back as it was afterwards. Seeded builds take turns
+    (a lock), so two sessions building at once don't draw from each other's stream."""
+    with _seed_lock, torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def keyed_generator(seed: int, *keys: int) -> torch.Generator:
+    """A CPU generator seeded from (seed, *keys), e.g. (run seed, epoch, image index): the same draws for the
+    same keys, independent streams for different ones, without touching the global RNG."""
+    state = np.random.SeedSequence([seed, *keys]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
 def fit(model: torch.nn.Module, train_data: Dataset, val_data: Dataset | None = None, *, config: TrainConfig,
         compute_loss: LossFn | None = None, optimizer: torch.optim.Optimizer | None = None,
         params: Iterable[torch.nn.Parameter] | None = None,
@@ -233,7 +262,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
     try:
         # --- data ---
         loader_args = {"batch_size": config.batch_size, "num_workers": config.num_workers,
-                       "pin_memory": device.type == "cuda", "persistent_workers": config.num_workers > 0}
+                       "pin_memory": device.type == "cuda"}
+        workers = config.num_workers > 0
         if distributed:
             sampler = DistributedSampler(train_data, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
             shuffle, generator, per_rank = None, None, len(sampler)
@@ -242,12 +272,14 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
             generator = torch.Generator().manual_seed(config.seed)
         # a last batch of one image would break BatchNorm in train mode: drop it (a different one each epoch)
         drop_last = per_rank > config.batch_size and per_rank % config.batch_size == 1
+        # a dataset told the epoch (its augmentation draws depend on it) needs fresh workers, which see it
+        per_epoch = callable(getattr(train_data, "set_epoch", None))
         train_loader = DataLoader(train_data, sampler=sampler, shuffle=shuffle, generator=generator,
-                                  drop_last=drop_last, **loader_args)
+                                  drop_last=drop_last, persistent_workers=workers and not per_epoch, **loader_args)
         val_loader = None
         if val_data is not None:  # each rank validates every world-th image: no padding, exact global counts
             val_loader = DataLoader(Subset(val_data, range(rank, len(val_data), world)) if distributed
-                                    else val_data, shuffle=False, **loader_args)
+                                    else val_data, shuffle=False, persistent_workers=workers, **loader_args)
         steps = config.epochs * len(train_loader)
 
         # --- model, loss, optimiser ---
@@ -265,6 +297,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
             model.train()
             if distributed:
                 sampler.set_epoch(epoch)
+            if per_epoch:
+                train_data.set_epoch(epoch)
             sums = torch.zeros(4, dtype=torch.float64, device=device)
             for batch in train_loader:
                 if should_stop():
@@ -286,6 +320,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
                 if step_events and main:
                     yield Event("step", epoch, config.epochs, step, steps, loss=loss.item(),
                                 metrics={"lr": base_lrs[0] * lr_factor}, elapsed=time.monotonic() - start)
+            if distributed:  # each rank's BatchNorm statistics saw its own batches: average them
+                _average_buffers(model, world)
             if stopped:
                 break
             metrics = _metrics("train", sums, distributed)
@@ -328,6 +364,15 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
             group["lr"] = base_lr
         if created_group:
             dist.destroy_process_group()
+
+
+def _average_buffers(model: torch.nn.Module, world: int) -> None:
+    """Average the floating-point buffers (BatchNorm running mean / var) over all ranks, in place. Integer
+    buffers (num_batches_tracked) already agree: every rank takes the same number of steps."""
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)  # a sum (gloo has no average)
+            buffer.div_(world)
 
 
 def _to_device(batch, device: torch.device, memory_format: torch.memory_format) -> Batch:

@@ -6,6 +6,11 @@ or the same architecture from scratch with the same budget (to show what pretrai
 
 All four modes run through the one training loop (`cvdemo.train.fit`). The probe computes backbone
 features once (ONNX on a CPU) and caches them, so retraining the head takes well under a second.
+
+`config.seed` fixes the run (on a CPU): the train/validation split, the new head (or the whole network
+from scratch, built inside `cvdemo.train.seeded`), every augmentation draw (the probe's copies from one
+seeded generator; fine-tuning's per (seed, epoch, image)), the shuffling and dropout. The same seed writes
+the same weights.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from .datasets import Dataset, check_trainable, split
 from .errors import LimitError, Note
 from .inference import Classifier, get_classifier
 from .models import DEFAULT_MODEL, create_model
-from .train import Event, StopFlag, TrainConfig, fit, one_thread
+from .train import Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, seeded
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
@@ -73,10 +78,17 @@ class TransferResult:
 
 
 class ImageSet(torch.utils.data.Dataset):
-    """PIL images -> (normalised tensor, label), with an optional augmentation pipeline first."""
+    """PIL images -> (normalised tensor, label), with an optional augmentation pipeline first. Image i's
+    augmentation in epoch e draws from `keyed_generator(seed, e, i)` (`fit` calls `set_epoch`), never from
+    the global RNG: the same seed gives the same images, however and wherever they are loaded."""
 
-    def __init__(self, data: Dataset, classifier: Classifier, pipeline: Pipeline | None = None) -> None:
-        self.data, self.classifier, self.pipeline = data, classifier, pipeline
+    def __init__(self, data: Dataset, classifier: Classifier, pipeline: Pipeline | None = None,
+                 seed: int = 0) -> None:
+        self.data, self.classifier, self.pipeline, self.seed, self.epoch = data, classifier, pipeline, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next draws belong to (as DistributedSampler.set_epoch)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.data)
@@ -84,7 +96,7 @@ class ImageSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         image = self.data.images[i]
         if self.pipeline is not None:
-            image = self.pipeline(image)
+            image = self.pipeline(image, keyed_generator(self.seed, self.epoch, i))
         return torch.from_numpy(self.classifier.preprocess(image)[0]), int(self.data.labels[i])
 
 
@@ -113,7 +125,8 @@ def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
 
 
 def build_network(mode: str, arch: str, num_classes: int) -> torch.nn.Module:
-    """The network a mode trains: pretrained with a new head (some layers frozen) or from scratch."""
+    """The network a mode trains: pretrained with a new head (some layers frozen) or from scratch. Its
+    random layers draw from torch's global RNG: build it inside `cvdemo.train.seeded(seed)`."""
     model = create_model(arch, pretrained=mode != "scratch", num_classes=num_classes)
     if mode == "finetune":
         params = list(model.named_parameters())
@@ -179,12 +192,14 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
             labels += [label for label in train.labels for _ in range(copies)]
         x_train, x_val = cached_features(images, arch), cached_features(val.images, arch)
         val_inputs = torch.from_numpy(x_val)
-        net = ProbeNet(x_train.shape[1], n)
+        with seeded(config.seed):  # the new head: the same for the same seed
+            net = ProbeNet(x_train.shape[1], n)
         train_set = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.tensor(labels))
         val_set = torch.utils.data.TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.labels))
     else:
-        net = build_network(mode, arch, n)
-        train_set, val_set = ImageSet(train, base, pipeline), ImageSet(val, base)
+        with seeded(config.seed):  # the new head (or, from scratch, every layer): the same for the same seed
+            net = build_network(mode, arch, n)
+        train_set, val_set = ImageSet(train, base, pipeline, seed=config.seed), ImageSet(val, base)
         val_inputs = None
     last = None
     # The probe's linear head is tiny: one torch thread is faster than two waiting on each other.

@@ -352,6 +352,31 @@ def few_textures():
     return data.subset(range(0, len(data), 5))
 
 
+@d.one_thread()  # tiny models: see one_thread's docstring
+def test_the_same_seed_distils_the_same_student(few_textures):
+    """The student's initial weights, the transfer set's augmentation and the training all come from the
+    seed: twice seed 0 gives the same student, seed 1 another (a tiny teacher keeps this quick)."""
+    from cvdemo.inference import Classifier
+    from cvdemo.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("kd_student_cnn", num_classes=3)
+    teacher = Classifier("tiny teacher", model, labels=list(few_textures.classes), runtime="torch",
+                         data_config=d.student_data_config(model, False))
+    students = []
+    for seed in (0, 0, 1):
+        torch.rand(7)  # whatever the global RNG did in between does not matter
+        events = list(d.distill_classifier(teacher, few_textures, copies=1,
+                                           config=TrainConfig(epochs=1, batch_size=16, seed=seed, device="cpu")))
+        students.append({k: v.detach().cpu().clone() for k, v in events[-1].result["classifier"].model.state_dict()
+                         .items()})
+
+    def same(a, b):
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(students[0], students[1]) and not same(students[0], students[2])
+
+
 def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_textures, tmp_path):
     """Any factory classifier can teach: tf_efficientnet_lite0's 1000 ImageNet classes are not the dataset's,
     so the student gets those 1000 outputs and learns from the KD term alone; the report measures

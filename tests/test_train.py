@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import free_port
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from cvdemo.augment import build_pipeline
 from cvdemo.datasets import load_builtin, split
 from cvdemo.errors import LimitError
-from cvdemo.train import Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar
+from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar,
+                          seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,6 +122,20 @@ def test_same_seed_same_weights_other_seed_other_weights(digits):
         runs[name] = state(model)
     assert same(runs["a"], runs["b"])
     assert not same(runs["a"], runs["c"])
+
+
+def test_seeded_builds_the_same_model_and_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    with seeded(0):
+        a = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    assert torch.equal(torch.rand(3), expected)  # the global stream goes on as if nothing had been built
+    with seeded(0):
+        b = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    with seeded(1):
+        c = nn.Sequential(nn.Linear(64, 32), nn.BatchNorm1d(32), nn.Linear(32, 10))
+    assert same(state(a), state(b)) and not same(state(a), state(c))
 
 
 def test_soft_labels_and_mix_batch(digits):
@@ -319,10 +335,41 @@ def test_error_mid_training_propagates_and_keeps_the_best(digits):
     assert not model.training
 
 
+class EpochSet(torch.utils.data.Dataset):
+    """Eight 2x2 images whose pixels say the epoch they were loaded in (fit tells it through set_epoch)."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        return torch.full((1, 2, 2), float(self.epoch)), i % 2
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_fit_tells_the_training_data_its_epoch(workers):
+    """Per-epoch augmentation (ImageSet) needs the epoch, in the main process and in workers alike."""
+    seen = []
+
+    def loss(model, batch):
+        seen.extend(batch[0][:, 0, 0, 0].tolist())
+        return classification_loss(model, batch)
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    list(fit(model, EpochSet(), config=config(epochs=3, batch_size=4, num_workers=workers), compute_loss=loss))
+    assert seen == [1.0] * 8 + [2.0] * 8 + [3.0] * 8
+
+
 DDP_SCRIPT = """
 import hashlib, json, os, sys
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from torch.utils.data import TensorDataset
 from cvdemo.train import TrainConfig, fit, is_main_process
 
@@ -331,9 +378,12 @@ g = torch.Generator().manual_seed(1)
 x = torch.randn(201, 8, generator=g)
 y = (x[:, 0] + x[:, 1] > 0).long()
 torch.manual_seed(rank)  # different initial weights per rank: DDP must start every rank from rank 0's
-model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+# BatchNorm: each rank's running statistics see its own batches (buffers DDP does not keep equal)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
 events = list(fit(model, TensorDataset(x[:150], y[:150]), TensorDataset(x[150:], y[150:]),
                   config=TrainConfig(epochs=8, batch_size=16, lr=0.05, device="cpu")))
+save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+          os.path.join(sys.argv[1], f"rank{rank}.safetensors"))
 digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
 with torch.no_grad():
     full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
@@ -354,7 +404,11 @@ def test_ddp_two_cpu_processes(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    assert r0["digest"] == r1["digest"]  # same weights on both ranks
+    s0, s1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
+    assert "1.running_mean" in s0 and s0.keys() == s1.keys()
+    differ = [k for k in s0 if not torch.equal(s0[k], s1[k])]
+    assert differ == []  # every parameter AND buffer (BatchNorm running statistics) the same on both ranks
+    assert r0["digest"] == r1["digest"]
     assert r0["main"] and not r1["main"]
     assert r1["kinds"] == []  # only rank 0 reports
     assert r0["kinds"].count("epoch") == 8 and r0["kinds"][-1] == "done"

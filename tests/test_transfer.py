@@ -167,6 +167,76 @@ def test_cli_train_writes_model_onnx_and_metrics(tmp_path):
     assert "validation accuracy" in result.stdout
 
 
+@pytest.fixture(scope="module")
+def few_textures(textures):
+    """Every fifth textures image (30, 10 per class): 24 to train on, 6 to validate."""
+    return textures.subset(range(0, len(textures), 5))
+
+
+AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "rotation", "degrees": 20},
+                   {"op": "brightness", "brightness": [0.7, 1.3]}]}
+
+
+def test_cli_train_same_seed_writes_the_same_weights(few_textures, tmp_path):
+    """A seed fixes the run: twice --seed 0 writes byte-identical weights (the new head included), --seed 1 others."""
+    from cvdemo.datasets import export_zip
+
+    data = export_zip(few_textures, tmp_path / "few.zip")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # three at once (mostly imports and ONNX export): one thread each
+    runs = {name: subprocess.Popen([sys.executable, "-m", "cvdemo", "train", "--data", str(data), "--mode", "probe",
+                                    "--epochs", "3", "--seed", str(seed), "--out", str(tmp_path / name)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))}
+    weights = {}
+    for name, proc in runs.items():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+        weights[name] = (tmp_path / name / "model.safetensors").read_bytes()
+    assert weights["a"] == weights["b"]
+    assert weights["a"] != weights["c"]
+
+
+@pytest.mark.parametrize("mode, epochs, use_augment", [("probe", 5, False), ("finetune", 1, True)])
+def test_the_tab_same_seed_trains_the_same_model(few_textures, mode, epochs, use_augment):
+    """The Transfer tab's handler twice with the same seed: the same weights, for the probe and for fine-tuning
+    with augmentation (the new head, the augmentation draws, the shuffling all come from the seed)."""
+    from cvdemo.ui.session import Workspace
+    from cvdemo.ui.transfer import train
+
+    states = []
+    for _ in range(2):
+        torch.rand(7)  # whatever the global RNG did in between does not matter
+        ws = Workspace()
+        ws.dataset = few_textures
+        *_, last = train(ws, "tf_efficientnet_lite0", mode, False, epochs, 16, 1e-3, 1e-4, 0.2, 3, use_augment,
+                         json.dumps(AUGMENT))
+        assert ws.result is not None and ws.result.mode == mode
+        states.append({k: v.detach().cpu().clone() for k, v in ws.result.classifier.model.state_dict().items()})
+    a, b = states
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fine_tuning_augmentation_draws_from_the_seed_epoch_and_image(few_textures):
+    """ImageSet's augmentation comes from (seed, epoch, index), never from the global RNG."""
+    from cvdemo.augment import build_pipeline
+    from cvdemo.inference import get_classifier
+    from cvdemo.transfer import ImageSet
+
+    base, pipeline = get_classifier("tf_efficientnet_lite0"), build_pipeline(AUGMENT)
+
+    def image(seed: int, epoch: int, global_seed: int) -> torch.Tensor:
+        data = ImageSet(few_textures, base, pipeline, seed=seed)
+        data.set_epoch(epoch)
+        torch.manual_seed(global_seed)
+        return data[0][0]
+
+    first = image(0, 1, global_seed=0)
+    assert torch.equal(first, image(0, 1, global_seed=1))  # the global RNG plays no part
+    assert not torch.equal(first, image(0, 2, global_seed=0))  # another epoch: other draws
+    assert not torch.equal(first, image(1, 1, global_seed=0))  # another seed: other draws
+    assert torch.equal(ImageSet(few_textures, base)[0][0], ImageSet(few_textures, base)[0][0])  # no pipeline
+
+
 def test_cli_train_refuses_bad_data_clearly(tmp_path):
     result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", str(tmp_path / "missing.zip")],
                             capture_output=True, text=True, timeout=300)
