@@ -29,6 +29,13 @@ def test_hub_model_offline_is_a_clear_message(client, examples):
         client.predict(handle_file(examples["cat"]), "resnet50.a1_in1k", api_name="/classify")
 
 
+@pytest.mark.parametrize("name", ["paper_alexnet", "fc_mlp"])
+def test_lesson_models_are_refused_as_classifiers(client, examples, name):
+    """A lesson model has random weights: /classify says so instead of answering "hare 0.001"."""
+    with pytest.raises(AppError, match="no ImageNet weights.*tf_efficientnet_lite0"):
+        client.predict(handle_file(examples["cat"]), name, api_name="/classify")
+
+
 def test_bad_files_get_a_message_and_the_server_keeps_serving(client, examples, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("this is not a picture")
