@@ -388,11 +388,11 @@ def _disk_bytes(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def _latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 300) -> float:
-    """p50 milliseconds of one forward pass at batch 1 on the CPU (preprocessing not included)."""
+def _latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 300, warmup: int = 20) -> float:
+    """p50 milliseconds of one forward pass at batch 1 on the CPU (preprocessing not included), after `warmup`."""
     model = model.cpu().eval()
     x = example[None]
-    for _ in range(20):
+    for _ in range(warmup):
         model(x)
     times = []
     for _ in range(runs):
@@ -621,8 +621,11 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 
-STUDENT_SIZE = 64  # the image student sees 64x64 images (the teacher its own 224 px crops)
-STUDENTS = ("kd_student_cnn", "mobilenetv3_small_050", "resnet10t")  # offered in the app; any factory name works
+LATENCY_RUNS, LATENCY_WARMUP = 30, 5  # a distilled pair's ms/image: the median of 30 batch-1 CPU passes after 5
+STUDENT_SIZE = 64  # a student from scratch sees 64x64 images (the teacher its own crops: 224 px Lite0, 260 px Lite2)
+# Offered in the app (any factory name works): the small CNN, the smallest offline ImageNet network (pretrained: a
+# fine-tuned Lite1/Lite2 teacher distils into it), and two small timm models (from scratch offline; pretrained: Hub).
+STUDENTS = ("kd_student_cnn", "tf_efficientnet_lite0", "mobilenetv3_small_050", "resnet10t")
 
 
 def build_image_student(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
@@ -654,8 +657,13 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     `pretrained_student`) on
     `dataset`: the training split with labels, plus `copies` augmented versions of each training
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
-    teacher and student validation accuracy, parameters, bytes on disk, CPU latency, the student
-    as a Classifier, and an honest sentence.
+    teacher and student validation accuracy, parameters, bytes on disk, CPU latency (ms per image: batch 1,
+    torch, the median of LATENCY_RUNS passes after LATENCY_WARMUP) and input size, `agreement` (the student's
+    top-1 equal to the teacher's on the held-out images), the student as a Classifier, and an honest sentence.
+
+    Each model sees the images its own way: the teacher through its Classifier's preprocessing (e.g. 260 px
+    for a fine-tuned Lite2), the student through `student_data_config` (224 px for a pretrained Lite0, 64 px
+    from scratch).
 
     `val`: the held-out images (e.g. a Transfer run's own `val_data`, so that the teacher is scored on images
     it never trained on); `dataset` is then the training split as it is. None: `val_fraction` of `dataset`
@@ -701,36 +709,51 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
             yield last
     student_clf.model = student.eval()
 
-    def score(clf) -> float:  # validation accuracy (label-free: top-1 agreement with the teacher)
-        probs = np.concatenate([clf.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
-        return float((probs.argmax(1) == targets).mean())
+    def predictions(clf) -> np.ndarray:  # top-1 on the held-out images, each model through its own preprocessing
+        return np.concatenate([clf.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)]).argmax(1)
 
-    rows = {}
+    rows, predicted = {}, {}
     for name, clf in (("teacher", teacher), ("student", student_clf)):
-        example = torch.from_numpy(clf.preprocess(val.images[0])[0])
-        rows[name] = {"val_acc": None if label_free and clf is teacher else score(clf),  # agreeing with itself: moot
+        predicted[name] = predictions(clf)
+        example = torch.from_numpy(clf.preprocess(val.images[0])[0])  # each model at its own input size
+        rows[name] = {"val_acc": None if label_free and clf is teacher else  # agreeing with itself: moot
+                      float((predicted[name] == targets).mean()),
                       "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
-                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=30)}  # a copy: live one stays
+                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=LATENCY_RUNS,  # a copy:
+                                                warmup=LATENCY_WARMUP),  # the live one stays where it is
+                      "input_size": tuple(clf.input_size)}
     t, s = rows["teacher"], rows["student"]
     smaller, faster = t["params"] / s["params"], t["latency_ms"] / s["latency_ms"]
+    # top-1 agreement on the held-out images (label-free, the student's score already is that)
+    agreement = s["val_acc"] if label_free else float((predicted["student"] == predicted["teacher"]).mean())
     baseline = float(np.bincount(targets).max() / len(targets))
+    cost = (f"It is {_times(smaller, 'smaller', 'larger')} (parameters) and {_times(faster, 'faster', 'slower')} "
+            f"per image on this CPU (teacher at {t['input_size'][0]} px, student at {s['input_size'][0]} px).")
     if label_free:
         kept = s["val_acc"]
         honest = (f"No labels exist for the teacher's {len(classes):,} classes here, so the student learned from its "
                   f"soft predictions alone (alpha = 1) on {len(unlabeled):,} transfer images; on {len(val)} held-out "
                   f"images it agrees with the teacher's top-1 on {kept:.1%} (always answering the teacher's most "
-                  f"common class there: {baseline:.1%}). It is {smaller:.0f}x smaller and {faster:.0f}x faster "
-                  "per image on this CPU.")
+                  f"common class there: {baseline:.1%}). " + cost)
     else:
         kept = s["val_acc"] / max(t["val_acc"], 1e-9)
-        honest = (f"The student is {smaller:.0f}x smaller and keeps {kept:.0%} of the teacher's validation accuracy "
-                  f"({t['val_acc']:.1%} -> {s['val_acc']:.1%}), {faster:.0f}x faster per image on this CPU.")
+        honest = (f"The student keeps {kept:.0%} of the teacher's validation accuracy ({t['val_acc']:.1%} -> "
+                  f"{s['val_acc']:.1%}) and agrees with the teacher's top-1 on {agreement:.1%} of {len(val)} held-out "
+                  "images. " + cost)
         if kept < 0.9:
             honest += " That is a real loss: try more epochs, more copies, or a bigger student."
     last.result = {"teacher": t, "student": s, "compression": smaller, "speedup": faster, "kept": kept,
-                   "honest": honest, "classifier": student_clf, "classes": classes, "label_free": label_free,
-                   "alpha": alpha, "transfer": len(unlabeled), "held_out": len(val), "baseline": baseline}
+                   "agreement": agreement, "honest": honest, "classifier": student_clf, "classes": classes,
+                   "label_free": label_free, "alpha": alpha, "transfer": len(unlabeled), "held_out": len(val),
+                   "baseline": baseline, "latency_runs": LATENCY_RUNS, "latency_warmup": LATENCY_WARMUP,
+                   "pretrained_student": bool(pretrained_student) and not isinstance(student, StudentCNN)}
     yield last
+
+
+def _times(ratio: float, more: str, less: str) -> str:
+    """A ratio said the right way round, one decimal below 10: 1.4x smaller, 1.2x larger, 55x smaller."""
+    x, word = (ratio, more) if ratio >= 1 else (1 / ratio, less)
+    return f"{x:.1f}x {word}" if x < 10 else f"{x:.0f}x {word}"
 
 
 def distill_plan(teacher, dataset: Dataset | None = None) -> tuple[Dataset, bool]:

@@ -241,3 +241,39 @@ def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str,
     """Top-k ImageNet (or the model's own) classes for an image path, PIL image or numpy array,
     as [(label, probability), ...], highest first."""
     return get_classifier(model).classify(image, top_k)[0]
+
+
+def fp32_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the model's weights stored as float32 (parameters and buffers such as BatchNorm statistics;
+    integer buffers, e.g. BatchNorm's batch counter, excluded): its size on disk as a float32 safetensors file."""
+    return sum(t.numel() * 4 for t in model.state_dict().values() if t.is_floating_point())
+
+
+def compare(image, names: tuple[str, ...] | None = None, top_k: int = 5, runs: int = 5) -> list[dict]:
+    """One image through several classifiers side by side (default: the offline EfficientNet-Lite0/1/2), one
+    dict per model in the order given: name, input_size (H, W), params, mb (float32 weights, MiB = 2**20
+    bytes), ms (model milliseconds: the median of `runs` forward passes after one warm-up pass,
+    preprocessing excluded), runtime, and top (the top-k [(label, probability)]). Each model preprocesses the
+    image its own way (its own input size and crop)."""
+    from .models import OFFLINE_WEIGHTS
+
+    check_top_k(top_k)
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 50:
+        raise LimitError(f"runs must be from 1 to 50, got {runs!r}", code="limit.runs", value=runs, limit=50)
+    picture = images.load_image(image)
+    rows = []
+    for name in names or tuple(OFFLINE_WEIGHTS):
+        classifier = get_classifier(name)
+        batch = classifier.preprocess(picture)
+        classifier.logits(batch)  # warm-up: the first pass pays for allocations
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            logits = classifier.logits(batch)[0].astype(np.float64)
+            times.append((time.perf_counter() - start) * 1000)
+        e = np.exp(logits - logits.max())
+        rows.append({"name": classifier.name, "input_size": classifier.input_size,
+                     "params": sum(p.numel() for p in classifier.model.parameters()),
+                     "mb": fp32_bytes(classifier.model) / 2**20, "ms": float(np.median(times)),
+                     "runtime": classifier.runtime, "top": classifier.top_k(e / e.sum(), top_k)})
+    return rows

@@ -16,11 +16,15 @@ is the test split, and the unlabeled images have no hidden labels (precision can
 The models: digits (8x8 grey) train a small CNN on the pixels (`SelfTrainCNN`); photos train a head
 (`FeatureMLP`) on the frozen pretrained EfficientNet-Lite0's pooled features (`probe.extract_features`), the
 CPU-sized form of "pretrained backbone" (the backbone is frozen: fine-tuning it every round does not fit a CPU).
+A photo student is its backbone and its head: its parameters count both.
 
 The rounds (`self_train`): round 0 trains on the labelled images only: the supervised-only baseline, and the first
 teacher. Each round, the teacher (eval mode, no noise) predicts every unlabeled image; the predictions at or above
 `threshold` become pseudo-labels; a fresh student of the same architecture (equal size) is trained, NOISED, on
-labelled + pseudo-labelled images, and becomes the next teacher. The noise: dropout, stochastic depth (each model
+labelled + pseudo-labelled images, and becomes the next teacher. With `larger` (Noisy Student's equal-or-larger
+students) each round's student is bigger: on digits a wider CNN; on photos the next bigger pretrained backbone
+(`BACKBONES`: round 0 Lite0, round 1 Lite1, round 2 and after Lite2), each model reading its own backbone's features
+(the teacher labels the unlabeled images through its own). The noise: dropout, stochastic depth (each model
 has one residual block, skipped per example with probability STOCHASTIC_DEPTH), and input noise: random
 shifts of up to 1 pixel (digits), or RandAugment (2 ops, magnitude 9, `cvdemo.augment`): the features of `copies`
 RandAugment views of each image are computed once and each step draws one view per image.
@@ -45,7 +49,7 @@ from torch import nn
 from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
-from .models import create_model
+from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
 from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread, seeded
 
 __all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
@@ -96,7 +100,8 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
                 pixels=dataset == "digits")
 
 
-LARGER_STEP = 0.5  # with `larger`, round r's student is (1 + LARGER_STEP * r) times as wide as round 0's
+LARGER_STEP = 0.5  # with `larger` on digits, round r's CNN is (1 + LARGER_STEP * r) times as wide as round 0's
+BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbone: BACKBONES[min(r, 2)], Lite0 first
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
 
@@ -176,9 +181,28 @@ def _shift_noise(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
     return shift
 
 
-def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int) -> torch.Tensor:
+def backbone(pool: Pool, r: int, larger: bool) -> str | None:
+    """The pretrained backbone whose features round `r`'s student reads: None for the digits' pixels; Lite0, or
+    with `larger` the next bigger one each round (staying at the biggest)."""
+    if pool.pixels:
+        return None
+    return BACKBONES[min(r, len(BACKBONES) - 1)] if larger else DEFAULT_MODEL
+
+
+def backbone_params(name: str | None) -> int:
+    """Parameters of a backbone without its ImageNet classifier (what a head on its pooled features adds to)."""
+    if name is None:
+        return 0
+    from .inference import get_classifier
+
+    model = get_classifier(name).model
+    return sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in model.get_classifier().parameters())
+
+
+def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int, model: str | None = None) -> torch.Tensor:
     """Model inputs of `images`, (N, V, ...): view 0 is the clean image; for photos, views 1..copies are the
-    pretrained features of RandAugment views (input noise drawn once, here). Digits have one view (pixels)."""
+    pretrained features (of `model`: the default backbone when None) of RandAugment views (input noise drawn once,
+    here; the same views for every backbone). Digits have one view (pixels)."""
     if pool.pixels:
         return torch.stack([digits_student_input(im) for im in images]).unsqueeze(1)
     from .augment import build_pipeline
@@ -189,7 +213,7 @@ def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int) -> tor
     pipeline = build_pipeline(RANDAUGMENT)
     views = [[im] + [s.image for s in pipeline.sample(im, k=copies, seed=seed + i)] if copies else [im]
              for i, im in enumerate(images)]
-    flat = extract_features([v for group in views for v in group])
+    flat = extract_features([v for group in views for v in group], model)
     return torch.from_numpy(flat).float().view(len(images), 1 + copies, -1)
 
 
@@ -242,9 +266,10 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     round, accuracy (held-out), baseline, accepted (pseudo-labels this round's student learned from), coverage
     (their share of the unlabeled images), precision (vs the hidden labels; None in round 0 or when unknown),
     class_counts (pseudo-labels per class), labelled, unlabeled, params (of this round's model), seconds (since
-    the start), and this round's model's `predicted` class and `confidence` for every unlabeled image (what the
-    next round would accept). `larger`: each round's student is wider than its teacher (LARGER_STEP more width
-    per round), as in Noisy Student; otherwise equal."""
+    the start), backbone (the pretrained network whose features this round's student read; None for the digits'
+    pixels), and this round's model's `predicted` class and `confidence` for every unlabeled image (what the next
+    round would accept). `params` counts the whole student: for photos its backbone and its head. `larger`: each
+    round's student is bigger than its teacher, as in Noisy Student (module docstring); otherwise equal."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= 20:
         raise LimitError(f"rounds must be a whole number from 0 to 20, got {rounds!r}", code="limit.rounds",
                          value=rounds)
@@ -255,16 +280,26 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     start = time.perf_counter()
     pool = data if isinstance(data, Pool) else prepare(data, labelled_fraction, seed)
     classes = len(pool.classes)
-    with one_thread():
-        x_lab, x_unl = _views(pool, pool.labelled, copies, seed), _views(pool, pool.unlabeled, copies, seed + 10**6)
-        x_test = _views(pool, pool.test, 0, 0)[:, 0]
+    features: dict[str | None, tuple] = {}
+
+    def inputs(name: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """(labelled, unlabeled, test, clean unlabeled) inputs through one backbone, computed once."""
+        if name not in features:
+            with one_thread():
+                x_lab = _views(pool, pool.labelled, copies, seed, name)
+                x_unl = _views(pool, pool.unlabeled, copies, seed + 10**6, name)
+                x_test = _views(pool, pool.test, 0, 0, name)[:, 0]
+            features[name] = (x_lab, x_unl, x_test, list(x_unl[:, 0]))
+        return features[name]
+
     y_lab = torch.from_numpy(np.asarray(pool.labels)).long()
     total = len(pool.labelled) + len(pool.unlabeled)
     steps = epochs * math.ceil(total / batch_size)
     common = {"steps": steps, "batch_size": batch_size, "lr": lr, "noise": noise, "stop": stop}
-    clean_unl = list(x_unl[:, 0])
 
-    def report(r: int, model: nn.Module, labels: np.ndarray, idx: np.ndarray, baseline: float | None) -> dict:
+    def report(r: int, model: nn.Module, name: str | None, labels: np.ndarray, idx: np.ndarray,
+               baseline: float | None) -> dict:
+        _, _, x_test, clean_unl = inputs(name)
         accuracy = float((predict(model, list(x_test), lambda t: t)[0] == pool.test_labels).mean())
         predicted, confidence = predict(model, clean_unl, lambda t: t)
         known = pool.hidden is not None and len(idx)
@@ -272,36 +307,43 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
                 "accepted": len(idx), "coverage": len(idx) / len(clean_unl) if clean_unl else 0.0,
                 "precision": float((labels == pool.hidden[idx]).mean()) if known else None,
                 "class_counts": np.bincount(labels, minlength=classes).tolist(), "labelled": len(pool.labelled),
-                "unlabeled": len(pool.unlabeled), "params": sum(p.numel() for p in model.parameters()),
+                "unlabeled": len(pool.unlabeled),
+                "params": sum(p.numel() for p in model.parameters()) + backbone_params(name), "backbone": name,
                 "seconds": time.perf_counter() - start,
                 "predicted": predicted, "confidence": confidence}
 
     with one_thread():
+        teacher_backbone = backbone(pool, 0, larger)
+        x_lab = inputs(teacher_backbone)[0]
         teacher = _train(pool, x_lab, y_lab, seed=seed, **common)
-        row = report(0, teacher, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+        row = report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
         baseline = row["baseline"]
         yield row
         for r in range(1, rounds + 1):
             if stop is not None and stop.is_set():
                 return
-            idx, labels, _ = pseudo_label(teacher, clean_unl, lambda t: t, threshold, class_balanced)
+            # the teacher (no noise) labels the clean unlabeled images through its own backbone
+            idx, labels, _ = pseudo_label(teacher, inputs(teacher_backbone)[3], lambda t: t, threshold, class_balanced)
+            name = backbone(pool, r, larger)
+            x_lab, x_unl, _, _ = inputs(name)
             x = torch.cat([x_lab, x_unl[idx]])
             y = torch.cat([y_lab, torch.from_numpy(labels).long()])
-            width = 1 + LARGER_STEP * r if larger else 1.0
+            width = 1 + LARGER_STEP * r if larger and pool.pixels else 1.0
             teacher = _train(pool, x, y, seed=seed + 1000 * r, width=width, **common)  # the next teacher
-            yield report(r, teacher, labels, idx, baseline)
+            teacher_backbone = name
+            yield report(r, teacher, name, labels, idx, baseline)
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:
     """A table of `self_train` rows per seed, then the mean over seeds of each round's accuracy."""
     lines = [(f"{'seed':>4} {'round':>5} {'accuracy':>9} {'baseline':>9} {'accepted':>9} {'precision':>10} "
-             f"{'params':>9} {'seconds':>8}  class counts")]
+             f"{'params':>10} {'backbone':<22} {'seconds':>8}  class counts")]
     for seed, rows in runs.items():
         for row in rows:
             prec = "-" if row["precision"] is None else f"{100 * row['precision']:.1f}%"
             lines.append(f"{seed:>4} {row['round']:>5} {100 * row['accuracy']:8.1f}% {100 * row['baseline']:8.1f}% "
-                         f"{row['accepted']:>9} {prec:>10} {row['params']:>9,} {row['seconds']:8.1f}  "
-                         f"{row['class_counts']}")
+                         f"{row['accepted']:>9} {prec:>10} {row['params']:>10,} {row.get('backbone') or 'pixels':<22} "
+                         f"{row['seconds']:8.1f}  {row['class_counts']}")
     rounds = min(len(rows) for rows in runs.values())
     for r in range(rounds):
         mean = np.mean([rows[r]["accuracy"] for rows in runs.values()])
@@ -335,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--copies", type=int, default=2, help="photos: RandAugment views per image (student noise)")
     parser.add_argument("--class-balanced", action="store_true")
-    parser.add_argument("--larger", action="store_true", help="each round's student wider than its teacher")
+    parser.add_argument("--larger", action="store_true",
+                        help="each round's student larger than its teacher: digits a wider CNN; photos the next "
+                        "bigger pretrained backbone (tf_efficientnet_lite0 -> lite1 -> lite2)")
     parser.add_argument("--no-noise", action="store_true")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -24,6 +24,13 @@ def test_classify_takes_the_model_as_second_input(client, examples):
     assert "cat" in result["label"]
 
 
+def test_compare_endpoint_puts_one_image_through_the_three_sizes(client, examples):
+    table, bought, lesson = client.predict(handle_file(examples["cat"]), api_name="/compare")
+    assert table["headers"] == ["model", "tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
+    assert table["data"][0][1:] == ["224 × 224", "240 × 240", "260 × 260"] and len(table["data"]) == 9
+    assert "tf_efficientnet_lite2" in bought and "Your run" in lesson
+
+
 def test_hub_model_offline_is_a_clear_message(client, examples):
     with pytest.raises(AppError, match="can't be reached.*tf_efficientnet_lite0"):
         client.predict(handle_file(examples["cat"]), "resnet50.a1_in1k", api_name="/classify")

@@ -554,3 +554,36 @@ def test_a_pretrained_student_starts_from_imagenet_weights_at_its_own_input_size
     events = list(d.distill_any("tf_efficientnet_lite0", few_textures, config=TrainConfig(epochs=1, batch_size=16),
                                 copies=0, student="tf_efficientnet_lite0", pretrained_student=True))
     assert events[-1].result["classifier"].input_size == (224, 224)
+
+
+def test_a_fine_tuned_lite2_teaches_a_pretrained_lite0_each_at_its_own_input_size(few_textures, monkeypatch):
+    """The bigger network as teacher: a Lite2 probe (260 px) from the Transfer tab distils into a pretrained Lite0
+    student (224 px) on the user's images; the report gives both sizes, both latencies and the agreement."""
+    from cvdemo.transfer import transfer
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.session import Workspace
+
+    result = list(transfer(few_textures, mode="probe", arch="tf_efficientnet_lite2",
+                           config=TrainConfig(epochs=20, lr=1e-2)))[-1].result
+    assert result.classifier.input_size == (260, 260)
+    ws = Workspace()
+    ws.result, ws.dataset = result, few_textures
+    monkeypatch.setattr(d, "LATENCY_RUNS", 3)  # the test's budget; the app measures 30
+    monkeypatch.setattr(d, "LATENCY_WARMUP", 1)
+    *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "tf_efficientnet_lite0", ui.TRANSFER, True)
+    status, _, report, lesson, name, _ = last
+    student = ws.models[name]
+    assert student.input_size == (224, 224) and student.labels == ["brick", "grass", "gravel"]
+    assert "| Teacher: tf_efficientnet_lite2 (probe, 3 classes) (260 px) |" in report
+    assert "| Student: tf_efficientnet_lite0 (pretrained on ImageNet, 224 px) |" in report
+    sizes = re.findall(r"\| ([\d,]+) \| (\d+\.\d MB) \| (\d+\.\d\d) \|", report)
+    assert len(sizes) == 2  # parameters, size on disk, ms/image: teacher, then student
+    (tparams, tsize, _), (sparams, ssize, _) = sizes
+    assert int(tparams.replace(",", "")) > int(sparams.replace(",", "")) > 3_000_000 and tsize != ssize
+    agreement = re.search(r"agrees with the teacher's top-1 on (\d+\.\d%) of 6 held-out images", report).group(1)
+    assert re.search(r"it is 1\.\d× smaller \(parameters\) and \d+\.\d× (faster|slower)", report)  # not "1×"
+    assert "the median of 3 runs after 1 warm-up ones" in report
+    assert lesson.startswith("**Your run:**") and agreement in lesson and "260 px" in lesson and "224 px" in lesson
+    ws.lang = "ko"
+    assert "일치했습니다" in ws.shown("distill") and agreement in ws.shown("distill")
+    ws.close()

@@ -65,3 +65,26 @@ def test_gradcam_points_at_the_object(examples):
     assert cam[:, :112].mean() > 2 * cam[:, 112:].mean()
     overlay, _ = classifier.explain(canvas)
     assert overlay.size == (224, 224) and overlay.mode == "RGB"
+
+
+CATS = {"tabby, tabby cat", "tiger cat", "Persian cat", "Siamese cat, Siamese", "Egyptian cat"}  # ImageNet 281-285
+
+
+def test_compare_puts_the_cat_through_the_three_offline_sizes(examples):
+    from cvdemo.inference import compare
+    from cvdemo.models import OFFLINE_WEIGHTS
+
+    rows = compare(examples["cat"], runs=2)
+    assert [r["name"] for r in rows] == list(OFFLINE_WEIGHTS)
+    assert [r["input_size"] for r in rows] == [(224, 224), (240, 240), (260, 260)]  # each its own preprocessing
+    params = [r["params"] for r in rows]
+    assert params == sorted(params) and len(set(params)) == 3 and 4e6 < params[0] < params[2] < 7e6
+    for row in rows:
+        assert row["top"][0][0] in CATS, row["name"]
+        assert len(row["top"]) == 5 and row["ms"] > 0
+        assert row["params"] * 4 / 2**20 <= row["mb"] < row["params"] * 4.1 / 2**20  # + BatchNorm statistics
+    assert rows[0]["top"] == get_classifier().classify(examples["cat"])[0]  # the same answer as Classify
+    with pytest.raises(LimitError):
+        compare(examples["cat"], runs=0)
+    with pytest.raises(LimitError):
+        compare(examples["cat"], top_k=0)

@@ -105,3 +105,23 @@ def test_self_train_on_pretrained_features_with_a_users_unlabeled_images():
     assert rows[1]["precision"] is None  # no hidden labels to check against
     assert len(rows[1]["predicted"]) == len(rows[1]["confidence"]) == 20
     assert rows[1]["accepted"] == int((rows[0]["confidence"] >= 0.8).sum())  # round 1 learns what round 0 accepted
+
+
+def test_larger_students_on_photos_read_the_next_bigger_pretrained_backbone():
+    """Noisy Student's larger students on photos: round 0 on Lite0's features, round 1 on Lite1's, round 2 on
+    Lite2's; each round learns the pseudo-labels the previous model gave through its own backbone."""
+    from cvdemo.datasets import load_builtin
+    from cvdemo.selftrain import BACKBONES, backbone, format_table, prepare
+
+    textures = load_builtin("textures")
+    pool = prepare(textures.subset(range(0, len(textures), 3)), labelled_fraction=0.2, seed=0)  # 49 images
+    assert [backbone(pool, r, True) for r in range(5)] == [*BACKBONES, BACKBONES[-1], BACKBONES[-1]]
+    assert backbone(pool, 3, False) == "tf_efficientnet_lite0" and backbone(prepare("digits"), 1, True) is None
+    rows = list(self_train(pool, rounds=2, threshold=0.8, seed=0, epochs=5, copies=1, larger=True))
+    assert [r["backbone"] for r in rows] == ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
+    params = [r["params"] for r in rows]
+    assert 3_000_000 < params[0] < params[1] < params[2]  # backbone + head
+    for teacher, student in itertools.pairwise(rows):
+        assert student["accepted"] == int((teacher["confidence"] >= 0.8).sum())  # the teacher's own view
+    table = format_table({0: rows})
+    assert "backbone" in table.splitlines()[0] and "tf_efficientnet_lite2" in table.splitlines()[3]

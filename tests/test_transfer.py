@@ -40,6 +40,17 @@ def test_linear_probe_learns_textures_and_reports(textures):
     assert len(result.misclassified) == 30 - np.trace(result.confusion)
 
 
+def test_a_bigger_offline_backbone_probes_a_tiny_dataset(textures):
+    """The Transfer tab offers the three offline networks as backbones: Lite1 sees its own 240 px crops."""
+    few = textures.subset(range(0, len(textures), 5))  # 30 images, 10 per class
+    _, result = run(few, mode="probe", arch="tf_efficientnet_lite1", config=TrainConfig(epochs=30, lr=1e-2))
+    assert result.arch == "tf_efficientnet_lite1" and result.classifier.input_size == (240, 240)
+    assert result.val_acc > 0.5  # chance is 1/3 (6 validation images)
+    assert sum(p.numel() for p in result.classifier.model.parameters()) > 4_000_000  # the Lite1 backbone + head
+    top, _ = result.classifier.classify(few.images[0], top_k=3)
+    assert {label for label, _ in top} == {"brick", "grass", "gravel"}
+
+
 def test_probe_head_retrains_on_cached_features(textures, monkeypatch):
     import cvdemo.probe
 

@@ -20,7 +20,7 @@ def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo
         run("builtin", "digits", 0.05, None, 0.9, False, False, 1, 0, ws))
     assert "digits" in status and "60 labelled" in status
     assert sorted(plot["round"].unique()) == [0, 1] and plot["run"].nunique() == 2
-    assert len(table) == 2
+    assert len(table) == 2 and list(table["student reads"]) == ["pixels (CNN)"] * 2
     assert curve["coverage"].is_monotonic_decreasing  # higher threshold, fewer accepted
     assert 0 < len(accepted) <= 24 and len(rejected) > 0
     assert all(caption.endswith(("✓", ")")) for _, caption in accepted)  # right, or wrong with the true label
@@ -34,11 +34,13 @@ def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo
 def test_the_tab_speaks_korean_and_grows_the_student_when_asked():
     ws = Workspace()
     ws.lang = "ko"
-    status, _, table, *_, lesson = last(run("builtin", "faces", 0.05, None, 0.9, False, True, 1, 0, ws))
-    assert HANGUL.search(status) and HANGUL.search(lesson) and "faces" in lesson
+    status, _, table, *_, lesson = last(run("builtin", "textures", 0.05, None, 0.9, False, True, 1, 0, ws))
+    assert HANGUL.search(status) and HANGUL.search(lesson) and "textures" in lesson
     assert "파라미터 수" in table.columns
     params = [int(p.replace(",", "")) for p in table["파라미터 수"]]
-    assert params[1] > params[0]  # a larger student than its teacher
+    assert params[1] > params[0]  # a larger student than its teacher: the next bigger pretrained backbone
+    assert list(table["학생 입력"]) == ["tf_efficientnet_lite0", "tf_efficientnet_lite1"]
+    assert "tf_efficientnet_lite0 → tf_efficientnet_lite1" in lesson and f"{params[1]:,}" in lesson
 
 
 def test_a_zip_is_required_for_the_zip_source():

@@ -1,10 +1,12 @@
-"""Classify tab: an image in, the top-5 classes, the model's milliseconds, and Grad-CAM on request."""
+"""Classify tab: an image in, the top-5 classes, the model's milliseconds, and Grad-CAM on request; the same
+image through the three offline network sizes side by side."""
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from ..errors import ImageError
-from ..inference import get_classifier
+from ..inference import compare, get_classifier
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from .common import RawImage, example_images, user_errors
 from .i18n import _
@@ -60,6 +62,57 @@ def explain(image, model: str | None = None, workspace: Workspace | None = None)
     return pick(model, workspace).explain(require(image))[0]
 
 
+def compare_table(rows: list[dict], workspace: Workspace) -> pd.DataFrame:
+    """`inference.compare`'s rows as a table with one column per network (side by side) and one row per measure,
+    then the top-k, in the session's language."""
+    tr = workspace.tr
+    lines = [[tr("classify.row_input")] + [f"{r['input_size'][1]} × {r['input_size'][0]}" for r in rows],
+             [tr("classify.row_params")] + [f"{r['params']:,}" for r in rows],
+             [tr("classify.row_size")] + [f"{r['mb']:.1f} MB" for r in rows],
+             [tr("classify.row_ms")] + [f"{r['ms']:.1f}" for r in rows]]
+    lines += [[tr("classify.row_rank", rank=k + 1)] + [f"{r['top'][k][0]} {r['top'][k][1]:.1%}" for r in rows]
+              for k in range(min(len(r["top"]) for r in rows))]
+    return pd.DataFrame(lines, columns=[tr("classify.row_model")] + [r["name"] for r in rows])
+
+
+def ratio(x: float) -> str:
+    """A ratio as a person reads it: 1.3, 12."""
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def what_bigger_bought(rows: list[dict], workspace: Workspace) -> str:
+    """What the biggest network (the last row) bought over the smallest (the first) on this image: the same top-1
+    with more or less confidence, or another top-1; at what cost in parameters and model time."""
+    small, big = rows[0], rows[-1]
+    (small_label, p_small), (big_label, p_big) = small["top"][0], big["top"][0]
+    cost = {"small": small["name"], "big": big["name"], "params": ratio(big["params"] / small["params"]),
+            "ms": ratio(big["ms"] / max(small["ms"], 1e-9)), "p_small": f"{p_small:.1%}", "p_big": f"{p_big:.1%}"}
+    if small_label == big_label:
+        key = "classify.bought_same_more" if p_big >= p_small else "classify.bought_same_less"
+        text = workspace.tr(key, label=big_label, delta=f"{(p_big - p_small) * 100:+.1f}", **cost)
+    else:
+        on_small = next((p for label, p in big["top"] if label == small_label), None)
+        shown = f"{on_small:.1%}" if on_small is not None else workspace.tr("classify.not_in_top", k=len(big["top"]))
+        text = workspace.tr("classify.bought_changed", small_label=small_label, big_label=big_label,
+                            p_big_on_small=shown, **cost)
+    return text + " " + workspace.tr("classify.bought_caveat")
+
+
+@user_errors
+def compare_sizes(image, workspace: Workspace):
+    """The image through the three offline networks (EfficientNet-Lite0/1/2): the side-by-side table, a sentence
+    on what the bigger network bought on this image, and the lesson panel's "your run"."""
+    rows = compare(require(image))
+    small, big = rows[0], rows[-1]
+    lesson = workspace.show("classify", "classify.your_run_compare", n=len(rows), small=small["name"],
+                            big=big["name"], small_px=small["input_size"][0], big_px=big["input_size"][0],
+                            small_params=f"{small['params'] / 1e6:.2f}", big_params=f"{big['params'] / 1e6:.2f}",
+                            small_label=small["top"][0][0], big_label=big["top"][0][0],
+                            p_small=f"{small['top'][0][1]:.1%}", p_big=f"{big['top'][0][1]:.1%}",
+                            small_ms=f"{small['ms']:.1f}", big_ms=f"{big['ms']:.1f}")
+    return compare_table(rows, workspace), what_bigger_bought(rows, workspace), lesson
+
+
 def model_choices(workspace: Workspace | None = None) -> list[str]:
     """Offline model first, this session's fine-tuned models, then Hub suggestions."""
     return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
@@ -82,13 +135,21 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
             label = gr.Label(num_top_classes=5, label=_("classify.top5"))
             info = gr.Markdown()
             heatmap = gr.Image(label=_("classify.gradcam"), interactive=False, height=320)
+    with gr.Accordion(_("classify.compare_heading"), open=False):
+        gr.Markdown(_("classify.compare_intro"))
+        sizes = gr.Button(_("classify.compare"))
+        bought = gr.Markdown()
+        table = gr.Dataframe(label=_("classify.compare_table"), interactive=False, wrap=True)
     info_state = gr.State()
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
                                                   api_visibility="private")
-    image.change(lambda: ("", None), None, [info, heatmap], api_visibility="private", queue=False)  # no stale results
+    image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
+                 queue=False)  # no stale results
     image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
                  concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
                                                      api_visibility="private")
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
+    sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",
+                concurrency_id="inference")
     return model

@@ -15,7 +15,7 @@ from torch import nn
 from .. import distill, images
 from ..errors import LimitError
 from ..export import export_onnx, save_model
-from ..models import DEFAULT_MODEL
+from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
 from .classify import model_choices, pick, require
 from .common import RawImage, example_images, figure_lang, pyplot, user_errors
@@ -203,21 +203,33 @@ def curve(history: list[dict], workspace: Workspace, label_free: bool) -> gr.Lin
     return redrawn(pd.DataFrame(rows, columns=["epoch", "value", "split"]), "split")
 
 
+def ratios(r: dict, workspace: Workspace) -> dict[str, str]:
+    """The student against the teacher, said the right way round: "1.4× smaller" (not "1×"), "1.2× slower"."""
+    def said(x: float, more: str, less: str) -> str:
+        value, key = (x, more) if x >= 1 else (1 / x, less)
+        return workspace.tr(key, x=f"{value:.1f}" if value < 10 else f"{value:.0f}")
+
+    return {"size": said(r["compression"], "distill.ratio_smaller", "distill.ratio_larger"),
+            "speed": said(r["speedup"], "distill.ratio_faster", "distill.ratio_slower")}
+
+
 def report(r: dict, teacher: str, student: str, source: str, workspace: Workspace) -> str:
-    """Teacher and student side by side, and what that means: validation accuracy kept (with labels), or
-    top-1 agreement with the teacher against the constant-answer baseline (label-free)."""
+    """Teacher and student side by side (each at its own input size), and what that means: validation accuracy
+    kept and top-1 agreement (with labels), or agreement against the constant-answer baseline (label-free); size
+    and latency as measured, said the right way round."""
     tr, t, s = workspace.tr, r["teacher"], r["student"]
     metric = tr("distill.metric_agree") if r["label_free"] else tr("distill.metric_val")
+    how = tr("distill.how_pretrained") if r["pretrained_student"] else tr("distill.how_scratch")
     lines = [tr("distill.report_head", metric=metric), "|---|---|---|---|---|---|---|"]
-    for name, row in ((tr("distill.row_teacher", name=teacher), t), (tr("distill.row_student", name=student), s)):
+    for name, row in ((tr("distill.row_teacher", name=teacher, px=t["input_size"][0]), t),
+                      (tr("distill.row_student", name=student, how=how, px=s["input_size"][0]), s)):
         score = "—" if row["val_acc"] is None else f"{row['val_acc']:.1%}"
         lines.append(f"| {name} | {score} | {row['params']:,} | {size(row['bytes'])} | {row['latency_ms']:.2f} | "
                      f"{t['bytes'] / row['bytes']:.1f}× | {t['latency_ms'] / row['latency_ms']:.1f}× |")
-    numbers = {"smaller": f"{r['compression']:.0f}", "faster": f"{r['speedup']:.0f}"}
+    numbers = {**ratios(r, workspace), "held_out": r["held_out"], "agreement": f"{r['agreement']:.1%}"}
     if r["label_free"]:
         text = tr("distill.label_free", classes=f"{len(r['classes']):,}", transfer=f"{r['transfer']:,}",
-                  source=source, held_out=r["held_out"], agreement=f"{r['kept']:.1%}",
-                  baseline=f"{r['baseline']:.1%}", **numbers)
+                  source=source, baseline=f"{r['baseline']:.1%}", **numbers)
         if r["kept"] <= r["baseline"]:
             text += " " + tr("distill.no_better")
     else:
@@ -225,17 +237,19 @@ def report(r: dict, teacher: str, student: str, source: str, workspace: Workspac
                   student=f"{s['val_acc']:.1%}", **numbers)
         if r["kept"] < 0.9:
             text += " " + tr("distill.real_loss")
-    return "\n".join(lines + ["", f"**{text}**"])
+    return "\n".join(lines + ["", f"**{text}**", "",
+                              tr("distill.report_note", runs=r["latency_runs"], warmup=r["latency_warmup"],
+                                 held_out=r["held_out"])])
 
 
-def your_run(r: dict, student: str, workspace: Workspace) -> str:
+def your_run(r: dict, teacher: str, student: str, workspace: Workspace) -> str:
     t, s = r["teacher"], r["student"]
-    numbers = {"student": student, "sparams": f"{s['params']:,}", "tparams": f"{t['params']:,}",
-               "smaller": f"{r['compression']:.0f}", "sms": f"{s['latency_ms']:.2f}", "tms": f"{t['latency_ms']:.2f}",
-               "faster": f"{r['speedup']:.0f}"}
+    numbers = {"student": student, "teacher": teacher, "sparams": f"{s['params']:,}", "tparams": f"{t['params']:,}",
+               "spx": s["input_size"][0], "tpx": t["input_size"][0], "sms": f"{s['latency_ms']:.2f}",
+               "tms": f"{t['latency_ms']:.2f}", "agreement": f"{r['agreement']:.1%}", "held_out": r["held_out"],
+               **ratios(r, workspace)}
     if r["label_free"]:
-        return workspace.show("distill", "distill.your_run_label_free", agreement=f"{r['kept']:.1%}",
-                              held_out=r["held_out"], baseline=f"{r['baseline']:.1%}", **numbers)
+        return workspace.show("distill", "distill.your_run_label_free", baseline=f"{r['baseline']:.1%}", **numbers)
     return workspace.show("distill", "distill.your_run_distill", kept=f"{r['kept']:.0%}", tacc=f"{t['val_acc']:.1%}",
                           sacc=f"{s['val_acc']:.1%}", **numbers)
 
@@ -291,7 +305,8 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
         yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
-               report(result, teacher_name, student, source, workspace), your_run(result, student, workspace), name,
+               report(result, teacher_name, student, source, workspace),
+               your_run(result, teacher_name, student, workspace), name,
                gr.Dropdown(choices=model_choices(workspace), value=name))
 
 
@@ -399,4 +414,6 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
         [model, teacher4], api_visibility="private")
     halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
+    student4.input(lambda name: name in OFFLINE_WEIGHTS, student4, pretrained4, api_visibility="private",
+                   queue=False)  # an offline ImageNet network is offered to start from its weights
     export.click(export_student, [workspace, student_name], downloads, api_visibility="private")

@@ -76,14 +76,20 @@ def rounds_plot(workspace: Workspace, rows: list[dict]) -> pd.DataFrame:
 
 
 COLUMNS = ("selftrain.col_round", "selftrain.col_accuracy", "selftrain.col_accepted", "selftrain.col_coverage",
-           "selftrain.col_precision", "selftrain.col_classes", "selftrain.col_params", "selftrain.col_seconds")
+           "selftrain.col_precision", "selftrain.col_classes", "selftrain.col_student", "selftrain.col_params",
+           "selftrain.col_seconds")
+
+
+def student(workspace: Workspace, row: dict) -> str:
+    """What a round's student reads: its pretrained backbone's features, or the digits' pixels."""
+    return row["backbone"] or workspace.tr("selftrain.pixels")
 
 
 def rounds_table(workspace: Workspace, rows: list[dict], classes: list[str]) -> pd.DataFrame:
     return pd.DataFrame([[r["round"], f"{r['accuracy']:.1%}", r["accepted"], f"{r['coverage']:.0%}",
                           "-" if r["precision"] is None else f"{r['precision']:.1%}",
-                          ", ".join(f"{c}:{n}" for c, n in zip(classes, r["class_counts"]) if n), f"{r['params']:,}",
-                          f"{r['seconds']:.1f}"]
+                          ", ".join(f"{c}:{n}" for c, n in zip(classes, r["class_counts"]) if n),
+                          student(workspace, r), f"{r['params']:,}", f"{r['seconds']:.1f}"]
                          for r in rows], columns=[workspace.tr(key) for key in COLUMNS])
 
 
@@ -133,7 +139,9 @@ def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
     return workspace.show("selftrain", key, data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
                           base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
                           gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
-                          precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}")
+                          precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}",
+                          students=" → ".join(dict.fromkeys(student(workspace, r) for r in rows)),
+                          params=f"{last['params']:,}")
 
 
 @user_errors

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import datasets
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
-from ..models import DEFAULT_MODEL
+from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
@@ -246,8 +246,8 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             load = gr.Button(_("transfer.load"), variant="secondary")
             counts = gr.Markdown()
         with gr.Column():
-            arch = gr.Dropdown([DEFAULT_MODEL], value=DEFAULT_MODEL, allow_custom_value=True,
-                               label=_("transfer.backbone"))
+            arch = gr.Dropdown(list(OFFLINE_WEIGHTS), value=DEFAULT_MODEL, allow_custom_value=True,
+                               label=_("transfer.backbone"), info=_("transfer.backbone_info"))
             mode = gr.Radio([(_("transfer.mode_probe"), "probe"), (_("transfer.mode_finetune"), "finetune"),
                              (_("transfer.mode_full"), "full")], value="probe", label=_("transfer.mode"))
             compare = gr.Checkbox(True, label=_("transfer.compare"))
