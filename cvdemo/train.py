@@ -44,6 +44,10 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
   each rank updates from its own batches) are averaged over the ranks after every epoch's training,
   before validation and before the best state is kept, so every rank ends with the same weights and
   buffers. Only rank 0 yields events; use `is_main_process()` to save once.
+
+Outside training, `predict(model, data)` (the model's outputs, in chunks, on its own device) and
+`evaluate(model, data)` (loss and accuracy as `fit` validates; all-reduced under a process group) are the
+one door for running a trained model over a data set.
 """
 from __future__ import annotations
 
@@ -60,13 +64,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .errors import LimitError
 from .inference import pick_device
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "Event", "StopFlag", "TrainConfig", "classification_loss",
-           "fit", "is_main_process", "keyed_generator", "progress_bar", "seeded"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "Event", "StopFlag", "TrainConfig", "classification_loss", "evaluate",
+           "fit", "is_main_process", "keyed_generator", "predict", "progress_bar", "seeded"]
 
 MAX_EPOCHS = 500
 MAX_BATCH_SIZE = 1024
@@ -324,16 +328,12 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
                 _average_buffers(model, world)
             if stopped:
                 break
-            metrics = _metrics("train", sums, distributed)
+            metrics = _metrics("train_", sums, distributed)
 
-            # --- validate ---
+            # --- validate (as `evaluate` does) ---
             if val_loader is not None:
                 model.eval()
-                sums = torch.zeros(4, dtype=torch.float64, device=device)
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    for batch in val_loader:
-                        sums += _batch_sums(*classification_loss(model, _to_device(batch, device, memory_format)))
-                metrics.update(_metrics("val", sums, distributed))
+                metrics.update(_metrics("val_", _eval_sums(model, val_loader, device, memory_format, amp), distributed))
             history.append({"epoch": epoch, **metrics})
 
             # --- keep the best (global metrics, so every rank keeps the same epoch); ties: the later ---
@@ -384,13 +384,13 @@ def _to_device(batch, device: torch.device, memory_format: torch.memory_format) 
 
 
 def _metrics(prefix: str, sums: torch.Tensor, distributed: bool) -> dict[str, float]:
-    """{prefix_loss, prefix_acc} from an epoch's [loss * n, n, correct, labelled] sums (over all ranks)."""
+    """{prefix + loss, prefix + acc} from an epoch's [loss * n, n, correct, labelled] sums (over all ranks)."""
     if distributed:
         dist.all_reduce(sums)
     loss_sum, n, correct, labelled = sums.tolist()
-    out = {f"{prefix}_loss": loss_sum / max(n, 1)}
+    out = {f"{prefix}loss": loss_sum / max(n, 1)}
     if labelled:
-        out[f"{prefix}_acc"] = correct / labelled
+        out[f"{prefix}acc"] = correct / labelled
     return out
 
 
@@ -402,6 +402,76 @@ def _batch_sums(loss: torch.Tensor, logits: torch.Tensor, hard: torch.Tensor | N
         return torch.stack([loss_sum, loss_sum.new_tensor(n), loss_sum.new_zeros(()), loss_sum.new_zeros(())])
     correct = (logits.detach().argmax(1) == hard).sum().double()
     return torch.stack([loss_sum, loss_sum.new_tensor(n), correct, loss_sum.new_tensor(n)])
+
+
+# --- running a trained model: predict and evaluate ----------------------------------------------
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, data, *, preprocess: Callable | None = None, batch_size: int = 256,
+            amp: bool = False) -> torch.Tensor:
+    """`model`'s outputs (N, classes) for every item of `data`, in order, float32 on the CPU. `data`: a Dataset
+    (a tensor or a list will do) of inputs or of (input, label, ...) tuples (the input is used);
+    `preprocess(item) -> input tensor` first, when given. Eval mode (the model's own mode is put back), no
+    gradients, on the model's own device, `batch_size` items at a time; `amp`: bf16 autocast + channels_last on
+    CUDA, as `fit` validates with `TrainConfig.amp`."""
+    device, memory_format, amp = _placement(model, amp)
+    out = []
+    with _eval_mode(model), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for batch in _inference_loader(data, batch_size, preprocess, distributed=False):
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            out.append(model(_to_device([x], device, memory_format)[0]).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def evaluate(model: torch.nn.Module, data: Dataset, *, batch_size: int = 256, amp: bool = False,
+             distributed: bool | None = None) -> dict[str, float]:
+    """{"loss", "acc"} of `model` on `data`'s (x, y, ...) items (y: class indices or soft labels), measured as `fit`
+    validates: `classification_loss` without smoothing, top-1 against y (soft y: its argmax). Eval mode (put back
+    afterwards), no gradients, on the model's own device, `batch_size` items at a time; `amp` as in `predict`.
+    `distributed` (default: when a process group is up): each rank takes every world-th item and the sums are
+    all-reduced, so every rank gets the global figures; call it on every rank then."""
+    distributed = dist.is_available() and dist.is_initialized() if distributed is None else distributed
+    device, memory_format, amp = _placement(model, amp)
+    with _eval_mode(model):
+        sums = _eval_sums(model, _inference_loader(data, batch_size, None, distributed), device, memory_format, amp)
+    return _metrics("", sums, distributed)
+
+
+def _eval_sums(model: torch.nn.Module, loader: Iterable, device: torch.device, memory_format: torch.memory_format,
+               amp: bool) -> torch.Tensor:
+    """[loss * n, n, correct, labelled] of `model` (already in eval mode) over the (x, y, ...) batches."""
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for batch in loader:
+            sums += _batch_sums(*classification_loss(model, _to_device(batch, device, memory_format)))
+    return sums
+
+
+def _placement(model: torch.nn.Module, amp: bool) -> tuple[torch.device, torch.memory_format, bool]:
+    """(device, memory format, autocast?) to run `model` where it is; bf16 + channels_last on CUDA with `amp`."""
+    tensor = next(model.parameters(), None)
+    tensor = next(model.buffers(), None) if tensor is None else tensor
+    device = tensor.device if tensor is not None else torch.device("cpu")
+    amp = amp and device.type == "cuda"
+    return device, torch.channels_last if amp else torch.preserve_format, amp
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _inference_loader(data, batch_size: int, preprocess: Callable | None, distributed: bool) -> DataLoader:
+    """`data` in order, `batch_size` items at a time; under a process group this rank's every world-th item."""
+    if distributed:  # no padding (as fit validates): exact global counts once reduced
+        data = Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
+    collate = None if preprocess is None else (lambda items: default_collate([preprocess(i) for i in items]))
+    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
 
 
 def progress_bar(events: Iterable[Event]) -> Event | None:

@@ -22,8 +22,8 @@ from torch.utils.data import TensorDataset
 from cvdemo.augment import build_pipeline
 from cvdemo.datasets import load_builtin, split
 from cvdemo.errors import LimitError
-from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, fit, is_main_process, progress_bar,
-                          seeded)
+from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, evaluate, fit, is_main_process, predict,
+                          progress_bar, seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,6 +217,29 @@ def test_no_validation_keeps_best_train_acc_and_custom_optimizer_lrs_come_back(d
         fit(model, digits[0], config=config(), optimizer=optimizer, params=model.parameters())
 
 
+def test_predict_and_evaluate_measure_as_fit_validates(digits):
+    train, val = digits
+    model = cnn()
+    done = list(fit(model, train, val, config=config(epochs=2)))[-1]
+    best = done.history[done.best["epoch"] - 1]
+    scores = evaluate(model, val, batch_size=50)
+    assert scores["acc"] == pytest.approx(best["val_acc"], abs=1e-9)
+    assert scores["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    x, y = val.tensors
+    model.train()  # predict and evaluate put the model's mode back
+    logits = predict(model, val, batch_size=7)  # (x, y) items: the inputs are used
+    assert model.training and logits.shape == (len(val), 10) and logits.dtype == torch.float32
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(logits, model(x), atol=1e-5)
+    assert torch.equal(predict(model, x, batch_size=64), predict(model, list(x[:64]) + list(x[64:]), batch_size=64))
+    raw = list(range(10))  # raw items made inputs by `preprocess`
+    assert torch.allclose(predict(model, raw, preprocess=lambda i: x[i]), logits[:10], atol=1e-5)
+    assert predict(model, []).numel() == 0
+    soft = TensorDataset(x, torch.nn.functional.one_hot(y, 10).float())  # soft labels: scored by their argmax
+    assert evaluate(model, soft)["acc"] == pytest.approx(scores["acc"])
+
+
 def test_a_last_batch_of_one_is_dropped_for_batchnorm(digits):
     x, y = digits[0].tensors
     torch.manual_seed(0)
@@ -371,7 +394,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 from torch.utils.data import TensorDataset
-from cvdemo.train import TrainConfig, fit, is_main_process
+from cvdemo.train import TrainConfig, evaluate, fit, is_main_process
 
 rank = int(os.environ["RANK"])
 g = torch.Generator().manual_seed(1)
@@ -387,9 +410,13 @@ save_file({k: v.contiguous() for k, v in model.state_dict().items()},
 digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
 with torch.no_grad():
     full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
+group_left = dist.is_initialized()
+dist.init_process_group("gloo")  # evaluate under a process group: each rank scores its share, the counts reduced
+scores = evaluate(model, TensorDataset(x[150:], y[150:]), batch_size=8)
+dist.destroy_process_group()
 final = events[-1] if events else None
 json.dump({"digest": digest, "kinds": [e.kind for e in events], "main": is_main_process(),
-           "group_left": dist.is_initialized(), "full_val_acc": full_val_acc,
+           "group_left": group_left, "full_val_acc": full_val_acc, "evaluate": scores,
            "best": final and final.best, "history": final and final.history, "steps": final and final.steps},
           open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w"))
 """
@@ -419,3 +446,4 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert r0["best"]["val_acc"] == pytest.approx(r1["full_val_acc"], abs=1e-9)
     assert all(abs(h["val_acc"] * 51 - round(h["val_acc"] * 51)) < 1e-6 for h in r0["history"])
     assert r0["best"]["val_acc"] > 0.8
+    assert r0["evaluate"]["acc"] == r1["evaluate"]["acc"] == pytest.approx(r0["full_val_acc"], abs=1e-9)
