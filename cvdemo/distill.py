@@ -48,9 +48,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from . import measure
 from .datasets import Dataset, load_builtin, split
 from .errors import LimitError, ModelError
 from .cache import atomic_write
@@ -314,7 +314,7 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
                   "preprocess": "cvdemo.distill.digits_teacher_input"},
         "trained_on": f"scikit-learn digits, training split of cvdemo.distill.digits_split() ({len(train)} images, "
                       f"all labels); held-out test split {len(test)} images",
-        "test_acc": round(acc, 4), "params": _params(model), "recipe": r,
+        "test_acc": round(acc, 4), "params": measure.params(model), "recipe": r,
         "command": "python -m cvdemo.distill make-teacher",
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
     }
@@ -377,31 +377,6 @@ def _accuracy_on(model: nn.Module, x: torch.Tensor, labels: np.ndarray) -> float
     return float((pred == labels).mean())
 
 
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _disk_bytes(model: nn.Module) -> int:
-    """Bytes of the model's safetensors file (weights + buffers such as BatchNorm statistics)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return len(safetensors_bytes(state, metadata={"format": "pt"}))  # as make_teacher writes it
-
-
-@torch.no_grad()
-def _latency_ms(model: nn.Module, example: torch.Tensor, runs: int = 300, warmup: int = 20) -> float:
-    """p50 milliseconds of one forward pass at batch 1 on the CPU (preprocessing not included), after `warmup`."""
-    model = model.cpu().eval()
-    x = example[None]
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
-
-
 # --- the lesson: three runs side by side ------------------------------------------------------
 
 def _pick_labelled(data: Dataset, labelled: int, seed: int) -> np.ndarray:
@@ -458,9 +433,10 @@ def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int]
     (3) the student trained with kd_loss on those labelled images plus, with `transfer_set`, the rest of
         the training split as unlabeled transfer images (without it: the same few images only).
     Both students take the same number of optimiser steps. Per run: accuracy mean/std over `seeds`,
-    parameters, bytes on disk (safetensors), CPU latency (batch 1, p50), compression and speed-up vs the
-    teacher; `comparison`: the numbers behind `honest`, a sentence on whether KD helped here, and by how
-    many points; `curves`: the held-out accuracy after each epoch (see `three_way_live`)."""
+    parameters, bytes on disk (safetensors), CPU latency (batch 1, `cvdemo.measure.latency_ms`: 300 timed
+    passes after 20), compression and speed-up vs the teacher; `comparison`: the numbers behind `honest`, a
+    sentence on whether KD helped here, and by how many points; `curves`: the held-out accuracy after each
+    epoch (see `three_way_live`)."""
     result = None
     for _, result in three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
                                     batch_size=batch_size, lr=lr, teacher=teacher):
@@ -528,8 +504,9 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             a = np.array(accs[name])
             runs[name] = {"description": descriptions[name], "acc_mean": float(a.mean()),
                           "acc_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                          "accs": [float(v) for v in a], "params": _params(model), "bytes": _disk_bytes(model),
-                          "latency_ms": _latency_ms(model, inputs[name])}
+                          "accs": [float(v) for v in a], "params": measure.params(model),
+                          "bytes": measure.disk_bytes(model),
+                          "latency_ms": measure.latency_ms(model, inputs[name], runs=300, warmup=20)}
         for run in runs.values():
             run["compression"] = runs["teacher"]["bytes"] / run["bytes"]
             run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
@@ -590,7 +567,7 @@ def format_table(result: dict) -> str:
                      f"{run['params']:>8,} {run['bytes']:>9,} {run['latency_ms']:>7.3f} "
                      f"{run['compression']:>6.1f}x {run['speedup']:>6.1f}x")
     lines.append(f"held-out test split: {result['test']} images; accuracy: mean ± std over seeds {result['seeds']}; "
-                 "bytes: safetensors; ms/img: CPU forward pass, batch 1, one thread, p50")
+                 "bytes: safetensors; ms/img: CPU forward pass, batch 1, one thread, torch.utils.benchmark")
     lines.append(result["honest"])
     lines.append(f"wall time {result['seconds']:.1f} s")
     return "\n".join(lines)
@@ -621,7 +598,7 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 
-LATENCY_RUNS, LATENCY_WARMUP = 30, 5  # a distilled pair's ms/image: the median of 30 batch-1 CPU passes after 5
+LATENCY_RUNS, LATENCY_WARMUP = 30, 5  # a distilled pair's ms/image: 30 timed batch-1 CPU passes after 5
 STUDENT_SIZE = 64  # a student from scratch sees 64x64 images (the teacher its own crops: 224 px Lite0, 260 px Lite2)
 # Offered in the app (any factory name works): the small CNN, the smallest offline ImageNet network (pretrained: a
 # fine-tuned Lite1/Lite2 teacher distils into it), and two small timm models (from scratch offline; pretrained: Hub).
@@ -658,8 +635,9 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     `dataset`: the training split with labels, plus `copies` augmented versions of each training
     image as the unlabeled transfer set. Yields the engine's Events; the last one carries `.result`:
     teacher and student validation accuracy, parameters, bytes on disk, CPU latency (ms per image: batch 1,
-    torch, the median of LATENCY_RUNS passes after LATENCY_WARMUP) and input size, `agreement` (the student's
-    top-1 equal to the teacher's on the held-out images), the student as a Classifier, and an honest sentence.
+    torch, `cvdemo.measure.latency_ms`: LATENCY_RUNS passes after LATENCY_WARMUP) and input size, `agreement`
+    (the student's top-1 equal to the teacher's on the held-out images), the student as a Classifier, and an
+    honest sentence.
 
     Each model sees the images its own way: the teacher through its Classifier's preprocessing (e.g. 260 px
     for a fine-tuned Lite2), the student through `student_data_config` (224 px for a pretrained Lite0, 64 px
@@ -718,9 +696,9 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
         example = torch.from_numpy(clf.preprocess(val.images[0])[0])  # each model at its own input size
         rows[name] = {"val_acc": None if label_free and clf is teacher else  # agreeing with itself: moot
                       float((predicted[name] == targets).mean()),
-                      "params": _params(clf.model), "bytes": _disk_bytes(clf.model),
-                      "latency_ms": _latency_ms(copy.deepcopy(clf.model), example, runs=LATENCY_RUNS,  # a copy:
-                                                warmup=LATENCY_WARMUP),  # the live one stays where it is
+                      "params": measure.params(clf.model), "bytes": measure.disk_bytes(clf.model),
+                      "latency_ms": measure.latency_ms(copy.deepcopy(clf.model).cpu(), example,  # a CPU copy: the
+                                                       runs=LATENCY_RUNS, warmup=LATENCY_WARMUP),  # live one stays
                       "input_size": tuple(clf.input_size)}
     t, s = rows["teacher"], rows["student"]
     smaller, faster = t["params"] / s["params"], t["latency_ms"] / s["latency_ms"]

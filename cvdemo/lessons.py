@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -42,6 +41,7 @@ from PIL import Image
 from torch import fx, nn
 from torch.utils.data import TensorDataset
 
+from . import measure
 from .errors import LimitError
 from .models import create_model, list_models
 from .train import Event, StopFlag, TrainConfig, fit, one_thread, seeded
@@ -338,29 +338,9 @@ def stacked_3x3_lesson(channels: int = 64, size: int = 32) -> dict:
 # --- 3. latency ---------------------------------------------------------------------------------------
 
 def latency(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), runs: int = 20, warmup: int = 2) -> float:
-    """Median milliseconds of one forward pass of a batch of 1 (torch eager, eval, no grad), on the
-    model's device (a CPU model: the CPU, with torch's thread count)."""
-    return statistics.median(_latencies(model, input_size, runs, warmup))
-
-
-def _latencies(model: nn.Module, input_size: Sequence[int], runs: int, warmup: int) -> list[float]:
-    if not 1 <= runs <= 1000:
-        raise LimitError(f"runs must be from 1 to 1000, got {runs!r}", code="limit.runs", value=runs, limit=1000)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    x = torch.randn(1, *input_size, device=device)
-    model.eval()
-    times = []
-    with torch.no_grad():
-        for i in range(warmup + runs):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
-    return times
+    """Median milliseconds of one forward pass of a batch of 1 (torch eager, eval, no grad) on the model's
+    device (a CPU model: the CPU, with torch's thread count): `cvdemo.measure.latency_ms`, a random input."""
+    return measure.latency_ms(model, torch.randn(*input_size), runs=runs, warmup=warmup)
 
 
 LATENCY_MODELS = ("paper_alexnet", "paper_vgg11", "paper_vgg16", "resnet18", "tf_efficientnet_lite0")
@@ -368,17 +348,18 @@ LATENCY_MODELS = ("paper_alexnet", "paper_vgg11", "paper_vgg16", "resnet18", "tf
 
 def latency_table(names: Sequence[str] = LATENCY_MODELS, input_size: Sequence[int] = (3, 224, 224),
                   runs: int = 10) -> list[dict]:
-    """name, params, GFLOPs (layer_table's total), ms_p50 and ms_min (batch 1, `runs` timed passes after
-    2 warm-up ones) and torch's CPU thread count, per model, built with `create_model(name,
-    pretrained=False)` (timm names work offline that way; speed needs no weights). On a shared, busy
-    machine the minimum is the steadier figure."""
+    """name, params, GFLOPs (layer_table's total), ms_p50 and ms_min (batch 1, about `runs` timed passes after
+    2 warm-up ones: `cvdemo.measure.latency`, the median and the fastest block) and torch's CPU thread count,
+    per model, built with `create_model(name, pretrained=False)` (timm names work offline that way; speed
+    needs no weights). On a shared, busy machine the minimum is the steadier figure."""
     out = []
     for name in names:
         model = create_model(name, pretrained=False)
         total = layer_table(model, input_size)[-1]
-        times = _latencies(model, input_size, runs, 2)
+        timed = measure.latency(model, torch.randn(*input_size), runs=runs, warmup=2)
         out.append({"name": name, "params": total["params"], "gflops": total["flops"] / 1e9,
-                    "ms_p50": statistics.median(times), "ms_min": min(times), "threads": torch.get_num_threads()})
+                    "ms_p50": timed.median * 1000, "ms_min": min(timed.times) * 1000,
+                    "threads": torch.get_num_threads()})
         del model
     return out
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from cvdemo import distill as d
+from cvdemo import measure
 from cvdemo.errors import LimitError, ModelError
 from cvdemo.train import StopFlag, TrainConfig
 
@@ -131,7 +132,7 @@ def test_shipped_teacher_is_small_safetensors_and_accurate(data, teacher, monkey
     _, test = data
     acc = d._accuracy(model, test, d.digits_teacher_input)
     assert acc > 0.95 and acc == pytest.approx(meta["test_acc"], abs=1e-4)
-    assert d._params(model) == meta["params"] > 20 * d._params(d.build_student("mlp"))
+    assert measure.params(model) == meta["params"] > 20 * measure.params(d.build_student("mlp"))
 
 
 def test_load_teacher_refuses_missing_or_mismatched_files(tmp_path):
