@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from . import measure
 from .datasets import Dataset, load_builtin, split
@@ -56,7 +57,7 @@ from .errors import LimitError, ModelError
 from .cache import atomic_write
 from .models import create_model
 from .models.students import StudentCNN
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, one_thread, predict, seeded
 
 __all__ = [
     "CHECKPOINTS",
@@ -138,22 +139,11 @@ def _as_input(x: Any) -> torch.Tensor:
     return x.float()
 
 
-@torch.no_grad()
 def teacher_logits(teacher: nn.Module, images: Sequence[Any], preprocess: Preprocess, *,
                    batch_size: int = 128) -> torch.Tensor:
     """The frozen teacher's logits (N, classes), float32 on the CPU: one pass in eval mode, on the
-    teacher's own device (its train/eval mode is put back afterwards)."""
-    device = next(teacher.parameters()).device
-    was_training = teacher.training
-    teacher.eval()
-    try:
-        out = []
-        for i in range(0, len(images), batch_size):
-            x = torch.stack([_as_input(preprocess(im)) for im in images[i:i + batch_size]])
-            out.append(teacher(x.to(device)).float().cpu())
-        return torch.cat(out)
-    finally:
-        teacher.train(was_training)
+    teacher's own device (its train/eval mode is put back afterwards): `cvdemo.train.predict`."""
+    return predict(teacher, images, preprocess=lambda im: _as_input(preprocess(im)), batch_size=batch_size)
 
 
 class TransferSet(torch.utils.data.Dataset):
@@ -196,8 +186,9 @@ def distill(teacher: nn.Module, student: nn.Module, train_images: Sequence[Any],
         raise LimitError("There are no images to distill on.", code="limit.no_train_data")
     if (val_images is None) != (val_labels is None):
         raise ValueError("pass both val_images and val_labels, or neither")
-    classes, out = (_outputs(model, pre, images[0]) for model, pre in ((teacher, teacher_preprocess),
-                                                                        (student, student_preprocess)))
+    # how many classes each model predicts: one pass over one image
+    classes, out = (teacher_logits(model, images[:1], pre).shape[-1] for model, pre in ((teacher, teacher_preprocess),
+                                                                                         (student, student_preprocess)))
     if out != classes:
         raise ModelError(f"The student has {out} outputs but the teacher has {classes} classes.",
                          code="model.class_mismatch", student=out, teacher=classes)
@@ -208,17 +199,6 @@ def distill(teacher: nn.Module, student: nn.Module, train_images: Sequence[Any],
                              f"classes); got {int(given.min())}..{int(given.max())}.", code="limit.labels")
     return _distill(teacher, student, images, y, teacher_preprocess, student_preprocess, config, T, alpha, stop,
                     val_images, val_labels)
-
-
-@torch.no_grad()
-def _outputs(model: nn.Module, preprocess: Preprocess, image: Any) -> int:
-    """How many classes `model` predicts (one eval-mode forward pass on one image)."""
-    was_training = model.training
-    try:
-        x = _as_input(preprocess(image))[None].to(next(model.parameters()).device)
-        return int(model.eval()(x).shape[-1])
-    finally:
-        model.train(was_training)
 
 
 def _distill(teacher, student, images, y, teacher_preprocess, student_preprocess, config, T, alpha, stop,
@@ -300,8 +280,7 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
         if event.kind == "epoch" and not quiet:
             print(f"epoch {event.epoch}/{event.epochs}  train_loss {event.metrics['train_loss']:.4f}  "
                   f"train_acc {event.metrics.get('train_acc', 0):.4f}", flush=True)
-    model.eval()
-    acc = _accuracy(model, test, digits_teacher_input)
+    acc = evaluate(model, _labelled(test, digits_teacher_input))["acc"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -366,15 +345,9 @@ def load_teacher(path: Path | str | None = None) -> nn.Module:
 
 # --- measuring --------------------------------------------------------------------------------
 
-def _accuracy(model: nn.Module, data: Dataset, preprocess: Preprocess) -> float:
-    return _accuracy_on(model, torch.stack([_as_input(preprocess(im)) for im in data.images]), data.labels)
-
-
-@torch.no_grad()
-def _accuracy_on(model: nn.Module, x: torch.Tensor, labels: np.ndarray) -> float:
-    """Top-1 accuracy on preprocessed inputs `x` (the model is left in eval mode, on the CPU)."""
-    pred = model.cpu().eval()(x).argmax(1).numpy()
-    return float((pred == labels).mean())
+def _labelled(data: Dataset, preprocess: Preprocess) -> TensorDataset:
+    """(model input, label) for every image of `data`, preprocessed up front (the digits are small)."""
+    return TensorDataset(torch.stack([_as_input(preprocess(im)) for im in data.images]), torch.from_numpy(data.labels))
 
 
 # --- the lesson: three runs side by side ------------------------------------------------------
@@ -464,7 +437,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
         start = time.perf_counter()
         train, test = digits_split()
         teacher = teacher or load_teacher()
-        test_x = torch.stack([digits_student_input(im) for im in test.images])
+        test_set, teacher_test = _labelled(test, digits_student_input), _labelled(test, digits_teacher_input)
         per_epoch = math.ceil(len(train) / batch_size)  # optimiser steps in one epoch of the curves
         accs: dict[str, list[float]] = {"teacher": [], "labels_only": [], "kd": []}
         models: dict[str, nn.Module] = {"teacher": teacher}
@@ -476,7 +449,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
 
         for seed in seeds:
             chosen = _pick_labelled(train, labelled, seed)
-            accs["teacher"].append(_accuracy(teacher, test, digits_teacher_input))
+            accs["teacher"].append(evaluate(teacher, teacher_test)["acc"])
             if seed == seeds[0]:  # the teacher is not trained: one flat line
                 yield point("teacher", seed, 0, accs["teacher"][-1])
                 yield point("teacher", seed, epochs, accs["teacher"][-1])
@@ -487,9 +460,8 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
                 for event in events:
                     if event.kind == "epoch" and (event.step // per_epoch > done or event.epoch == event.epochs):
                         done = event.step // per_epoch
-                        yield point(name, seed, round(event.step / per_epoch, 1),
-                                    _accuracy_on(model, test_x, test.labels))
-                accs[name].append(_accuracy_on(model, test_x, test.labels))
+                        yield point(name, seed, round(event.step / per_epoch, 1), evaluate(model, test_set)["acc"])
+                accs[name].append(evaluate(model, test_set)["acc"])
                 models.setdefault(name, model)
         n_transfer = len(train) - labelled if transfer_set else 0
         descriptions = {
@@ -498,7 +470,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             "kd": f"{student} student, KD (T={T:g}, alpha={alpha:g}) on {labelled} labelled"
                   + (f" + {n_transfer:,} unlabeled" if n_transfer else ", no transfer set"),
         }
-        inputs = {"teacher": digits_teacher_input(test.images[0]), "labels_only": test_x[0], "kd": test_x[0]}
+        inputs = {"teacher": teacher_test[0][0], "labels_only": test_set[0][0], "kd": test_set[0][0]}
         runs = {}
         for name, model in models.items():
             a = np.array(accs[name])
@@ -585,12 +557,13 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
     train, test = digits_split()
     teacher = teacher or load_teacher()
     chosen = _pick_labelled(train, labelled, seed)
+    test_set = _labelled(test, digits_student_input)
     grid = np.zeros((len(alphas), len(temperatures)))
     for i, a in enumerate(alphas):
         for j, t in enumerate(temperatures):
             model = _trained(_train_student(student, seed, train, chosen, teacher, epochs, batch_size, lr, t, a,
                                             transfer_set))
-            grid[i, j] = _accuracy(model, test, digits_student_input)
+            grid[i, j] = evaluate(model, test_set)["acc"]
     return grid
 
 
@@ -654,6 +627,7 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     next to `baseline`, the agreement of always answering the teacher's most common class there."""
     from .augment import build_pipeline
     from .inference import Classifier
+    from .transfer import ImageSet
 
     config = config or TrainConfig(epochs=20, batch_size=32, lr=3e-3)
     if val is None:
@@ -674,8 +648,12 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
     def teacher_in(im):
         return teacher.preprocess(im)[0]
 
+    def top1(clf) -> np.ndarray:  # on the held-out images, each model through its own preprocessing
+        return predict(clf.model, ImageSet(val, clf), amp=config.amp).argmax(1).numpy()
+
+    predicted = {"teacher": top1(teacher)}  # once: the teacher is never trained
     if label_free:  # what there is to match on held-out images: the teacher's own top-1
-        alpha, targets = 1.0, teacher_logits(teacher.model, val.images, teacher_in).argmax(1).numpy()
+        alpha, targets = 1.0, predicted["teacher"]
         labelled, labels, unlabeled = [], [], list(train.images) + extra
     else:
         targets, labelled, labels, unlabeled = val.labels, train.images, train.labels, extra
@@ -686,13 +664,10 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
         if last.kind not in ("done", "stopped"):
             yield last
     student_clf.model = student.eval()
+    predicted["student"] = top1(student_clf)
 
-    def predictions(clf) -> np.ndarray:  # top-1 on the held-out images, each model through its own preprocessing
-        return np.concatenate([clf.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)]).argmax(1)
-
-    rows, predicted = {}, {}
+    rows = {}
     for name, clf in (("teacher", teacher), ("student", student_clf)):
-        predicted[name] = predictions(clf)
         example = torch.from_numpy(clf.preprocess(val.images[0])[0])  # each model at its own input size
         rows[name] = {"val_acc": None if label_free and clf is teacher else  # agreeing with itself: moot
                       float((predicted[name] == targets).mean()),

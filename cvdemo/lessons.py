@@ -44,7 +44,7 @@ from torch.utils.data import TensorDataset
 from . import measure
 from .errors import LimitError
 from .models import create_model, list_models
-from .train import Event, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import Event, StopFlag, TrainConfig, evaluate, fit, one_thread, seeded
 
 __all__ = ["available_layers", "fc_vs_cnn_shift", "feature_maps", "latency", "latency_table", "layer_table",
            "receptive_fields", "stacked_3x3_lesson", "train_classic"]
@@ -389,12 +389,6 @@ def _paste(digits: torch.Tensor, canvas: int, offsets: np.ndarray) -> torch.Tens
 _DIRECTIONS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
-
-
 @one_thread()  # tiny models: one torch thread beats two waiting on each other
 def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas: int = 32, digit: int = 16, *,
                     batch_size: int = 64, lr: float = 3e-3) -> dict:
@@ -447,7 +441,7 @@ def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas:
         offsets = room + s * _DIRECTIONS[rng.integers(0, len(_DIRECTIONS), len(d_val))]
         x = _paste(d_val, canvas, offsets)
         for name, model in (("mlp", mlp), ("cnn", cnn)):
-            acc[name].append(_accuracy(model, x, y))
+            acc[name].append(evaluate(model, TensorDataset(x, y))["acc"])
     return {"shifts": shifts, "mlp": acc["mlp"], "cnn": acc["cnn"],
             "params": {"mlp": sum(p.numel() for p in mlp.parameters()), "cnn": cnn_params},
             "seconds": {**seconds, "total": time.monotonic() - start},

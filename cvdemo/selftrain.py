@@ -50,10 +50,9 @@ from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
-from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import MAX_EPOCHS, StopFlag, TrainConfig, evaluate, fit, one_thread, predict, seeded
 
-__all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
-           "pseudo_label", "self_train"]
+__all__ = ["Pool", "format_table", "main", "precision_coverage", "prepare", "pseudo_label", "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
 RANDAUGMENT = {"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]}
@@ -105,24 +104,13 @@ BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbon
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
 
-
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: Sequence[Any], preprocess: Preprocess,
-            batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted class, softmax confidence) of `model` in eval mode for every image."""
-    model.eval()
-    device = next(model.parameters()).device
-    preds, confs = [], []
-    for start in range(0, len(images), batch_size):
-        x = torch.stack([preprocess(im) for im in images[start:start + batch_size]]).to(device)
-        conf, pred = F.softmax(model(x).float(), dim=1).max(1)
-        preds.append(pred.cpu().numpy())
-        confs.append(conf.cpu().numpy())
-    if not preds:
+def _top1(model: nn.Module, images: Sequence[Any], preprocess: Preprocess | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class, softmax confidence) of `model` (eval mode: `cvdemo.train.predict`) for every image."""
+    if not len(images):
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return np.concatenate(preds).astype(np.int64), np.concatenate(confs).astype(np.float32)
+    conf, pred = predict(model, images, preprocess=preprocess).softmax(1).max(1)
+    return pred.numpy(), conf.numpy()
 
 
 def _check_threshold(threshold: float) -> None:
@@ -131,16 +119,17 @@ def _check_threshold(threshold: float) -> None:
                          value=threshold)
 
 
-def pseudo_label(model: nn.Module, images: Sequence[Any], preprocess: Preprocess, threshold: float,
+def pseudo_label(model: nn.Module, images: Sequence[Any], preprocess: Preprocess | None, threshold: float,
                  class_balanced: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pseudo-labels (Lee 2013): the model's (eval mode) predictions on unlabeled `images` whose softmax
-    confidence is at least `threshold`. Returns (indices into `images`, labels, confidences), by index.
+    """Pseudo-labels (Lee 2013): the model's (eval mode) predictions on unlabeled `images` (model inputs after
+    `preprocess`; None: they are inputs already) whose softmax confidence is at least `threshold`. Returns
+    (indices into `images`, labels, confidences), by index.
 
     class_balanced: the same number per predicted class: k = the smallest count above the threshold among
     the classes that have any, and each of those classes keeps its k most confident images (classes with
     no confident prediction get none)."""
     _check_threshold(threshold)
-    pred, conf = predict(model, images, preprocess)
+    pred, conf = _top1(model, images, preprocess)
     keep = np.flatnonzero(conf >= threshold)
     if class_balanced and len(keep):
         by_class = [keep[pred[keep] == c] for c in np.unique(pred[keep])]
@@ -300,8 +289,8 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     def report(r: int, model: nn.Module, name: str | None, labels: np.ndarray, idx: np.ndarray,
                baseline: float | None) -> dict:
         _, _, x_test, clean_unl = inputs(name)
-        accuracy = float((predict(model, list(x_test), lambda t: t)[0] == pool.test_labels).mean())
-        predicted, confidence = predict(model, clean_unl, lambda t: t)
+        accuracy = evaluate(model, torch.utils.data.TensorDataset(x_test, torch.from_numpy(pool.test_labels)))["acc"]
+        predicted, confidence = _top1(model, clean_unl)
         known = pool.hidden is not None and len(idx)
         return {"round": r, "accuracy": accuracy, "baseline": accuracy if baseline is None else baseline,
                 "accepted": len(idx), "coverage": len(idx) / len(clean_unl) if clean_unl else 0.0,
@@ -323,7 +312,7 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
             if stop is not None and stop.is_set():
                 return
             # the teacher (no noise) labels the clean unlabeled images through its own backbone
-            idx, labels, _ = pseudo_label(teacher, inputs(teacher_backbone)[3], lambda t: t, threshold, class_balanced)
+            idx, labels, _ = pseudo_label(teacher, inputs(teacher_backbone)[3], None, threshold, class_balanced)
             name = backbone(pool, r, larger)
             x_lab, x_unl, _, _ = inputs(name)
             x = torch.cat([x_lab, x_unl[idx]])

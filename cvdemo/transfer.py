@@ -32,7 +32,7 @@ from .datasets import Dataset, check_trainable, split
 from .errors import LimitError, Note
 from .inference import Classifier, get_classifier
 from .models import DEFAULT_MODEL, create_model
-from .train import Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, seeded
+from .train import Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, predict, seeded
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
@@ -191,7 +191,6 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
             images += [pipeline(im, generator) for im in train.images for _ in range(copies)]
             labels += [label for label in train.labels for _ in range(copies)]
         x_train, x_val = cached_features(images, arch), cached_features(val.images, arch)
-        val_inputs = torch.from_numpy(x_val)
         with seeded(config.seed):  # the new head: the same for the same seed
             net = ProbeNet(x_train.shape[1], n)
         train_set = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.tensor(labels))
@@ -200,7 +199,6 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
         with seeded(config.seed):  # the new head (or, from scratch, every layer): the same for the same seed
             net = build_network(mode, arch, n)
         train_set, val_set = ImageSet(train, base, pipeline, seed=config.seed), ImageSet(val, base)
-        val_inputs = None
     last = None
     # The probe's linear head is tiny: one torch thread is faster than two waiting on each other.
     with one_thread() if mode == "probe" else contextlib.nullcontext():
@@ -214,11 +212,8 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     seconds = time.perf_counter() - start
     model = attach_head(base, net) if mode == "probe" else net.eval()
     classifier = Classifier(f"{arch} ({mode}, {n} classes)", model, labels=dataset.classes, runtime="torch")
-    if val_inputs is not None:  # the probe's validation features are cached: no second pass through the backbone
-        with torch.no_grad():
-            probs = torch.softmax(net.cpu()(val_inputs), 1).numpy()
-    else:
-        probs = np.concatenate([classifier.probabilities(val.images[i:i + 32]) for i in range(0, len(val), 32)])
+    # the validation set as fit saw it (the probe's: its cached features, no second pass through the backbone)
+    probs = torch.softmax(predict(net, val_set, amp=config.amp), 1).numpy()
     last.result = report(classifier, mode, arch, val, probs, last, seconds)
     last.result.notes, last.result.train_data, last.result.val_data = notes, train, val
     yield last

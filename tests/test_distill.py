@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from cvdemo import distill as d
 from cvdemo import measure
 from cvdemo.errors import LimitError, ModelError
-from cvdemo.train import StopFlag, TrainConfig
+from cvdemo.train import StopFlag, TrainConfig, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,7 @@ def test_shipped_teacher_is_small_safetensors_and_accurate(data, teacher, monkey
     monkeypatch.setattr(torch, "load", no_pickle)
     model = d.load_teacher()
     _, test = data
-    acc = d._accuracy(model, test, d.digits_teacher_input)
+    acc = evaluate(model, d._labelled(test, d.digits_teacher_input))["acc"]
     assert acc > 0.95 and acc == pytest.approx(meta["test_acc"], abs=1e-4)
     assert measure.params(model) == meta["params"] > 20 * measure.params(d.build_student("mlp"))
 
