@@ -237,6 +237,15 @@ def get_classifier(model: str | None = None) -> Classifier:
         return classifier
 
 
+def extract_features(images_: list[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:
+    """Pooled backbone features (N, D) of RGB images, preprocessed exactly as for classification: what linear
+    probes and the photo self-training heads train on (onnxruntime on a CPU), `batch_size` images at a time."""
+    classifier = get_classifier(model)
+    return np.concatenate([
+        classifier.features(np.concatenate([classifier.preprocess(im) for im in images_[start:start + batch_size]]))
+        for start in range(0, len(images_), batch_size)])
+
+
 def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str, float]]:
     """Top-k ImageNet (or the model's own) classes for an image path, PIL image or numpy array,
     as [(label, probability), ...], highest first."""

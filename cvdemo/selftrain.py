@@ -14,7 +14,7 @@ stratified third), and of the training split a stratified `labelled_fraction` ke
 is the test split, and the unlabeled images have no hidden labels (precision can't be measured).
 
 The models: digits (8x8 grey) train a small CNN on the pixels (`SelfTrainCNN`); photos train a head
-(`FeatureMLP`) on the frozen pretrained EfficientNet-Lite0's pooled features (`probe.extract_features`), the
+(`FeatureMLP`) on the frozen pretrained EfficientNet-Lite0's pooled features (`inference.extract_features`), the
 CPU-sized form of "pretrained backbone" (the backbone is frozen: fine-tuning it every round does not fit a CPU).
 A photo student is its backbone and its head: its parameters count both.
 
@@ -195,7 +195,7 @@ def _views(pool: Pool, images: list[Image.Image], copies: int, seed: int, model:
     if pool.pixels:
         return torch.stack([digits_student_input(im) for im in images]).unsqueeze(1)
     from .augment import build_pipeline
-    from .probe import extract_features
+    from .inference import extract_features
 
     if not images:
         return torch.zeros(0, 1 + copies, 1)

@@ -30,7 +30,7 @@ from PIL import Image
 from .augment import Pipeline, build_pipeline
 from .datasets import Dataset, check_trainable, split
 from .errors import LimitError, Note
-from .inference import Classifier, get_classifier
+from .inference import Classifier, extract_features, get_classifier
 from .models import DEFAULT_MODEL, create_model
 from .train import Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, predict, seeded
 
@@ -107,8 +107,6 @@ MAX_CACHED_FEATURE_SETS = 16
 
 def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
     """Backbone features of these exact images, computed once (keyed by a hash of their pixels)."""
-    from .probe import extract_features
-
     digest = hashlib.sha256(model.encode())
     for image in images:
         digest.update(image.tobytes())

@@ -2,9 +2,11 @@
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import TensorDataset
 
-from cvdemo.inference import PooledFeatures, get_classifier
-from cvdemo.probe import bias_experiment, extract_features, fit_linear, accuracy
+from cvdemo.inference import PooledFeatures, extract_features, get_classifier
+from cvdemo.lessons import bias_experiment, fit_linear
+from cvdemo.train import evaluate
 
 
 def test_onnx_features_equal_the_torch_backbone(examples):
@@ -22,7 +24,7 @@ def test_linear_head_separates_separable_features():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(-2, 1, (50, 8)), rng.normal(2, 1, (50, 8))]).astype(np.float32)
     y = np.array([0] * 50 + [1] * 50)
-    assert accuracy(fit_linear(x, y, 2), x, y) > 0.95
+    assert evaluate(fit_linear(x, y, 2), TensorDataset(torch.from_numpy(x), torch.from_numpy(y)))["acc"] > 0.95
 
 
 def test_brightness_augmentation_fixes_the_dark_image_failure():

@@ -52,11 +52,11 @@ def test_a_bigger_offline_backbone_probes_a_tiny_dataset(textures):
 
 
 def test_probe_head_retrains_on_cached_features(textures, monkeypatch):
-    import cvdemo.probe
+    import cvdemo.transfer
 
     run(textures, mode="probe", config=TrainConfig(epochs=5, lr=1e-2, seed=0))
     calls = []
-    monkeypatch.setattr(cvdemo.probe, "extract_features", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(cvdemo.transfer, "extract_features", lambda *a, **k: calls.append(1))
     _, result = run(textures, mode="probe", config=TrainConfig(epochs=5, lr=5e-3, seed=0))
     assert calls == [] and result.val_acc > 0.5  # same split: features came from the cache
 
