@@ -376,9 +376,7 @@ def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, tea
     student = build_student(kind, len(train.classes), seed)
     labelled = [train.images[i] for i in chosen]
     rest = [train.images[i] for i in np.setdiff1d(np.arange(len(train)), chosen)] if transfer_set else []
-    steps = epochs * math.ceil(len(train) / batch_size)
-    seen = len(labelled) + (len(rest) if teacher is not None else 0)
-    config = TrainConfig(epochs=min(MAX_EPOCHS, max(1, round(steps / math.ceil(seen / batch_size)))),
+    config = TrainConfig(epochs=MAX_EPOCHS, max_steps=epochs * math.ceil(len(train) / batch_size),
                          batch_size=batch_size, lr=lr, seed=seed, device="cpu")
     if teacher is None:
         x = torch.stack([digits_student_input(im) for im in labelled])

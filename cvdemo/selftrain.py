@@ -237,8 +237,8 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
         else:
             model = create_model("selftrain_head", in_features=x.shape[-1], num_classes=classes,
                                  dropout=0.5 if noise else 0.0, drop_path=drop_path, width=width)
-    epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
+    config = TrainConfig(epochs=MAX_EPOCHS, max_steps=steps, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed,
+                         device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
     for _ in fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
                  step_events=False):

@@ -26,6 +26,9 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
 - optimiser: AdamW over `params` (default: the model's parameters with requires_grad) unless an
   `optimizer` is given. Either way every parameter group's learning rate follows a cosine from its
   own starting value to 0 over all steps (no warm-up); the starting values are put back at the end.
+- budget: `config.epochs` passes over the training data, or fewer with `config.max_steps`: training then
+  ends ("done", not "stopped") after that many optimiser steps, the last epoch cut short (its metrics and
+  validation as for any epoch); the events' `epochs` / `steps` and the cosine count what will really run.
 - `batch_transform(x, y) -> (x, y)` runs on each training batch (on the device) before the loss:
   this is where `Pipeline.mix_batch` (CutMix / MixUp) plugs in.
 - the model left in `model` at the end is the best one seen: highest val_acc (train_acc without
@@ -69,10 +72,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, de
 from .errors import LimitError
 from .inference import pick_device
 
-__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "Event", "StopFlag", "TrainConfig", "classification_loss", "evaluate",
-           "fit", "is_main_process", "keyed_generator", "predict", "progress_bar", "seeded"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_STEPS", "Event", "StopFlag", "TrainConfig", "classification_loss",
+           "evaluate", "fit", "is_main_process", "keyed_generator", "predict", "progress_bar", "seeded"]
 
 MAX_EPOCHS = 500
+MAX_STEPS = 1_000_000
 MAX_BATCH_SIZE = 1024
 MAX_WORKERS = 32
 
@@ -102,6 +106,7 @@ class TrainConfig:
     num_workers: int = 0
     label_smoothing: float = 0.0
     amp: bool = True  # bf16 autocast + channels_last, on CUDA only
+    max_steps: int | None = None  # a step budget: training ends after this many optimiser steps (epochs still cap it)
 
     def __post_init__(self) -> None:
         self.check()
@@ -127,6 +132,8 @@ class TrainConfig:
             raise bad("num_workers", f"a whole number from 0 to {MAX_WORKERS}", limit=MAX_WORKERS)
         if not _number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", "a number from 0 up to (not including) 1", limit=1)
+        if self.max_steps is not None and (not _whole(self.max_steps) or not 1 <= self.max_steps <= MAX_STEPS):
+            raise bad("max_steps", f"a whole number from 1 to {MAX_STEPS} (or None for no limit)", limit=MAX_STEPS)
         if not isinstance(self.amp, bool):
             raise bad("amp", "True or False")
         if self.device is not None:
@@ -139,7 +146,8 @@ class TrainConfig:
 @dataclass
 class Event:
     """What training reports. kind: "step" | "epoch" | "done" | "stopped"; step counters are global
-    across epochs (`step` = steps finished, `steps` = epochs * steps per epoch). At "step": loss (this
+    across epochs (`step` = steps finished, `steps` = epochs * steps per epoch, or `max_steps`; `epochs`:
+    the epochs that will run, the last maybe cut short by `max_steps`). At "step": loss (this
     rank's batch) and metrics {"lr"}. At "epoch": metrics train_loss, train_acc, val_loss, val_acc
     (val_* only with validation data; *_acc only when labels are known). At "done"/"stopped": `best`
     = {"epoch", and that epoch's metrics} of the model left in `model` (None: stopped before the
@@ -284,7 +292,10 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
         if val_data is not None:  # each rank validates every world-th image: no padding, exact global counts
             val_loader = DataLoader(Subset(val_data, range(rank, len(val_data), world)) if distributed
                                     else val_data, shuffle=False, persistent_workers=workers, **loader_args)
-        steps = config.epochs * len(train_loader)
+        # --- the budget: epochs, or fewer with a step budget (the last epoch then cut short) ---
+        epochs, steps = config.epochs, config.epochs * len(train_loader)
+        if config.max_steps is not None and config.max_steps < steps:
+            epochs, steps = math.ceil(config.max_steps / len(train_loader)), config.max_steps
 
         # --- model, loss, optimiser ---
         model.to(device, memory_format=memory_format)
@@ -296,7 +307,7 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
             optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
 
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             # --- train one epoch ---
             model.train()
             if distributed:
@@ -322,8 +333,10 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
                 step += 1
                 sums += _batch_sums(loss, logits, hard)
                 if step_events and main:
-                    yield Event("step", epoch, config.epochs, step, steps, loss=loss.item(),
+                    yield Event("step", epoch, epochs, step, steps, loss=loss.item(),
                                 metrics={"lr": base_lrs[0] * lr_factor}, elapsed=time.monotonic() - start)
+                if step == steps:  # the step budget is spent (mid-epoch with max_steps)
+                    break
             if distributed:  # each rank's BatchNorm statistics saw its own batches: average them
                 _average_buffers(model, world)
             if stopped:
@@ -343,7 +356,7 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
                 best = {"score": score, "epoch": epoch, **metrics}
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             if main:
-                yield Event("epoch", epoch, config.epochs, step, steps, metrics=metrics,
+                yield Event("epoch", epoch, epochs, step, steps, metrics=metrics,
                             elapsed=time.monotonic() - start)
 
         # --- the end: the best weights back into `model` ---
@@ -352,7 +365,7 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
         model.eval()
         if main:
             kept = None if best is None else {k: v for k, v in best.items() if k != "score"}
-            yield Event("stopped" if stopped else "done", len(history), config.epochs, step, steps,
+            yield Event("stopped" if stopped else "done", len(history), epochs, step, steps,
                         elapsed=time.monotonic() - start, best=kept, history=history)
     except BaseException:  # an error, or the caller closing the generator: keep the user's best work
         if best_state is not None:

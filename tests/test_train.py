@@ -217,6 +217,22 @@ def test_no_validation_keeps_best_train_acc_and_custom_optimizer_lrs_come_back(d
         fit(model, digits[0], config=config(), optimizer=optimizer, params=model.parameters())
 
 
+def test_max_steps_ends_training_mid_epoch(digits):
+    train, val = digits
+    per_epoch = math.ceil(len(train) / 64)  # 23
+    events = list(fit(mlp(), train, val, config=config(epochs=10, max_steps=2 * per_epoch + 4)))
+    steps = 2 * per_epoch + 4
+    assert all(e.steps == steps and e.epochs == 3 for e in events)
+    assert [e.step for e in events if e.kind == "step"] == list(range(1, steps + 1))
+    assert [e.step for e in events if e.kind == "epoch"] == [per_epoch, 2 * per_epoch, steps]  # the last one cut short
+    lrs = [e.metrics["lr"] for e in events if e.kind == "step"]
+    assert lrs[-1] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * (steps - 1) / steps)))  # cosine over the budget
+    done = events[-1]
+    assert done.kind == "done" and done.step == steps and len(done.history) == 3 and "val_acc" in done.history[-1]
+    # a budget larger than the epochs: the epochs decide
+    assert list(fit(mlp(), train, config=config(epochs=2, max_steps=10**6), step_events=False))[-1].steps == 2 * per_epoch
+
+
 def test_predict_and_evaluate_measure_as_fit_validates(digits):
     train, val = digits
     model = cnn()
@@ -318,6 +334,7 @@ def test_max_seconds(digits):
     {"lr": 0}, {"lr": -1e-3}, {"lr": 11}, {"lr": float("nan")}, {"lr": "0.1"}, {"weight_decay": -0.1},
     {"weight_decay": 2}, {"max_seconds": 0}, {"max_seconds": -5}, {"max_seconds": float("inf")},
     {"label_smoothing": 1.0}, {"num_workers": -1}, {"seed": -1}, {"device": "toaster"}, {"device": 3},
+    {"max_steps": 0}, {"max_steps": 2.5}, {"max_steps": True},
 ])
 def test_bad_configs_raise_limit_error(bad):
     with pytest.raises(LimitError) as err:
