@@ -24,7 +24,8 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
   `classification_loss` on `(x, y)` with no smoothing, so val_loss / val_acc mean the same thing in
   transfer learning, distillation and self-training.
 - optimiser: AdamW over `params` (default: the model's parameters with requires_grad) unless an
-  `optimizer` is given. Either way every parameter group's learning rate follows a cosine from its
+  `optimizer` is given; its weight decay skips biases and normalisation weights (parameters with ndim <= 1,
+  as timm and nanoGPT do). Either way every parameter group's learning rate follows a cosine from its
   own starting value to 0 over all steps (no warm-up); the starting values are put back at the end.
 - budget: `config.epochs` passes over the training data, or fewer with `config.max_steps`: training then
   ends ("done", not "stopped") after that many optimiser steps, the last epoch cut short (its metrics and
@@ -302,9 +303,12 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=None if device.index is None else [device.index]) if distributed else model
         compute_loss = compute_loss or partial(classification_loss, label_smoothing=config.label_smoothing)
-        if optimizer is None:
+        if optimizer is None:  # no weight decay on biases and normalisation weights (ndim <= 1)
             params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
-            optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+            groups = [{"params": [p for p in params if p.ndim > 1]},
+                      {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+            optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr,
+                                          weight_decay=config.weight_decay)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
 
         for epoch in range(1, epochs + 1):

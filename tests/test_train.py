@@ -233,6 +233,23 @@ def test_max_steps_ends_training_mid_epoch(digits):
     assert list(fit(mlp(), train, config=config(epochs=2, max_steps=10**6), step_events=False))[-1].steps == 2 * per_epoch
 
 
+def test_weight_decay_skips_biases_and_norm_weights(digits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10))
+    before = state(model)
+
+    def no_gradient(model, batch):  # a loss with zero gradients: AdamW's step is its weight decay alone
+        logits = model(batch[0])
+        return (logits * 0).sum(), logits, batch[1]
+
+    list(fit(model, digits[0], config=config(epochs=1, weight_decay=0.5), compute_loss=no_gradient))
+    after = state(model)
+    for name in ("1.weight", "3.weight"):  # matrices decay
+        assert (after[name].abs() < before[name].abs()).all()
+    for name in ("1.bias", "2.weight", "2.bias", "3.bias"):  # biases and the norm's weight and bias don't
+        assert torch.equal(after[name], before[name])
+
+
 def test_predict_and_evaluate_measure_as_fit_validates(digits):
     train, val = digits
     model = cnn()
