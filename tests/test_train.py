@@ -445,7 +445,9 @@ digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict()
 with torch.no_grad():
     full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
 group_left = dist.is_initialized()
-dist.init_process_group("gloo")  # evaluate under a process group: each rank scores its share, the counts reduced
+# evaluate under a process group: each rank scores its share, the counts reduced. A store of its own: torchrun's
+# still holds the first group's addresses, which a second group there can read and fail to connect to
+dist.init_process_group("gloo", init_method="file://" + os.path.join(sys.argv[1], "store"), rank=rank, world_size=2)
 scores = evaluate(model, TensorDataset(x[150:], y[150:]), batch_size=8)
 dist.destroy_process_group()
 final = events[-1] if events else None
