@@ -19,12 +19,9 @@ from torch.utils import benchmark
 from .errors import LimitError
 
 MAX_RUNS = 1000
-# Timed blocks: about BLOCK_SECONDS of passes each (at least one pass) for a model faster than SLOW_SECONDS a
-# pass, SLOW_BLOCK passes for a slower one. Short blocks keep the median steady on a busy shared CPU: a block
-# the scheduler interrupts is an outlier the median ignores. (blocked_autorange's blocks of 10 ms or more
-# each caught some of it: on the busy 2-core machine the digits teacher measured 0.29-0.59 ms that way and
-# 0.31-0.34 ms in 1 ms blocks, like a plain perf_counter median of single passes.) Slow models get longer
-# blocks because the Timer runs 2 untimed passes before every block.
+# Timed blocks: ~BLOCK_SECONDS of passes (at least one), SLOW_BLOCK passes for models slower than SLOW_SECONDS
+# (the Timer runs 2 untimed passes before each block). Short blocks keep the median steady on a busy CPU: an
+# interrupted block is an outlier. blocked_autorange's blocks (10 ms or more) were not: docs/decisions.md.
 BLOCK_SECONDS, SLOW_SECONDS, SLOW_BLOCK = 1e-3, 1e-2, 8
 
 

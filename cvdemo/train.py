@@ -55,6 +55,7 @@ one door for running a trained model over a data set.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -349,8 +350,9 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
 
             # --- validate (as `evaluate` does) ---
             if val_loader is not None:
-                model.eval()
-                metrics.update(_metrics("val_", _eval_sums(model, val_loader, device, memory_format, amp), distributed))
+                model.eval()  # and it stays so until the next epoch trains
+                with _inference(model, config.amp):
+                    metrics.update(_metrics("val_", _eval_sums(model, val_loader, device, memory_format), distributed))
             history.append({"epoch": epoch, **metrics})
 
             # --- keep the best (global metrics, so every rank keeps the same epoch); ties: the later ---
@@ -423,18 +425,14 @@ def _batch_sums(loss: torch.Tensor, logits: torch.Tensor, hard: torch.Tensor | N
 
 # --- running a trained model: predict and evaluate ----------------------------------------------
 
-@torch.no_grad()
 def predict(model: torch.nn.Module, data, *, preprocess: Callable | None = None, batch_size: int = 256,
             amp: bool = False) -> torch.Tensor:
-    """`model`'s outputs (N, classes) for every item of `data`, in order, float32 on the CPU. `data`: a Dataset
-    (a tensor or a list will do) of inputs or of (input, label, ...) tuples (the input is used);
-    `preprocess(item) -> input tensor` first, when given. Eval mode (the model's own mode is put back), no
-    gradients, on the model's own device, `batch_size` items at a time; `amp`: bf16 autocast + channels_last on
-    CUDA, as `fit` validates with `TrainConfig.amp`."""
-    device, memory_format, amp = _placement(model, amp)
+    """`model`'s outputs (N, classes) for the items of `data` in order, float32 on the CPU, `batch_size` at a
+    time (see `_inference`). `data`: a Dataset (a tensor or a list will do) of inputs or of (input, label, ...)
+    tuples; `preprocess(item) -> input tensor` first, when given."""
     out = []
-    with _eval_mode(model), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for batch in _inference_loader(data, batch_size, preprocess, distributed=False):
+    with _inference(model, amp) as (device, memory_format):
+        for batch in _loader(data, batch_size, preprocess):
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             out.append(model(_to_device([x], device, memory_format)[0]).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
@@ -442,50 +440,45 @@ def predict(model: torch.nn.Module, data, *, preprocess: Callable | None = None,
 
 def evaluate(model: torch.nn.Module, data: Dataset, *, batch_size: int = 256, amp: bool = False,
              distributed: bool | None = None) -> dict[str, float]:
-    """{"loss", "acc"} of `model` on `data`'s (x, y, ...) items (y: class indices or soft labels), measured as `fit`
-    validates: `classification_loss` without smoothing, top-1 against y (soft y: its argmax). Eval mode (put back
-    afterwards), no gradients, on the model's own device, `batch_size` items at a time; `amp` as in `predict`.
-    `distributed` (default: when a process group is up): each rank takes every world-th item and the sums are
-    all-reduced, so every rank gets the global figures; call it on every rank then."""
+    """{"loss", "acc"} of `model` on `data`'s (x, y, ...) items as `fit` validates: `classification_loss` without
+    smoothing, top-1 against y (soft y: its argmax); see `_inference`. `distributed` (default: when a process
+    group is up): each rank takes every world-th item and the sums are all-reduced, so every rank gets the
+    global figures (call it on every rank)."""
     distributed = dist.is_available() and dist.is_initialized() if distributed is None else distributed
-    device, memory_format, amp = _placement(model, amp)
-    with _eval_mode(model):
-        sums = _eval_sums(model, _inference_loader(data, batch_size, None, distributed), device, memory_format, amp)
+    with _inference(model, amp) as (device, memory_format):
+        sums = _eval_sums(model, _loader(data, batch_size, distributed=distributed), device, memory_format)
     return _metrics("", sums, distributed)
 
 
-def _eval_sums(model: torch.nn.Module, loader: Iterable, device: torch.device, memory_format: torch.memory_format,
-               amp: bool) -> torch.Tensor:
-    """[loss * n, n, correct, labelled] of `model` (already in eval mode) over the (x, y, ...) batches."""
-    sums = torch.zeros(4, dtype=torch.float64, device=device)
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for batch in loader:
-            sums += _batch_sums(*classification_loss(model, _to_device(batch, device, memory_format)))
-    return sums
-
-
-def _placement(model: torch.nn.Module, amp: bool) -> tuple[torch.device, torch.memory_format, bool]:
-    """(device, memory format, autocast?) to run `model` where it is; bf16 + channels_last on CUDA with `amp`."""
-    tensor = next(model.parameters(), None)
-    tensor = next(model.buffers(), None) if tensor is None else tensor
+@contextmanager
+def _inference(model: torch.nn.Module, amp: bool) -> Iterator[tuple[torch.device, torch.memory_format]]:
+    """Eval mode (the model's own mode put back afterwards), no gradients, on the model's own device; bf16
+    autocast + channels_last on CUDA with `amp` (as `fit` with `TrainConfig.amp`). Yields (device, format)."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
     device = tensor.device if tensor is not None else torch.device("cpu")
     amp = amp and device.type == "cuda"
-    return device, torch.channels_last if amp else torch.preserve_format, amp
-
-
-@contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
-        yield
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            yield device, torch.channels_last if amp else torch.preserve_format
     finally:
         model.train(was_training)
 
 
-def _inference_loader(data, batch_size: int, preprocess: Callable | None, distributed: bool) -> DataLoader:
-    """`data` in order, `batch_size` items at a time; under a process group this rank's every world-th item."""
-    if distributed:  # no padding (as fit validates): exact global counts once reduced
+def _eval_sums(model: torch.nn.Module, loader: Iterable, device: torch.device,
+               memory_format: torch.memory_format) -> torch.Tensor:
+    """[loss * n, n, correct, labelled] of `model` over the (x, y, ...) batches (inside `_inference`)."""
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    for batch in loader:
+        sums += _batch_sums(*classification_loss(model, _to_device(batch, device, memory_format)))
+    return sums
+
+
+def _loader(data, batch_size: int, preprocess: Callable | None = None, distributed: bool = False) -> DataLoader:
+    """`data` in order, `batch_size` items at a time; distributed: this rank's every world-th item (no padding,
+    as fit validates: exact global counts once reduced)."""
+    if distributed:
         data = Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
     collate = None if preprocess is None else (lambda items: default_collate([preprocess(i) for i in items]))
     return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
