@@ -11,12 +11,16 @@ Its own module because distillation and the lessons both need it and it needs no
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
-from torch.utils import benchmark
 
 from .errors import LimitError
+
+if TYPE_CHECKING:
+    from torch.utils.benchmark import Measurement
 
 MAX_RUNS = 1000
 # Timed blocks: ~BLOCK_SECONDS of passes (at least one), SLOW_BLOCK passes for models slower than SLOW_SECONDS
@@ -38,12 +42,14 @@ def disk_bytes(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def latency(model: nn.Module, example: torch.Tensor, *, runs: int = 20, warmup: int = 2) -> benchmark.Measurement:
+def latency(model: nn.Module, example: torch.Tensor, *, runs: int = 20, warmup: int = 2) -> Measurement:
     """Time `runs` forward passes of `example` as a batch of 1 (torch eager, eval mode, no gradients) on the
     model's own device with `torch.utils.benchmark.Timer`, after `warmup` passes (the Timer's own 2 untimed ones
     first; the rest timed, to size the blocks): `Timer.timeit` in blocks (see BLOCK_SECONDS), merged into one
     Measurement: its `.median` (seconds per pass, the median block) is the figure, `.times` holds every
     block's. The model's train/eval mode is put back afterwards."""
+    from torch.utils import benchmark  # imported when measuring: it imports torch.utils.cpp_extension
+
     if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= MAX_RUNS:
         raise LimitError(f"runs must be from 1 to {MAX_RUNS}, got {runs!r}", code="limit.runs", value=runs,
                          limit=MAX_RUNS)
