@@ -24,6 +24,9 @@ from cvdemo.errors import ImageError
 
 MAX_BYTES = 20 * 1024 * 1024  # default byte limit
 MAX_PIXELS = 40_000_000  # default pixel limit (width * height)
+# A progressive JPEG decodes the whole image once per scan: libjpeg writes 10, mozjpeg about 15. A file that
+# repeats scans thousands of times costs seconds to minutes for a few KB, so scans are counted before decoding.
+MAX_JPEG_SCANS = 100
 # Only these decoders may ever run: no EPS (Ghostscript), no PSD, ICO, ... on user input.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO")
 # What Image.open is given: MPO has no opener of its own, the JPEG one returns MPO files.
@@ -66,7 +69,20 @@ def _load(src: Any, max_bytes: int, max_pixels: int) -> Image.Image:
     except _DECODE_ERRORS as err:
         raise _corrupt(err) from None
     with img:
+        if img.format in ("JPEG", "MPO"):
+            _check_scans(data)
         return _decode(img, max_pixels)
+
+
+def _check_scans(data: bytes) -> None:
+    """Refuse a JPEG with more than MAX_JPEG_SCANS scans. Start-of-scan markers (FF DA) can't occur inside
+    entropy-coded data (a data byte FF is written FF 00), so counting them bounds the scans from above
+    (an embedded EXIF thumbnail adds its own one or few)."""
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(f"This JPEG has {scans:,} scans (a normal one has about 10; the limit is {MAX_JPEG_SCANS}): "
+                         "decoding it would take very long. Re-save it as a baseline JPEG or PNG.",
+                         "image.too_many_scans", scans=scans, limit=MAX_JPEG_SCANS)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
