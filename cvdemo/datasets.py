@@ -406,8 +406,10 @@ class _Builder:
             try:
                 image = load()
             except (ImageError, _Skip) as err:
+                # keep the message, not the frames: a traceback would keep the half-decoded image alive
+                err.__traceback__ = err.__context__ = err.__cause__ = None
                 self.notes.add(Note(f"{label}: skipped, {_lower_first(str(err))}", "dataset.skipped", file=label,
-                                    reason=err))
+                                    reason=err if isinstance(err, ImageError) else str(err)))
                 continue
             size = image.size
             image = shrink(image)
