@@ -21,7 +21,7 @@ from PIL import Image
 from . import images
 from .errors import LimitError
 from .export import export_onnx
-from .cache import cache_dir
+from .cache import bound, cache_dir
 from .models import check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
@@ -128,14 +128,20 @@ class Classifier:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _export_onnx(self, module: torch.nn.Module, tag: str) -> Path:
-        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights."""
+        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights; the cache of
+        runtimes stays under cache.MAX_RUNTIME_BYTES (the least recently used go first)."""
         digest = hashlib.sha256()
         for key, tensor in self.model.state_dict().items():
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
         path = cache_dir() / f"{safe}-{tag}-{digest.hexdigest()[:16]}.onnx"
-        return path if path.exists() else export_onnx(module, path, self.input_size)
+        if path.exists():
+            os.utime(path)  # recently used: pruned last
+            return path
+        export_onnx(module, path, self.input_size)
+        bound("*.onnx", keep=path)
+        return path
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         """Pooled backbone features (N, D) of a preprocessed batch: what a linear probe trains on."""
