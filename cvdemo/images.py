@@ -219,10 +219,14 @@ def _too_many_pixels(width: int | None, height: int | None, limit: int,
                      pixels: int | None = None) -> ImageError:
     if width is not None and height is not None:
         pixels = width * height
-        size = f"{width}x{height} = {_megapixels(pixels)}"
+    # rounded to megapixels a size just over the limit would read as the limit itself: then say exact counts
+    exact = pixels is not None and _megapixels(pixels) == _megapixels(limit)
+    amount = (lambda n: f"{n:,} pixels") if exact else _megapixels
+    if width is not None and height is not None:
+        size = f"{width}x{height} = {amount(pixels)}"
     else:
-        size = f"{_megapixels(pixels)}" if pixels else "too large"
-    return ImageError(f"The image is {size}; the limit is {_megapixels(limit)}. "
+        size = amount(pixels) if pixels else "too large"
+    return ImageError(f"The image is {size}; the limit is {amount(limit)}. "
                       "Downscale it and try again.", "image.too_many_pixels",
                       width=width, height=height, pixels=pixels, limit=limit)
 

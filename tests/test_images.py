@@ -534,3 +534,10 @@ def test_progressive_jpegs_decode_and_repeated_scans_are_refused_before_decoding
         load_image(bomb)
     assert err.value.code == "image.too_many_scans" and err.value.params["scans"] == 2010
     assert "2,010 scans" in str(err.value) and not decoded  # refused from the bytes alone
+
+
+def test_a_size_just_over_the_limit_says_exact_counts() -> None:
+    """40,000,001 pixels rounded to megapixels would read "40 megapixels; the limit is 40 megapixels"."""
+    err = images._too_many_pixels(40_000_001, 1, images.MAX_PIXELS)
+    assert "40000001x1 = 40,000,001 pixels; the limit is 40,000,000 pixels" in str(err)
+    assert "= 50 megapixels; the limit is 40 megapixels" in str(images._too_many_pixels(10_000, 5_000, 40_000_000))
