@@ -73,7 +73,7 @@ class Classifier:
         self.name = name
         self.model = model.eval()
         self.labels = labels or class_names(model)
-        cfg = data_config or timm.data.resolve_data_config({}, model=model)
+        self.data_config = cfg = data_config or timm.data.resolve_data_config({}, model=model)
         self.input_size: tuple[int, int] = tuple(cfg["input_size"][1:])  # (H, W)
         self.crop_pct: float = cfg.get("crop_pct") or 1.0
         self.interpolation = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
