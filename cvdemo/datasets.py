@@ -113,6 +113,14 @@ def load_builtin(name: str) -> Dataset:
     return BUILTIN[name]()
 
 
+def load(spec: str) -> tuple[Dataset, list[str]]:
+    """What the command line's data argument names: `builtin:NAME`, a zip of class folders, or a folder of class
+    folders -> (the dataset, messages about skipped files)."""
+    if spec.startswith("builtin:"):
+        return load_builtin(spec.split(":", 1)[1]), []
+    return from_zip(spec) if Path(spec).suffix.lower() == ".zip" else from_folder(spec)
+
+
 def split(dataset: Dataset, val_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Stratified split: each class keeps `val_fraction` of its images for validation (at least one)."""
     if not 0 < val_fraction < 1:

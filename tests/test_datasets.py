@@ -434,3 +434,20 @@ def test_no_temp_files_in_tmpdir_after_zip_reading(good_zip, tmp_path, monkeypat
     from_zip(good_zip)
     assert list(tmp.iterdir()) == []
     assert not any(Path(p).name.startswith("evil") for p in os.listdir("."))
+
+
+def test_load_reads_what_the_command_line_names(good_zip, tmp_path):
+    """`datasets.load`: builtin:NAME, a .zip (any case) or a folder of class folders, with the skip messages."""
+    assert datasets.load("builtin:faces")[0].classes == ["face", "non-face"]
+    (tmp_path / "pets.ZIP").write_bytes(good_zip)
+    data, messages = datasets.load(str(tmp_path / "pets.ZIP"))
+    assert data.name == "pets" and data.classes == ["bird", "cat", "dog"] and messages == []
+    (tmp_path / "folder" / "cat").mkdir(parents=True)
+    (tmp_path / "folder" / "cat" / "1.png").write_bytes(encoded(1))
+    (tmp_path / "folder" / "cat" / "2.txt").write_text("not an image")
+    data, messages = datasets.load(str(tmp_path / "folder"))
+    assert data.counts() == {"cat": 1} and len(messages) == 1 and "2.txt" in messages[0]
+    with pytest.raises(datasets.LimitError):
+        datasets.load("builtin:nope")
+    with pytest.raises(DatasetError, match="No file"):
+        datasets.load(str(tmp_path / "missing.zip"))
