@@ -597,8 +597,6 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
     return grid
 
 
-# --- command line -----------------------------------------------------------------------------
-
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 
 LATENCY_RUNS, LATENCY_WARMUP = 30, 5  # a distilled pair's ms/image: the median of 30 batch-1 CPU passes after 5

@@ -105,9 +105,6 @@ BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbon
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
 
 
-
-
-
 @torch.no_grad()
 def predict(model: nn.Module, images: Sequence[Any], preprocess: Preprocess,
             batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -55,5 +55,6 @@ def test_cli_train_and_the_transfer_tab_read_one_table_of_defaults(monkeypatch):
     assert DEFAULTS["probe"]["batch_size"] == 128 and seen[0][0] == "builtin:textures"
     main(["train", "--data", "x.zip", "--mode", "probe", "--batch-size", "32", "--weight-decay", "0", "--seed", "3"])
     config = seen[-1][1]["config"]
-    assert (config.batch_size, config.weight_decay, config.seed, config.epochs) == (32, 0, 3, DEFAULTS["probe"]["epochs"])
+    assert (config.batch_size, config.weight_decay, config.seed) == (32, 0, 3)  # given: they win
+    assert (config.epochs, config.lr) == (DEFAULTS["probe"]["epochs"], DEFAULTS["probe"]["lr"])
 

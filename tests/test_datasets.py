@@ -420,7 +420,7 @@ def test_builtin_datasets_are_unchanged():
     ds = datasets.load_builtin("faces")
     assert len(ds) == 200 and ds.unlabeled == []
     train, val = datasets.split(ds, 0.25)
-    assert len(train) + len(val) == 200 and train.notes == ds.notes
+    assert len(train) + len(val) == 200 and train.description == ds.description
     with pytest.raises(datasets.LimitError):
         datasets.load_builtin("nope")
 
