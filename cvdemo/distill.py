@@ -338,7 +338,7 @@ def load_teacher(path: Path | str | None = None) -> nn.Module:
     try:
         model, _ = load_model(weights)
         if getattr(model, "built_as", ("",))[0] != "digits_teacher_cnn":
-            raise ModelError("its architecture is not digits_teacher_cnn")
+            raise ModelError("its architecture is not digits_teacher_cnn", code="model.bad_teacher")
     except ModelError as err:
         raise ModelError(f"The teacher checkpoint {weights} can't be loaded: {err}", code="model.bad_teacher") from err
     return model

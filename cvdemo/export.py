@@ -103,7 +103,8 @@ def save_model(model: torch.nn.Module, path: Path, classes: list[str], *, data_c
         config = json.loads(json.dumps(config))  # as it will be read (tuples as lists), then checked as it will be
         _check_config(config)
     except (TypeError, ValueError) as err:
-        raise ModelError(f"This model can't be exported: {err}", code="model.bad_config", reason=str(err)) from err
+        raise ModelError(f"This model can't be exported: {err}", code="model.not_exportable",
+                         reason=str(err)) from err
     weights, config_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in plain.state_dict().items()}

@@ -175,6 +175,7 @@ def test_a_model_that_load_model_would_refuse_is_not_exported(tmp_path):
     from cvdemo.export import save_model
     from cvdemo.models import create_model
 
-    with pytest.raises(ModelError, match="can't be exported"):  # 3 labels for a 10-class model
+    with pytest.raises(ModelError, match="can't be exported") as err:  # 3 labels for a 10-class model
         save_model(create_model("digits_mlp"), tmp_path / "m", ["a", "b", "c"])
+    assert err.value.code == "model.not_exportable"
     assert not (tmp_path / "m").exists()
