@@ -15,7 +15,8 @@ A folder (or class) named "unlabeled" is not a class: its images go to `Dataset.
 Every image enters through `images.load_image` and is shrunk at once (`shrink`). Files that can't be
 used are skipped and reported in the returned messages; what makes the whole input unusable raises
 `DatasetError` with a stable code. More than `max_images` usable images is refused, not truncated.
-`check_trainable` says whether a dataset can be trained on; `export_zip` writes one back as a zip.
+`check_trainable` says whether a dataset can be trained on; `export_zip` writes one back as a zip; `load(spec)`
+reads what a command line names (builtin:NAME, a zip or a folder).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class Dataset:
     classes: list[str]
     images: list[Image.Image]
     labels: np.ndarray
-    notes: str = field(default="")
+    description: str = field(default="")  # where the images come from, one line
     unlabeled: list[Image.Image] = field(default_factory=list)  # images with no class (self-training)
 
     def __len__(self) -> int:
@@ -56,8 +57,8 @@ class Dataset:
 
     def subset(self, indices) -> Dataset:
         indices = np.asarray(indices, dtype=int)
-        return Dataset(self.name, self.classes, [self.images[i] for i in indices], self.labels[indices], self.notes,
-                       list(self.unlabeled))  # the unlabeled pool goes along unchanged
+        return Dataset(self.name, self.classes, [self.images[i] for i in indices], self.labels[indices],
+                       self.description, list(self.unlabeled))  # the unlabeled pool goes along unchanged
 
     def counts(self) -> dict[str, int]:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
@@ -111,6 +112,14 @@ def load_builtin(name: str) -> Dataset:
         raise LimitError(f"Unknown built-in dataset '{name}'; choose one of {', '.join(BUILTIN)}.",
                          code="dataset.unknown", name=name)
     return BUILTIN[name]()
+
+
+def load(spec: str) -> tuple[Dataset, list[str]]:
+    """What the command line's data argument names: `builtin:NAME`, a zip of class folders, or a folder of class
+    folders -> (the dataset, messages about skipped files)."""
+    if spec.startswith("builtin:"):
+        return load_builtin(spec.split(":", 1)[1]), []
+    return from_zip(spec) if Path(spec).suffix.lower() == ".zip" else from_folder(spec)
 
 
 def split(dataset: Dataset, val_fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -449,10 +458,10 @@ class _Builder:
             raise DatasetError("No usable images found. Put JPEG or PNG images in folders named after their class."
                                + (f" Skipped: {_display(detail, 400)}" if detail else ""), "dataset.empty",
                                messages=self.notes.list())
-        notes = (f"{_plural(len(imgs), 'image')} in {_plural(len(classes), 'class')}"
-                 + (f" + {len(unlabeled)} unlabeled" if unlabeled else "")
-                 + f", {source}; stored with the shorter side <= {STORE_SIDE} px")
-        return Dataset(name, classes, imgs, np.array(labels, dtype=np.int64), notes, list(unlabeled))
+        description = (f"{_plural(len(imgs), 'image')} in {_plural(len(classes), 'class')}"
+                       + (f" + {len(unlabeled)} unlabeled" if unlabeled else "")
+                       + f", {source}; stored with the shorter side <= {STORE_SIDE} px")
+        return Dataset(name, classes, imgs, np.array(labels, dtype=np.int64), description, list(unlabeled))
 
     def messages(self) -> list[str]:
         return self.notes.list()

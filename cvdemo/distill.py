@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
 import sys
@@ -47,13 +46,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .datasets import Dataset, load_builtin, split
 from .errors import LimitError, ModelError
-from .cache import atomic_write
+from .export import load_model, save_model
 from .models import create_model
 from .models.students import StudentCNN
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread, seeded
@@ -84,7 +82,6 @@ __all__ = [
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TEACHER_NAME = "digits_teacher"
 TEST_FRACTION = 1 / 3  # the held-out digits test split (fixed: seed 0)
-MAX_JSON_BYTES = 100_000
 Preprocess = Callable[[Any], Any]  # raw image -> model input (C, H, W) (a leading batch dim of 1 is dropped)
 
 
@@ -286,7 +283,8 @@ TEACHER_RECIPE = {"widths": [32, 64], "epochs": 30, "batch_size": 64, "lr": 3e-3
 @one_thread()
 def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
     """Train the digits teacher on every label of the training split and write
-    `<out>/digits_teacher.safetensors` + `.json` (recipe, accuracy, sha256). Returns the json's content."""
+    `<out>/digits_teacher.safetensors` + `.json` (`export.save_model`: architecture and arguments, sha256, then
+    the recipe and accuracy). Returns the json's content."""
     r = TEACHER_RECIPE
     start = time.perf_counter()
     train, test = digits_split()
@@ -302,29 +300,19 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
                   f"train_acc {event.metrics.get('train_acc', 0):.4f}", flush=True)
     model.eval()
     acc = _accuracy(model, test, digits_teacher_input)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    weights = out / f"{TEACHER_NAME}.safetensors"
-    atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
-    meta = {
-        "name": TEACHER_NAME, "architecture": "digits_teacher_cnn", "widths": r["widths"],
-        "num_classes": len(train.classes), "classes": list(train.classes),
+    weights = Path(out) / f"{TEACHER_NAME}.safetensors"
+    save_model(model, weights, train.classes, extra={
+        "name": TEACHER_NAME,
         "input": {"size": [16, 16], "channels": 1, "mean": DIGITS_MEAN, "std": DIGITS_STD,
                   "preprocess": "cvdemo.distill.digits_teacher_input"},
         "trained_on": f"scikit-learn digits, training split of cvdemo.distill.digits_split() ({len(train)} images, "
                       f"all labels); held-out test split {len(test)} images",
         "test_acc": round(acc, 4), "params": _params(model), "recipe": r,
-        "command": "python -m cvdemo.distill make-teacher",
-        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-    }
-    atomic_write(out / f"{TEACHER_NAME}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
-    for path in (weights, out / f"{TEACHER_NAME}.json"):
-        path.chmod(0o644)  # mkstemp made them private
+        "command": "python -m cvdemo.distill make-teacher"})
     if not quiet:
         print(f"test accuracy {acc:.4f}; {time.perf_counter() - start:.1f} s; wrote {weights} "
-              f"({weights.stat().st_size:,} bytes) and {out / (TEACHER_NAME + '.json')}")
-    return meta
+              f"({weights.stat().st_size:,} bytes) and {weights.with_suffix('.json')}")
+    return json.loads(weights.with_suffix(".json").read_text())
 
 
 def _shift_batch(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -341,27 +329,19 @@ def _shift_batch(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
 
 
 def load_teacher(path: Path | str | None = None) -> nn.Module:
-    """The shipped digits teacher (eval mode), read from safetensors only; the json says its shape."""
+    """The shipped digits teacher (eval mode), through `export.load_model`: safetensors only, rebuilt from its
+    json, whose sha256 the weights must match."""
     weights = Path(path) if path else CHECKPOINTS / f"{TEACHER_NAME}.safetensors"
-    meta_path = weights.with_suffix(".json")
-    if not weights.is_file() or not meta_path.is_file():
+    if not weights.is_file() or not weights.with_suffix(".json").is_file():
         raise ModelError(f"No teacher checkpoint at {weights} (+ .json). Make it with: "
                          "python -m cvdemo.distill make-teacher", code="model.no_teacher")
     try:
-        if meta_path.stat().st_size > MAX_JSON_BYTES:
-            raise ValueError("the json is too large")
-        meta = json.loads(meta_path.read_text())
-        widths = [int(w) for w in meta["widths"]]
-        num_classes = int(meta["num_classes"])
-        if len(widths) != 2 or not all(0 < w <= 512 for w in widths) or not 1 < num_classes <= 1000:
-            raise ValueError(f"bad widths {widths} or num_classes {num_classes}")
-        if meta.get("sha256") and meta["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
-            raise ValueError("the weights' sha256 differs from the json's: the two files don't belong together")
-        model = create_model("digits_teacher_cnn", widths=widths, num_classes=num_classes)
-        model.load_state_dict(load_file(str(weights)))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        model, _ = load_model(weights)
+        if getattr(model, "built_as", ("",))[0] != "digits_teacher_cnn":
+            raise ModelError("its architecture is not digits_teacher_cnn", code="model.bad_teacher")
+    except ModelError as err:
         raise ModelError(f"The teacher checkpoint {weights} can't be loaded: {err}", code="model.bad_teacher") from err
-    return model.eval()
+    return model
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -384,7 +364,7 @@ def _params(model: nn.Module) -> int:
 def _disk_bytes(model: nn.Module) -> int:
     """Bytes of the model's safetensors file (weights + buffers such as BatchNorm statistics)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    return len(safetensors_bytes(state, metadata={"format": "pt"}))  # as make_teacher writes it
+    return len(safetensors_bytes(state, metadata={"format": "pt"}))  # as export.save_model writes it
 
 
 @torch.no_grad()
@@ -616,8 +596,6 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
             grid[i, j] = _accuracy(model, test, digits_student_input)
     return grid
 
-
-# --- command line -----------------------------------------------------------------------------
 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 

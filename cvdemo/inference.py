@@ -73,7 +73,7 @@ class Classifier:
         self.name = name
         self.model = model.eval()
         self.labels = labels or class_names(model)
-        cfg = data_config or timm.data.resolve_data_config({}, model=model)
+        self.data_config = cfg = data_config or timm.data.resolve_data_config({}, model=model)
         self.input_size: tuple[int, int] = tuple(cfg["input_size"][1:])  # (H, W)
         self.crop_pct: float = cfg.get("crop_pct") or 1.0
         self.interpolation = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
@@ -220,27 +220,42 @@ def check_top_k(top_k: int) -> None:
 
 
 _loaded: OrderedDict[str, Classifier] = OrderedDict()
-_name_locks: dict[str, threading.Lock] = {}
+_name_locks: dict[str, list] = {}  # name -> [its lock, the requests holding or awaiting it]; gone when none
 _registry_lock = threading.Lock()
+
+
+def _cached(name: str) -> Classifier | None:
+    """The loaded classifier (now the most recently used), or None; hold _registry_lock."""
+    if name in _loaded:
+        _loaded.move_to_end(name)
+    return _loaded.get(name)
 
 
 def get_classifier(model: str | None = None) -> Classifier:
     """The classifier for a model name, built once and kept (the MAX_LOADED_MODELS most recent).
-    A model being loaded blocks only the requests for that same model."""
+    A model being loaded blocks only the requests for that same model; its lock is dropped with the last of them."""
     name = check_imagenet_classifier(model)
     with _registry_lock:
-        lock = _name_locks.setdefault(name, threading.Lock())
-    with lock:
+        if (classifier := _cached(name)) is not None:
+            return classifier
+        entry = _name_locks.setdefault(name, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            with _registry_lock:
+                if (classifier := _cached(name)) is not None:  # loaded while this request waited
+                    return classifier
+            classifier = Classifier(name, create_model(name))
+            with _registry_lock:
+                _loaded[name] = classifier
+                while len(_loaded) > MAX_LOADED_MODELS:
+                    _loaded.popitem(last=False)
+            return classifier
+    finally:
         with _registry_lock:
-            if name in _loaded:
-                _loaded.move_to_end(name)
-                return _loaded[name]
-        classifier = Classifier(name, create_model(name))
-        with _registry_lock:
-            _loaded[name] = classifier
-            while len(_loaded) > MAX_LOADED_MODELS:
-                _loaded.popitem(last=False)
-        return classifier
+            entry[1] -= 1
+            if not entry[1]:
+                del _name_locks[name]
 
 
 def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str, float]]:

@@ -47,7 +47,7 @@ from .models import create_model, list_models
 from .train import Event, StopFlag, TrainConfig, fit, one_thread, seeded
 
 __all__ = ["available_layers", "fc_vs_cnn_shift", "feature_maps", "latency", "latency_table", "layer_table",
-           "receptive_fields", "stacked_3x3_lesson", "train_classic"]
+           "stacked_3x3_lesson", "train_classic"]
 
 # --- which layers a table lists ------------------------------------------------------------------
 
@@ -200,12 +200,6 @@ class _Propagate(fx.Interpreter):
         if name in _POINTWISE_CALLS and in_size == out_size:
             return state
         return NA
-
-
-def receptive_fields(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> list[dict]:
-    """`layer_table`'s name, type, kernel, rf and jump for the conv and pool calls only (execution order)."""
-    return [{k: row[k] for k in ("name", "type", "kernel", "rf", "jump")} for row in layer_table(model, input_size)
-            if row["kernel"] or "Pool" in row["type"]]
 
 
 def _describe(state: Any) -> tuple[Any, Any]:

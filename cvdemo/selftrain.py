@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .datasets import Dataset, load_builtin, split
+from .datasets import BUILTIN, Dataset, load, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
@@ -103,9 +103,6 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
 LARGER_STEP = 0.5  # with `larger` on digits, round r's CNN is (1 + LARGER_STEP * r) times as wide as round 0's
 BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbone: BACKBONES[min(r, 2)], Lite0 first
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
-
-
-
 
 
 @torch.no_grad()
@@ -351,21 +348,6 @@ def format_table(runs: dict[int, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def load(spec: str) -> str | Dataset:
-    """A built-in name as it is; a zip or folder of class folders (with `unlabeled/`) read as a Dataset."""
-    from pathlib import Path
-
-    from .datasets import BUILTIN, from_folder, from_zip
-
-    if spec in BUILTIN:
-        return spec
-    path = Path(spec)
-    data, skipped = from_zip(path) if path.suffix.lower() == ".zip" else from_folder(path)
-    for message in skipped:
-        print(f"skipped: {message}", file=sys.stderr)
-    return data
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo selftrain",
                                      description="Pseudo-labels and Noisy Student self-training: a table per round.")
@@ -384,7 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        data = load(args.data)
+        data = args.data.removeprefix("builtin:")  # a built-in name as it is (the digits train on their pixels)
+        if data not in BUILTIN:
+            data, skipped = load(data)
+            for message in skipped:
+                print(f"skipped: {message}", file=sys.stderr)
         runs = {s: list(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
                                    not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
                                    larger=args.larger))

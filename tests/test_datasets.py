@@ -420,7 +420,7 @@ def test_builtin_datasets_are_unchanged():
     ds = datasets.load_builtin("faces")
     assert len(ds) == 200 and ds.unlabeled == []
     train, val = datasets.split(ds, 0.25)
-    assert len(train) + len(val) == 200 and train.notes == ds.notes
+    assert len(train) + len(val) == 200 and train.description == ds.description
     with pytest.raises(datasets.LimitError):
         datasets.load_builtin("nope")
 
@@ -447,3 +447,20 @@ def test_a_skipped_file_keeps_its_message_not_the_decoder_frames():
     reason = note.params["reason"]
     assert note.code == "dataset.skipped" and reason.code == "image.corrupt"
     assert reason.__traceback__ is None and reason.__context__ is None and reason.__cause__ is None
+
+
+def test_load_reads_what_the_command_line_names(good_zip, tmp_path):
+    """`datasets.load`: builtin:NAME, a .zip (any case) or a folder of class folders, with the skip messages."""
+    assert datasets.load("builtin:faces")[0].classes == ["face", "non-face"]
+    (tmp_path / "pets.ZIP").write_bytes(good_zip)
+    data, messages = datasets.load(str(tmp_path / "pets.ZIP"))
+    assert data.name == "pets" and data.classes == ["bird", "cat", "dog"] and messages == []
+    (tmp_path / "folder" / "cat").mkdir(parents=True)
+    (tmp_path / "folder" / "cat" / "1.png").write_bytes(encoded(1))
+    (tmp_path / "folder" / "cat" / "2.txt").write_text("not an image")
+    data, messages = datasets.load(str(tmp_path / "folder"))
+    assert data.counts() == {"cat": 1} and len(messages) == 1 and "2.txt" in messages[0]
+    with pytest.raises(datasets.LimitError):
+        datasets.load("builtin:nope")
+    with pytest.raises(DatasetError, match="No file"):
+        datasets.load(str(tmp_path / "missing.zip"))

@@ -143,8 +143,11 @@ def test_load_teacher_refuses_missing_or_mismatched_files(tmp_path):
     (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "sha256": "0" * 64}))
     with pytest.raises(ModelError, match="sha256"):
         d.load_teacher(tmp_path / "digits_teacher.safetensors")
-    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "widths": [16, 32]}))
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "model_args": {"widths": [16, 32]}}))
     with pytest.raises(ModelError, match="can't be loaded"):
+        d.load_teacher(tmp_path / "digits_teacher.safetensors")
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "architecture": "digits_mlp", "model_args": {}}))
+    with pytest.raises(ModelError, match="can't be loaded"):  # a json naming another cvdemo model
         d.load_teacher(tmp_path / "digits_teacher.safetensors")
 
 
@@ -155,7 +158,7 @@ def test_make_teacher_is_reproducible(tmp_path, monkeypatch):
     assert a == b and a["recipe"]["epochs"] == 1
     assert (tmp_path / "a" / "digits_teacher.safetensors").read_bytes() == \
         (tmp_path / "b" / "digits_teacher.safetensors").read_bytes()
-    assert d.load_teacher(tmp_path / "a" / "digits_teacher.safetensors").widths == a["widths"]
+    assert d.load_teacher(tmp_path / "a" / "digits_teacher.safetensors").widths == a["model_args"]["widths"]
 
 
 # --- the lesson -----------------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     hangul = re.compile(r"[\uac00-\ud7a3]")
     ws = Workspace()
     ws.lang = "ko"
-    counts = load_dataset(ws, "Built-in dataset", "textures", None, "", "", "", "", None, None, None, None)
+    counts = load_dataset(ws, "builtin", "textures", None, "", "", "", "", None, None, None, None)
     assert counts.startswith("이미지 147장, 클래스 3개")
     *_, last = train(ws, "tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
     status, loss, _, report, _, gallery, _, lesson = last

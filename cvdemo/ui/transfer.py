@@ -13,7 +13,7 @@ from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from ..transfer import default_config, scratch_config, transfer
+from ..transfer import DEFAULTS, scratch_config, transfer
 from .classify import model_choices
 from .common import pyplot, skipped_text, user_errors
 from .i18n import _
@@ -21,16 +21,17 @@ from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
 MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
-SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # the API's values (any language)
+SOURCES = ("builtin", "zip", "files")  # the dataset's source: a built-in set, a zip, images per class (slots)
+TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
 
 
 @user_errors
 def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slots):
     """Build the session's dataset from the chosen source; report counts and what was skipped."""
     merged = []
-    if source == SOURCES[0]:
+    if source == "builtin":
         data, skipped = datasets.load_builtin(builtin), []
-    elif source == SOURCES[1]:
+    elif source == "zip":
         if not zip_file:
             raise LimitError("Choose a .zip file whose folders are the classes.", code="dataset.no_zip")
         data, skipped = datasets.from_zip(zip_file)
@@ -186,9 +187,9 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                your_run(workspace, result, len(data), scratch, budget))
 
 
-def mode_defaults(mode: str) -> tuple[int, int, float]:
-    config = default_config(mode)
-    return config.epochs, config.batch_size, config.lr
+def mode_defaults(mode: str) -> tuple:
+    """The training settings' values for `mode` (transfer.DEFAULTS)."""
+    return tuple(DEFAULTS[mode][key] for key in TRAINING)
 
 
 @user_errors
@@ -225,7 +226,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
         with gr.Column():
             source = gr.Radio(list(zip((_("transfer.source_builtin"), _("transfer.source_zip"),
                                         _("transfer.source_files")), SOURCES)),
-                              value=SOURCES[0], label=_("transfer.source"))
+                              value="builtin", label=_("transfer.source"))
             builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
             zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath")
             with gr.Accordion(_("transfer.per_class"), open=False):
@@ -251,12 +252,14 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             mode = gr.Radio([(_("transfer.mode_probe"), "probe"), (_("transfer.mode_finetune"), "finetune"),
                              (_("transfer.mode_full"), "full")], value="probe", label=_("transfer.mode"))
             compare = gr.Checkbox(True, label=_("transfer.compare"))
+            start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = gr.Slider(1, 300, 100, step=1, label=_("app.epochs"))
-                batch_size = gr.Slider(4, 256, 128, step=4, label=_("transfer.batch_size"))
+                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                batch_size = gr.Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = gr.Number(0.01, label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
-                weight_decay = gr.Number(1e-4, label=_("transfer.weight_decay"), minimum=0, maximum=1.0)
+                lr = gr.Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                weight_decay = gr.Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
+                                         maximum=1.0)
             with gr.Row():
                 val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
                 seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
@@ -293,7 +296,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
               [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
               api_name="train", concurrency_id="training", concurrency_limit=1)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    mode.change(mode_defaults, mode, [epochs, batch_size, lr], api_visibility="private", queue=False)
+    mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
     export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
     export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
     export_data.click(lambda ws: export_files(ws, "dataset"), workspace, downloads, api_visibility="private")
