@@ -287,12 +287,11 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         skip = gr.skip()
         yield workspace.tr("distill.teacher_pass"), skip, "", skip, skip, skip
         metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
-        history, shown, result = [], 0.0, None
+        history, shown = [], 0.0
         for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
                                                 copies=int(copies), stop=stop_flag, student=student,
                                                 label_free=label_free, pretrained_student=bool(pretrained),
                                                 val=val):
-            result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue
             history.append({"epoch": event.epoch, **event.metrics})
@@ -302,6 +301,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
             line = workspace.tr("distill.epoch_line", epoch=event.epoch, epochs=event.epochs, metric=metric,
                                 acc=f"{event.metrics.get('val_acc', 0):.1%}", seconds=f"{event.elapsed:.1f}")
             yield line, curve(history, workspace, label_free), skip, skip, skip, skip
+        result = event.result  # the last event: "done" or "stopped"
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
         yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),

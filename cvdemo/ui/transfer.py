@@ -12,7 +12,7 @@ from .. import datasets
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
-from ..train import TrainConfig
+from ..train import TrainConfig, last_event
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
 from .common import pyplot, skipped_text, user_errors
@@ -155,7 +155,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        result, history, shown = None, [], 0.0
+        history, shown = [], 0.0
         for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
                               stop=stop_flag):
@@ -167,15 +167,14 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                 yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
                                             acc=f"{event.metrics.get('val_acc', 0):.1%}",
                                             seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
-            result = getattr(event, "result", None) or result
+        result = event.result  # the last event: "done" or "stopped"
         scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
             yield progress(workspace.tr("transfer.scratch_running"))
             scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0))
             budget = scratch_cfg.max_seconds
-            for event in transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
-                                  val_fraction=float(val_fraction), stop=stop_flag):
-                scratch = getattr(event, "result", None) or scratch
+            scratch = last_event(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
+                                          val_fraction=float(val_fraction), stop=stop_flag)).result
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
