@@ -6,7 +6,7 @@ softened predictions, on the few labelled images and on unlabeled ones (the "tra
                          config=TrainConfig(epochs=20), T=4, alpha=0.9): ...   # Events from cvdemo.train
     result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
     print(format_table(result))
-    for kind, item in three_way_live(seeds=(0,)): ...     # the same, with each run's test accuracy per epoch
+    for event in three_way_live(seeds=(0,)): ...     # the same as Events: each run's test accuracy per epoch
     for event in distill_any("tf_efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
 
 Command line (a table, then the honest sentence; `--json` prints the whole result):
@@ -56,7 +56,7 @@ from .errors import LimitError, ModelError
 from .cache import atomic_write
 from .models import create_model
 from .models.students import StudentCNN
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, last_event, one_thread, seeded
 
 __all__ = [
     "CHECKPOINTS",
@@ -461,23 +461,21 @@ def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int]
     parameters, bytes on disk (safetensors), CPU latency (batch 1, p50), compression and speed-up vs the
     teacher; `comparison`: the numbers behind `honest`, a sentence on whether KD helped here, and by how
     many points; `curves`: the held-out accuracy after each epoch (see `three_way_live`)."""
-    result = None
-    for _, result in three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
-                                    batch_size=batch_size, lr=lr, teacher=teacher):
-        pass  # the last item is ("done", result)
-    return result
+    return last_event(three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
+                                     batch_size=batch_size, lr=lr, teacher=teacher)).result
 
 
 def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
                    alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
-                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None
-                   ) -> Iterator[tuple[str, dict]]:
-    """`three_way` as it runs: yields ("epoch", {"run", "seed", "epoch", "epochs", "test_acc"}) after each
-    epoch of each run, then ("done", three_way's result). An epoch is one pass's worth of optimiser steps
-    over the whole training split (both students take `epochs` of them, whatever they train on), so the
-    curves share their x axis; the teacher's (fixed) accuracy comes once, at epochs 0 and `epochs`. The test
-    split is only looked at, never used to pick a model: each student is its best epoch by training
-    accuracy (agreement with the teacher for KD), as in `three_way`."""
+                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None) -> Iterator[Event]:
+    """`three_way` as it runs, as `cvdemo.train.Event`s: an "epoch" event after each epoch of each run, its
+    `metrics` the curve's point {"run", "seed", "epoch", "epochs", "test_acc"} (`epoch` / `epochs` the same
+    numbers), then a "done" event whose `result` is three_way's result (`history`: every point). An epoch is
+    one pass's worth of optimiser steps over the whole training split (both students take `epochs` of them,
+    whatever they train on; so an epoch may be fractional), so the curves share their x axis; the teacher's
+    (fixed) accuracy comes once, at epochs 0 and `epochs`. The test split is only looked at, never used to
+    pick a model: each student is its best epoch by training accuracy (agreement with the teacher for KD), as
+    in `three_way`."""
     if dataset != "digits":
         raise LimitError(f"three_way runs on the built-in digits (the shipped teacher knows them), got {dataset!r}",
                          code="limit.dataset", value=dataset)
@@ -494,9 +492,10 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
         models: dict[str, nn.Module] = {"teacher": teacher}
         curves: list[dict] = []
 
-        def point(run: str, seed: int, epoch: float, acc: float) -> tuple[str, dict]:
+        def point(run: str, seed: int, epoch: float, acc: float, step: int = 0, steps: int = 0) -> Event:
             curves.append({"run": run, "seed": seed, "epoch": epoch, "epochs": epochs, "test_acc": acc})
-            return "epoch", curves[-1]
+            return Event("epoch", epoch, epochs, step, steps, metrics=curves[-1],
+                         elapsed=time.perf_counter() - start)
 
         for seed in seeds:
             chosen = _pick_labelled(train, labelled, seed)
@@ -512,7 +511,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
                     if event.kind == "epoch" and (event.step // per_epoch > done or event.epoch == event.epochs):
                         done = event.step // per_epoch
                         yield point(name, seed, round(event.step / per_epoch, 1),
-                                    _accuracy_on(model, test_x, test.labels))
+                                    _accuracy_on(model, test_x, test.labels), event.step, event.steps)
                 accs[name].append(_accuracy_on(model, test_x, test.labels))
                 models.setdefault(name, model)
         n_transfer = len(train) - labelled if transfer_set else 0
@@ -535,11 +534,12 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
         comparison = _compare(runs)
         verdict, honest = _honest(comparison, labelled, n_transfer)
-        yield "done", {
+        seconds = time.perf_counter() - start
+        yield Event("done", epochs, epochs, 0, 0, elapsed=seconds, history=curves, result={
             "dataset": dataset, "train": len(train), "labelled": labelled, "transfer": n_transfer, "test": len(test),
             "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
             "kd_gain_points": comparison["gain"], "comparison": comparison, "verdict": verdict, "honest": honest,
-            "curves": curves, "seconds": time.perf_counter() - start}
+            "curves": curves, "seconds": seconds})
 
 
 def _compare(runs: dict) -> dict:

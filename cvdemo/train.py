@@ -143,7 +143,9 @@ class Event:
     first epoch finished, weights as they were) and `history` = every finished epoch's metrics.
 
     The loops built on `fit` stream the same Events: their final "done"/"stopped" event carries `result`,
-    what the run produced (transfer: a TransferResult; distill_classifier: a dict); `fit`'s own is None."""
+    what the run produced (transfer: a TransferResult; distill_classifier, three_way_live: a dict; `fit`'s own
+    is None), and on the way they may put their own measures in `metrics` (three_way_live: a curve's point,
+    with the run's name). `elapsed` is always the seconds since the run started."""
 
     kind: str
     epoch: int
@@ -151,7 +153,7 @@ class Event:
     step: int
     steps: int
     loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
     best: dict[str, float] | None = None
     history: list[dict] | None = None

@@ -128,18 +128,19 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
     n, skip = int(seeds), gr.skip()
     names, points, shown = run_names(workspace), [], 0.0
     yield workspace.tr("distill.three_way_running", n=n), held_out_curves([], names, n, workspace), "", skip
-    for kind, item in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
-                                             alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
-        if kind == "done":
+    for event in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
+                                        alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
+        if event.kind != "epoch":
             break
-        points.append(item)
-        if time.monotonic() - shown < 1 / UPDATES_PER_SECOND and item["epoch"] < item["epochs"]:
+        point = event.metrics
+        points.append(point)
+        if time.monotonic() - shown < 1 / UPDATES_PER_SECOND and event.epoch < event.epochs:
             continue
         shown = time.monotonic()
-        yield (workspace.tr("distill.three_way_epoch", run=names[item["run"]], seed=item["seed"], epoch=item["epoch"],
-                            epochs=item["epochs"], acc=f"{item['test_acc']:.1%}"),
+        yield (workspace.tr("distill.three_way_epoch", run=names[point["run"]], seed=point["seed"],
+                            epoch=event.epoch, epochs=event.epochs, acc=f"{point['test_acc']:.1%}"),
                held_out_curves(points, names, n, workspace), skip, skip)
-    r, runs = item, item["runs"]
+    r, runs = event.result, event.result["runs"]
     lesson = workspace.show("distill", "distill.your_run_three_way", test=r["test"],
                             teacher=f"{runs['teacher']['acc_mean']:.1%}", labelled=r["labelled"], student=r["student"],
                             lab=f"{runs['labels_only']['acc_mean']:.1%}", T=f"{r['T']:g}", alpha=f"{r['alpha']:g}",
