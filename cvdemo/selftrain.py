@@ -2,7 +2,8 @@
 
     from cvdemo.selftrain import prepare, pseudo_label, precision_coverage, self_train
     pool = prepare("digits", labelled_fraction=0.05, seed=0)  # or "faces", "textures", a Dataset with .unlabeled
-    for row in self_train(pool, rounds=3, seed=0): print(row)   # one dict per round, round 0 = the baseline
+    for event in self_train(pool, rounds=3, seed=0): print(event.metrics)   # a "round" per round (0: the baseline)
+    row = event.history[-1]                                     # the final "done" event holds every round's report
     rows = precision_coverage(row["confidence"], row["predicted"], pool.hidden, thresholds=(0.5, 0.9))
 
 Command line: `python -m cvdemo selftrain digits|faces|textures|ZIP|FOLDER [--seeds 3] [--rounds 3] [--threshold 0.9]`.
@@ -50,7 +51,7 @@ from .datasets import Dataset, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
-from .train import MAX_EPOCHS, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, last_event, one_thread, seeded
 
 __all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
            "pseudo_label", "self_train"]
@@ -251,18 +252,20 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
     epochs = min(MAX_EPOCHS, max(1, round(steps / math.ceil(len(x) / batch_size))))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed, device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
-    for _ in fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
-                 step_events=False):
-        pass
+    last_event(fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
+                   step_events=False))
     return model.eval()
 
 
 def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float = 0.05, rounds: int = 3,
                threshold: float = 0.9, seed: int = 0, epochs: int = 30, noise: bool = True, *,
                class_balanced: bool = False, batch_size: int = 32, lr: float = 3e-3, copies: int = 2,
-               larger: bool = False, stop: StopFlag | None = None) -> Iterator[dict]:
+               larger: bool = False, stop: StopFlag | None = None) -> Iterator[Event]:
     """Noisy Student self-training (module docstring) on `data`: a Pool, or what `prepare` takes (with
-    `labelled_fraction` and `seed`). Yields one dict per round (round 0 = the supervised-only baseline):
+    `labelled_fraction` and `seed`). Yields `cvdemo.train.Event`s: a "round" event per round (round 0 = the
+    supervised-only baseline; `epoch` = the round, `epochs` = `rounds`), then "done" ("stopped" when `stop` was
+    set: no further round starts) with `history` = every round's report and `result` = {"pool": the Pool,
+    "rounds": the same reports}. A round's report, the "round" event's `metrics`:
     round, accuracy (held-out), baseline, accepted (pseudo-labels this round's student learned from), coverage
     (their share of the unlabeled images), precision (vs the hidden labels; None in round 0 or when unknown),
     class_counts (pseudo-labels per class), labelled, unlabeled, params (of this round's model), seconds (since
@@ -312,16 +315,21 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
                 "seconds": time.perf_counter() - start,
                 "predicted": predicted, "confidence": confidence}
 
+    rows: list[dict] = []
+
+    def reported(row: dict) -> Event:
+        rows.append(row)
+        return Event("round", row["round"], rounds, len(rows), rounds + 1, metrics=row, elapsed=row["seconds"])
+
     with one_thread():
         teacher_backbone = backbone(pool, 0, larger)
         x_lab = inputs(teacher_backbone)[0]
         teacher = _train(pool, x_lab, y_lab, seed=seed, **common)
-        row = report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
-        baseline = row["baseline"]
-        yield row
+        yield reported(report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None))
+        baseline = rows[0]["baseline"]
         for r in range(1, rounds + 1):
             if stop is not None and stop.is_set():
-                return
+                break
             # the teacher (no noise) labels the clean unlabeled images through its own backbone
             idx, labels, _ = pseudo_label(teacher, inputs(teacher_backbone)[3], lambda t: t, threshold, class_balanced)
             name = backbone(pool, r, larger)
@@ -331,7 +339,9 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
             width = 1 + LARGER_STEP * r if larger and pool.pixels else 1.0
             teacher = _train(pool, x, y, seed=seed + 1000 * r, width=width, **common)  # the next teacher
             teacher_backbone = name
-            yield report(r, teacher, name, labels, idx, baseline)
+            yield reported(report(r, teacher, name, labels, idx, baseline))
+    yield Event("stopped" if stop is not None and stop.is_set() else "done", rows[-1]["round"], rounds, len(rows),
+                rounds + 1, elapsed=time.perf_counter() - start, history=rows, result={"pool": pool, "rounds": rows})
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:
@@ -385,9 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         data = load(args.data)
-        runs = {s: list(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
-                                   not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
-                                   larger=args.larger))
+        runs = {s: last_event(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
+                                         not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
+                                         larger=args.larger)).history
                 for s in range(args.seeds)}
     except CvdemoError as err:
         print(f"error: {err}", file=sys.stderr)

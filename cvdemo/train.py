@@ -143,9 +143,10 @@ class Event:
     first epoch finished, weights as they were) and `history` = every finished epoch's metrics.
 
     The loops built on `fit` stream the same Events: their final "done"/"stopped" event carries `result`,
-    what the run produced (transfer: a TransferResult; distill_classifier, three_way_live: a dict; `fit`'s own
-    is None), and on the way they may put their own measures in `metrics` (three_way_live: a curve's point,
-    with the run's name). `elapsed` is always the seconds since the run started."""
+    what the run produced (transfer: a TransferResult; distill_classifier, three_way_live, self_train: a dict;
+    `fit`'s own is None), and on the way they may report their own kinds and measures (three_way_live: "epoch"
+    with a curve's point in `metrics`; self_train: "round" with the round's report). `elapsed` is always the
+    seconds since the run started."""
 
     kind: str
     epoch: int

@@ -219,8 +219,8 @@ def main() -> int:
     def _selftrain():
         from cvdemo.selftrain import self_train
 
-        photo = list(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1))
-        digits = list(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2))
+        photo = events_of(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1))[-1].history
+        digits = events_of(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2))[-1].history
         return (f"faces round 1 accuracy {photo[-1]['accuracy']:.3f} (baseline {photo[-1]['baseline']:.3f}); "
                 f"digits {digits[-1]['accuracy']:.3f}")
 

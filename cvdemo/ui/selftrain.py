@@ -116,11 +116,13 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
         copies = 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
         rows = []
-        for row in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies,
-                              class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
-            rows.append(row)
-            status = tr("selftrain.round_done", round=row["round"], rounds=int(rounds), acc=f"{row['accuracy']:.1%}",
-                        seconds=f"{row['seconds']:.1f}")
+        for event in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies,
+                                class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
+            if event.kind != "round":
+                break
+            rows.append(event.metrics)
+            status = tr("selftrain.round_done", round=event.epoch, rounds=event.epochs,
+                        acc=f"{event.metrics['accuracy']:.1%}", seconds=f"{event.elapsed:.1f}")
             yield (status, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes)) + (skip,) * 5
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
