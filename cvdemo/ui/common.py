@@ -1,4 +1,4 @@
-"""Pieces every tab shares: the raw image input, error translation, example images."""
+"""Pieces every tab shares: the raw image input, error translation, live-update throttling, example images."""
 from __future__ import annotations
 
 import base64
@@ -6,11 +6,13 @@ import binascii
 import functools
 import inspect
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
 from ..errors import CvdemoError
+from ..train import Event
 from .i18n import message_text, tr
 from .session import Workspace
 
@@ -71,6 +73,24 @@ def user_errors(fn):
             raise translate(err, args, kwargs) from err
 
     return wrapper
+
+
+UPDATES_PER_SECOND = 2  # live progress: page updates at most this often
+
+
+def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
+    """A gate for a run's live updates: `due(event)` says whether to update the page for this Event: at most
+    `per_second` times a second of the run (by `event.elapsed`), but always at its last epoch."""
+    shown = 0.0
+
+    def due(event: Event) -> bool:
+        nonlocal shown
+        if event.elapsed - shown < 1 / per_second and event.epoch < event.epochs:
+            return False
+        shown = event.elapsed
+        return True
+
+    return due
 
 
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)

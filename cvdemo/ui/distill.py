@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import gradio as gr
 import numpy as np
@@ -18,7 +17,7 @@ from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
 from .classify import model_choices, pick, require
-from .common import RawImage, example_images, figure_lang, pyplot, user_errors
+from .common import RawImage, example_images, figure_lang, pyplot, throttle, user_errors
 from .i18n import _, tr
 from .session import Workspace
 from .transfer import MAX_TRAIN_SECONDS
@@ -26,7 +25,6 @@ from .transfer import MAX_TRAIN_SECONDS
 TEMPERATURES = (1, 2, 5, 10, 20)
 TOP = 8  # classes shown per temperature
 TRANSFER = "transfer"  # the teacher choice "this session's Transfer-tab model" (the default)
-UPDATES_PER_SECOND = 2  # live curves: page updates at most this often
 
 
 def entropy_bits(p: np.ndarray) -> float:
@@ -126,7 +124,7 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
     """Teacher vs student on labels alone vs KD student (digits), streaming each run's held-out accuracy
     per epoch; the last update adds the results table and what the run showed (for the lesson panel)."""
     n, skip = int(seeds), gr.skip()
-    names, points, shown = run_names(workspace), [], 0.0
+    names, points, due = run_names(workspace), [], throttle()
     yield workspace.tr("distill.three_way_running", n=n), held_out_curves([], names, n, workspace), "", skip
     for event in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
                                         alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
@@ -134,9 +132,8 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
             break
         point = event.metrics
         points.append(point)
-        if time.monotonic() - shown < 1 / UPDATES_PER_SECOND and event.epoch < event.epochs:
+        if not due(event):
             continue
-        shown = time.monotonic()
         yield (workspace.tr("distill.three_way_epoch", run=names[point["run"]], seed=point["seed"],
                             epoch=event.epoch, epochs=event.epochs, acc=f"{point['test_acc']:.1%}"),
                held_out_curves(points, names, n, workspace), skip, skip)
@@ -288,7 +285,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         skip = gr.skip()
         yield workspace.tr("distill.teacher_pass"), skip, "", skip, skip, skip
         metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
-        history, shown = [], 0.0
+        history, due = [], throttle()
         for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
                                                 copies=int(copies), stop=stop_flag, student=student,
                                                 label_free=label_free, pretrained_student=bool(pretrained),
@@ -296,9 +293,8 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
             if event.kind != "epoch":
                 continue
             history.append({"epoch": event.epoch, **event.metrics})
-            if event.elapsed - shown < 1 / UPDATES_PER_SECOND and event.epoch < event.epochs:
+            if not due(event):
                 continue
-            shown = event.elapsed
             line = workspace.tr("distill.epoch_line", epoch=event.epoch, epochs=event.epochs, metric=metric,
                                 acc=f"{event.metrics.get('val_acc', 0):.1%}", seconds=f"{event.elapsed:.1f}")
             yield line, curve(history, workspace, label_free), skip, skip, skip, skip

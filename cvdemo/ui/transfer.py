@@ -15,7 +15,7 @@ from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import default_config, scratch_config, transfer
 from .classify import model_choices
-from .common import pyplot, skipped_text, user_errors
+from .common import pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -155,15 +155,14 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        history, shown = [], 0.0
+        history, due = [], throttle()
         for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
                               stop=stop_flag):
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
-                if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
-                    continue  # at most two page updates a second
-                shown = event.elapsed
+                if not due(event):
+                    continue
                 yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
                                             acc=f"{event.metrics.get('val_acc', 0):.1%}",
                                             seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
