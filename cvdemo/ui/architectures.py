@@ -18,11 +18,9 @@ from .. import lessons
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, create_model
 from ..train import StopFlag, one_thread
-from .classify import require
-from .common import RawImage, example_images, user_errors
+from .common import MAX_TRAIN_SECONDS, RawImage, example_images, require, user_errors
 from .i18n import _
 from .session import Workspace
-from .transfer import MAX_TRAIN_SECONDS
 
 MAX_CACHED = 2      # built models kept for the layer table (VGG19 alone is 570 MB)
 LATENCY_RUNS = 3    # timed forward passes (after one warm-up) per latency figure

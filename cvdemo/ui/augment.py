@@ -12,8 +12,7 @@ from ..augment import OPS, PRESETS, build_pipeline
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..probe import bias_experiment
-from .classify import require
-from .common import RawImage, example_images, user_errors
+from .common import RawImage, example_images, require, user_errors
 from .i18n import _
 from .session import Workspace
 

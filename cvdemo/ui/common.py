@@ -1,4 +1,5 @@
-"""Pieces every tab shares: the raw image input, error translation, live-update throttling, example images."""
+"""Pieces every tab shares: the raw image input, the model lists, error translation, live-update throttling,
+example images."""
 from __future__ import annotations
 
 import base64
@@ -11,12 +12,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import CvdemoError
+from ..errors import CvdemoError, ImageError
+from ..inference import get_classifier
+from ..models import OFFLINE_WEIGHTS
 from ..train import Event
 from .i18n import message_text, tr
 from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
+
+MAX_TRAIN_SECONDS = 300  # wall-clock limit of one training run in the app
+HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
 class RawImage(gr.Image):
@@ -36,6 +42,22 @@ class RawImage(gr.Image):
                 raise gr.Error(f"{tr('en', 'app.broken_paste')} / {tr('ko', 'app.broken_paste')}",
                                title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}") from None
         return payload.path
+
+
+def require(image):
+    if image is None:
+        raise ImageError("Add an image first: upload, webcam or paste.", code="image.missing")
+    return image
+
+
+def pick(model: str | None, workspace: Workspace | None):
+    """The classifier for a model name: this session's own first, else a shared pretrained one."""
+    return workspace.classifier(model) if workspace else get_classifier(model or None)
+
+
+def model_choices(workspace: Workspace | None = None) -> list[str]:
+    """The models every model list offers: the offline ones first, this session's own, then Hub suggestions."""
+    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
 
 
 def user_errors(fn):

@@ -16,11 +16,10 @@ from ..errors import LimitError
 from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .classify import model_choices, pick, require
-from .common import RawImage, example_images, figure_lang, pyplot, throttle, user_errors
+from .common import (MAX_TRAIN_SECONDS, RawImage, example_images, figure_lang, model_choices, pick, pyplot, require,
+                     throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
-from .transfer import MAX_TRAIN_SECONDS
 
 TEMPERATURES = (1, 2, 5, 10, 20)
 TOP = 8  # classes shown per temperature

@@ -14,13 +14,11 @@ from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import default_config, scratch_config, transfer
-from .classify import model_choices
-from .common import pyplot, skipped_text, throttle, user_errors
+from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
-MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
 SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # the API's values (any language)
 
 
