@@ -16,9 +16,10 @@ from gradio.i18n import I18nData
 
 from .. import lessons
 from ..errors import LimitError
+from ..images import sample_photos
 from ..models import DEFAULT_MODEL, create_model
 from ..train import StopFlag, one_thread
-from .common import MAX_TRAIN_SECONDS, RawImage, example_images, require, user_errors
+from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -247,7 +248,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     names, defaults, _shapes = _feature_layers()
     with gr.Row():
         image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                         value=example_images()[0], height=220)
+                         value=sample_photos()[0], height=220)
         with gr.Column():
             layers = gr.Dropdown(names, value=defaults, multiselect=True, label=_("architectures.layers"))
             maps_run = gr.Button(_("architectures.maps_run"), variant="primary")

@@ -12,7 +12,7 @@ from ..augment import OPS, PRESETS, build_pipeline
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..probe import bias_experiment
-from .common import RawImage, example_images, require, user_errors
+from .common import RawImage, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -43,7 +43,7 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
     first = classifier.top_k(p0, 1)[0]
     mix_labels, second = None, None
     if mix_image is not None or pipeline.mixes:
-        second = images.load_image(mix_image if mix_image is not None else example_images()[1])
+        second = images.load_image(mix_image if mix_image is not None else images.sample_photos()[1])
         second.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         mix_labels = (short(first[0]), short(classifier.top_k(classifier.probabilities([second])[0], 1)[0][0]))
     samples = pipeline.sample(original, k=int(k), seed=int(seed), mix_with=second, labels=mix_labels)
@@ -113,7 +113,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     with gr.Row():
         with gr.Column(scale=1):
             image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                             value=example_images()[0], height=240)
+                             value=images.sample_photos()[0], height=240)
             mix_image = RawImage(label=_("augment.second_image"), type="filepath", sources=["upload", "clipboard"],
                                  height=160)
             order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,

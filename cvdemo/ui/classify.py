@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from ..images import sample_photos
 from ..inference import compare
 from ..models import DEFAULT_MODEL
-from .common import RawImage, example_images, model_choices, pick, require, user_errors
+from .common import RawImage, model_choices, pick, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -110,7 +111,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
             with gr.Row():
                 run = gr.Button(_("classify.run"), variant="primary")
                 cam = gr.Button(_("classify.explain"))
-            gr.Examples(example_images(), inputs=image, label=_("classify.examples"))
+            gr.Examples(sample_photos(), inputs=image, label=_("classify.examples"))
         with gr.Column():
             label = gr.Label(num_top_classes=5, label=_("classify.top5"))
             info = gr.Markdown()

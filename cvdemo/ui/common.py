@@ -1,5 +1,5 @@
 """Pieces every tab shares: the raw image input, the model lists, error translation, live-update throttling,
-example images."""
+Hangul-capable figures."""
 from __future__ import annotations
 
 import base64
@@ -157,11 +157,3 @@ def figure_lang(workspace: Workspace) -> str:
     """The language a figure's words are drawn in: the session's, but English where no font here has Hangul
     (boxes are worse than English)."""
     return workspace.lang if workspace.lang == "en" or len(pyplot().rcParams["font.family"]) > 1 else "en"
-
-
-def example_images() -> list[str]:
-    """Real photos that ship inside scikit-image (no network needed)."""
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    return [str(data / name) for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")]

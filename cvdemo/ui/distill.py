@@ -16,7 +16,7 @@ from ..errors import LimitError
 from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, RawImage, example_images, figure_lang, model_choices, pick, pyplot, require,
+from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pick, pyplot, require,
                      throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
@@ -341,7 +341,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it)."""
     gr.Markdown(_("distill.explore_heading"))
     with gr.Row():
-        image = RawImage(value=example_images()[0], label=_("app.image"), type="filepath",
+        image = RawImage(value=images.sample_photos()[0], label=_("app.image"), type="filepath",
                          sources=["upload", "webcam", "clipboard"], height=220, scale=1)
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
