@@ -76,6 +76,7 @@ __all__ = [
     "make_teacher",
     "soft_targets",
     "sweep",
+    "sweep_comparison",
     "teacher_logits",
     "three_way",
     "three_way_live",
@@ -615,6 +616,22 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
                                             transfer_set))
             grid[i, j] = _accuracy(model, test, digits_student_input)
     return grid
+
+
+SWEEP_HELPED_POINTS = 1.0  # one seed: KD "helped" when its best cell beats labels only by at least this
+
+
+def sweep_comparison(grid: np.ndarray, alphas: Sequence[float]) -> dict | None:
+    """KD against labels only in a `sweep` grid: the best cell with alpha > 0 (`kd`) against the alpha = 0 row
+    (`base`, its mean: at alpha = 0 the loss has no T), `gain` in points, and `verdict` "helped" (at least
+    SWEEP_HELPED_POINTS) or "no_help". None when the grid has no alpha = 0 row or no alpha > 0 row to compare."""
+    alphas = [float(a) for a in alphas]
+    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
+    if 0.0 not in alphas or not kd_rows:
+        return None
+    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())
+    gain = 100 * (kd - base)
+    return {"verdict": "helped" if gain >= SWEEP_HELPED_POINTS else "no_help", "kd": kd, "base": base, "gain": gain}
 
 
 # --- command line -----------------------------------------------------------------------------

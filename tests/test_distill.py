@@ -478,6 +478,14 @@ def test_three_way_handler_speaks_korean_and_shows_the_measured_numbers():
     assert ws.shown("distill").startswith("**Your run:**") and kd in ws.shown("distill")
 
 
+def test_sweep_comparison_sets_the_best_kd_cell_against_labels_only():
+    grid = np.array([[0.900, 0.900], [0.904, 0.893]])  # alpha 0 (T plays no part), then alpha 0.9 at two T
+    c = d.sweep_comparison(grid, [0.0, 0.9])
+    assert c["verdict"] == "no_help" and c["kd"] == 0.904 and c["base"] == 0.9 and round(c["gain"], 6) == 0.4
+    assert d.sweep_comparison(grid + [[0, 0], [0.05, 0]], [0.0, 0.9])["verdict"] == "helped"
+    assert d.sweep_comparison(grid, [0.5, 0.9]) is None and d.sweep_comparison(grid[:1], [0.0]) is None
+
+
 def test_the_sweep_says_plainly_whether_kd_helped():
     from cvdemo.ui.distill import sweep_verdict
     from cvdemo.ui.session import Workspace

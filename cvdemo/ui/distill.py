@@ -148,13 +148,12 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
 
 
 def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -> str:
-    """KD (the best alpha > 0) against labels only (alpha = 0), said plainly; one seed."""
-    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
-    if 0.0 not in alphas or not kd_rows:
+    """`distill.sweep_comparison` said plainly: KD (the best alpha > 0) against labels only (alpha = 0); one seed."""
+    c = distill.sweep_comparison(grid, alphas)
+    if c is None:
         return workspace.tr("distill.sweep_no_compare")
-    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())  # alpha 0: T plays no part
-    numbers = {"kd": f"{kd:.1%}", "gain": f"{100 * (kd - base):+.1f}", "base": f"{base:.1%}"}
-    if 100 * (kd - base) >= 1:
+    numbers = {"kd": f"{c['kd']:.1%}", "gain": f"{c['gain']:+.1f}", "base": f"{c['base']:.1%}"}
+    if c["verdict"] == "helped":
         return workspace.tr("distill.sweep_helped", **numbers)
     return workspace.tr("distill.sweep_no_help", **numbers)
 
