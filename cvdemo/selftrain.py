@@ -53,7 +53,7 @@ from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, last_event, one_thread, seeded
 
-__all__ = ["Pool", "format_table", "main", "precision_coverage", "predict", "prepare",
+__all__ = ["Pool", "copies_for", "format_table", "main", "precision_coverage", "predict", "prepare",
            "pseudo_label", "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
@@ -104,6 +104,13 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
 LARGER_STEP = 0.5  # with `larger` on digits, round r's CNN is (1 + LARGER_STEP * r) times as wide as round 0's
 BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbone: BACKBONES[min(r, 2)], Lite0 first
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
+MANY_IMAGES = 600  # above this many labelled + unlabeled images, `copies_for` gives one RandAugment view, not two
+
+
+def copies_for(pool: Pool) -> int:
+    """RandAugment views per image (`self_train`'s `copies`) that keep a run short on a CPU: 2, or 1 when the
+    pool holds more than MANY_IMAGES labelled and unlabeled images (each view's features are computed up front)."""
+    return 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
 
 
 

@@ -134,3 +134,12 @@ def test_larger_students_on_photos_read_the_next_bigger_pretrained_backbone():
         assert student["accepted"] == int((teacher["confidence"] >= 0.8).sum())  # the teacher's own view
     table = format_table({0: rows})
     assert "backbone" in table.splitlines()[0] and "tf_efficientnet_lite2" in table.splitlines()[3]
+
+
+def test_two_randaugment_views_per_image_and_one_above_many_images():
+    from cvdemo.selftrain import MANY_IMAGES, Pool, copies_for
+
+    def pool(labelled: int, unlabeled: int) -> Pool:
+        return Pool("x", ["a", "b"], [None] * labelled, np.zeros(labelled), [None] * unlabeled, None, [], np.zeros(0))
+
+    assert copies_for(pool(100, MANY_IMAGES - 100)) == 2 and copies_for(pool(100, MANY_IMAGES - 99)) == 1
