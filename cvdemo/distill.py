@@ -74,6 +74,7 @@ __all__ = [
     "load_teacher",
     "main",
     "make_teacher",
+    "save_student",
     "soft_targets",
     "sweep",
     "sweep_comparison",
@@ -765,6 +766,29 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
                    "baseline": baseline, "latency_runs": LATENCY_RUNS, "latency_warmup": LATENCY_WARMUP,
                    "pretrained_student": bool(pretrained_student) and not isinstance(student, StudentCNN)}
     yield last
+
+
+def save_student(student, folder: Path | str) -> list[Path]:
+    """Write a distilled student (the Classifier in `distill_classifier`'s result) into `folder`: weights
+    (model.safetensors) and config.json, for a StudentCNN its own config (architecture, widths, classes, input
+    size, normalisation), for a timm student timm's (`cvdemo.export.save_model`: plain timm loads it), and
+    model.onnx. Returns the three paths."""
+    from .export import export_onnx, save_model
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(student.model, StudentCNN):
+        state = {k: v.detach().cpu().contiguous() for k, v in student.model.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        widths = [m.out_channels for m in student.model.modules() if isinstance(m, nn.Conv2d)]
+        config = {"architecture": "cvdemo.distill.StudentCNN", "widths": widths, "num_classes": len(student.labels),
+                  "label_names": list(student.labels), "input_size": [3, *student.input_size], "crop_pct": 1.0,
+                  "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    else:
+        save_model(student.model, folder, student.labels)
+    export_onnx(student.model, folder / "model.onnx", student.input_size)
+    return [folder / name for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
 def _times(ratio: float, more: str, less: str) -> str:

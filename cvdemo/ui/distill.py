@@ -3,17 +3,14 @@ student vs KD student on the built-in digits (with live curves), the alpha x T s
 (this session's Transfer-tab model or any classifier the factory builds) into a small student."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import gradio as gr
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from .. import distill, images
 from ..errors import LimitError
-from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
 from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pick, pyplot, require,
@@ -307,28 +304,14 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
 
 @user_errors
 def export_student(workspace: Workspace, name: str | None):
-    """The student as weights + config.json (timm's format for timm students) and as ONNX."""
+    """The student's files (`distill.save_student`): weights + config.json, and ONNX."""
     student = workspace.models.get(name or "")
     if student is None:
         raise LimitError("Distill a student first (it may have been dropped: a session keeps 3 models).",
                          code="model.missing")
     folder = workspace.files() / "student"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    if isinstance(student.model, distill.StudentCNN):
-        from safetensors.torch import save_file
-
-        state = {k: v.detach().cpu().contiguous() for k, v in student.model.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        widths = [m.out_channels for m in student.model.modules() if isinstance(m, nn.Conv2d)]
-        config = {"architecture": "cvdemo.distill.StudentCNN", "widths": widths, "num_classes": len(student.labels),
-                  "label_names": list(student.labels), "input_size": [3, *student.input_size], "crop_pct": 1.0,
-                  "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    else:  # a timm student: the same files the Transfer tab exports, loadable by plain timm
-        save_model(student.model, folder, student.labels)
-    export_onnx(student.model, folder / "model.onnx", student.input_size)
-    return [str(folder / name) for name in ("model.safetensors", "config.json", "model.onnx")]
+    return [str(path) for path in distill.save_student(student, folder)]
 
 
 def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
