@@ -1,4 +1,5 @@
-"""The web app: one module per tab. Only app.py imports this package."""
+"""The web app: one module per tab (tabs import ui.common and the library, never each other). Only app.py and
+the tests import this package; the library never does."""
 from __future__ import annotations
 
 import threading

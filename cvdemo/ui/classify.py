@@ -100,7 +100,7 @@ def compare_sizes(image, workspace: Workspace):
 
 
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
-    """The tab; returns the model dropdown (the Transfer tab adds this session's models to it).
+    """The tab; returns the model dropdown (the Transfer and Distill tabs add this session's models to it).
     `lesson` is the tab's "your run" panel."""
     with gr.Row():
         with gr.Column():

@@ -45,6 +45,7 @@ class RawImage(gr.Image):
 
 
 def require(image):
+    """The handler's image, or a clear error when the input is empty."""
     if image is None:
         raise ImageError("Add an image first: upload, webcam or paste.", code="image.missing")
     return image
