@@ -80,8 +80,8 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
     size = int(size)
-    r = lessons.layer_report(_offered(key, TABLE_MODELS), (3, size, size), runs=LATENCY_RUNS)
-    rows, last, tr = r["rows"], r["deepest"], workspace.tr
+    report = lessons.layer_report(_offered(key, TABLE_MODELS), (3, size, size), runs=LATENCY_RUNS)
+    rows, last, tr = report["rows"], report["deepest"], workspace.tr
     words = {"total": tr("architectures.total"), lessons.GLOBAL: tr("architectures.rf_global"),
              lessons.NA: tr("architectures.rf_na")}
     table = pd.DataFrame([{
@@ -98,8 +98,8 @@ def layer_table(key: str, size: int, workspace: Workspace):
               params=f"{total['params']:,}", gflops=f"{total['flops'] / 1e9:.2f}")
     if last is not None:
         text += " " + tr("architectures.table_rf", layer=last["name"], type=last["type"], rf=last["rf"])
-    text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{r['ms']:.0f}", threads=r["threads"],
-                        cores=r["cores"], cpu=r["cpu"])
+    text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{report['ms']:.0f}",
+                        threads=report["threads"], cores=report["cores"], cpu=report["cpu"])
     return table, text
 
 
