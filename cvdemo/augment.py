@@ -6,6 +6,7 @@
     pipe.sample(image, k=8, seed=0)               # reproducible samples with captions (the playground)
     images, soft = pipe.mix_batch(images, labels, num_classes)   # CutMix / MixUp on a training batch
     pipe.to_json(); pipe.to_code()                # the spec back, and a torchvision.transforms.v2 snippet
+    robustness(pipe, image, classifier, k=8)      # the samples, and how often the classifier's top-1 survives
 
 Spec
 ----
@@ -98,7 +99,8 @@ from torchvision.transforms.v2 import functional as F
 from .errors import CvdemoError, LimitError
 from .images import load_image
 
-__all__ = ["MAX_SAMPLES", "OPS", "PRESETS", "Pipeline", "Sample", "SpecError", "build_pipeline"]
+__all__ = ["MAX_SAMPLES", "OPS", "PRESETS", "Pipeline", "Sample", "SpecError", "build_pipeline", "robustness",
+           "short_label"]
 
 MAX_OPS = 32  # entries in one spec
 MAX_SAMPLES = 32  # images one `sample` call makes
@@ -806,3 +808,32 @@ def _records(drawn: list[tuple[int, Op, dict]]) -> list[dict]:
 
 def _caption(drawn: list[tuple[int, Op, dict]]) -> str:
     return " · ".join(filter(None, (op.caption(params) for _, op, params in drawn))) or "unchanged"
+
+
+# --- what a classifier makes of the samples -----------------------------------------------------------
+
+def short_label(label: str) -> str:
+    """An ImageNet class's first name: 'tabby, tabby cat' -> 'tabby'."""
+    return label.split(",")[0]
+
+
+def robustness(pipeline: Pipeline, image: Any, classifier: Any, *, k: int = 8, seed: int = 0,
+               mix_with: Any = None) -> dict:
+    """Draw `k` samples of `image` with `pipeline` (`Pipeline.sample`) and classify each with `classifier` (a
+    `cvdemo.inference.Classifier`): how much of its answer survives the augmentation. Returns "original" ((top-1
+    label, probability) on `image` itself), "samples", "top1" ((label, probability) per sample), "kept" (the
+    samples whose top-1 is the original's) and "mean" (the original top-1 class's mean probability over the
+    samples). With `mix_with` (a second image; the pipeline mixes when it has CutMix/MixUp) the mixing captions
+    name the two images by their top-1's first name."""
+    first_probs = classifier.probabilities([load_image(image)])[0]
+    original = classifier.top_k(first_probs, 1)[0]
+    names = None
+    if mix_with is not None:
+        second = classifier.top_k(classifier.probabilities([load_image(mix_with)])[0], 1)[0][0]
+        names = (short_label(original[0]), short_label(second))
+    samples = pipeline.sample(image, k=k, seed=seed, mix_with=mix_with, labels=names)
+    probs = classifier.probabilities([s.image for s in samples])
+    top1 = [classifier.top_k(p, 1)[0] for p in probs]
+    return {"original": original, "samples": samples, "top1": top1,
+            "kept": sum(label == original[0] for label, _ in top1),
+            "mean": float(probs[:, int(first_probs.argmax())].mean())}

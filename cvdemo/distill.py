@@ -6,7 +6,7 @@ softened predictions, on the few labelled images and on unlabeled ones (the "tra
                          config=TrainConfig(epochs=20), T=4, alpha=0.9): ...   # Events from cvdemo.train
     result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
     print(format_table(result))
-    for kind, item in three_way_live(seeds=(0,)): ...     # the same, with each run's test accuracy per epoch
+    for event in three_way_live(seeds=(0,)): ...     # the same as Events: each run's test accuracy per epoch
     for event in distill_any("tf_efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
 
 Command line (a table, then the honest sentence; `--json` prints the whole result):
@@ -51,10 +51,10 @@ from torch import nn
 
 from .datasets import Dataset, load_builtin, split
 from .errors import LimitError, ModelError
-from .export import load_model, save_model
+from .export import export_onnx, load_model, save_model
 from .models import create_model
 from .models.students import StudentCNN
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, one_thread, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, last_event, one_thread, seeded
 
 __all__ = [
     "CHECKPOINTS",
@@ -72,8 +72,10 @@ __all__ = [
     "load_teacher",
     "main",
     "make_teacher",
+    "save_student",
     "soft_targets",
     "sweep",
+    "sweep_comparison",
     "teacher_logits",
     "three_way",
     "three_way_live",
@@ -422,10 +424,8 @@ def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, tea
 
 def _trained(run: tuple[nn.Module, Iterator[Event]]) -> nn.Module:
     """`_train_student`'s student, trained."""
-    student, events = run
-    for _ in events:
-        pass
-    return student
+    last_event(run[1])
+    return run[0]
 
 
 def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
@@ -441,23 +441,21 @@ def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int]
     parameters, bytes on disk (safetensors), CPU latency (batch 1, p50), compression and speed-up vs the
     teacher; `comparison`: the numbers behind `honest`, a sentence on whether KD helped here, and by how
     many points; `curves`: the held-out accuracy after each epoch (see `three_way_live`)."""
-    result = None
-    for _, result in three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
-                                    batch_size=batch_size, lr=lr, teacher=teacher):
-        pass  # the last item is ("done", result)
-    return result
+    return last_event(three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
+                                     batch_size=batch_size, lr=lr, teacher=teacher)).result
 
 
 def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
                    alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
-                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None
-                   ) -> Iterator[tuple[str, dict]]:
-    """`three_way` as it runs: yields ("epoch", {"run", "seed", "epoch", "epochs", "test_acc"}) after each
-    epoch of each run, then ("done", three_way's result). An epoch is one pass's worth of optimiser steps
-    over the whole training split (both students take `epochs` of them, whatever they train on), so the
-    curves share their x axis; the teacher's (fixed) accuracy comes once, at epochs 0 and `epochs`. The test
-    split is only looked at, never used to pick a model: each student is its best epoch by training
-    accuracy (agreement with the teacher for KD), as in `three_way`."""
+                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None) -> Iterator[Event]:
+    """`three_way` as it runs, as `cvdemo.train.Event`s: an "epoch" event after each epoch of each run, its
+    `metrics` the curve's point {"run", "seed", "epoch", "epochs", "test_acc"} (`epoch` / `epochs` the same
+    numbers), then a "done" event whose `result` is three_way's result (`history`: every point). An epoch is
+    one pass's worth of optimiser steps over the whole training split (both students take `epochs` of them,
+    whatever they train on; so an epoch may be fractional), so the curves share their x axis; the teacher's
+    (fixed) accuracy comes once, at epochs 0 and `epochs`. The test split is only looked at, never used to
+    pick a model: each student is its best epoch by training accuracy (agreement with the teacher for KD), as
+    in `three_way`."""
     if dataset != "digits":
         raise LimitError(f"three_way runs on the built-in digits (the shipped teacher knows them), got {dataset!r}",
                          code="limit.dataset", value=dataset)
@@ -474,9 +472,10 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
         models: dict[str, nn.Module] = {"teacher": teacher}
         curves: list[dict] = []
 
-        def point(run: str, seed: int, epoch: float, acc: float) -> tuple[str, dict]:
+        def point(run: str, seed: int, epoch: float, acc: float, step: int = 0, steps: int = 0) -> Event:
             curves.append({"run": run, "seed": seed, "epoch": epoch, "epochs": epochs, "test_acc": acc})
-            return "epoch", curves[-1]
+            return Event("epoch", epoch, epochs, step, steps, metrics=curves[-1],
+                         elapsed=time.perf_counter() - start)
 
         for seed in seeds:
             chosen = _pick_labelled(train, labelled, seed)
@@ -492,7 +491,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
                     if event.kind == "epoch" and (event.step // per_epoch > done or event.epoch == event.epochs):
                         done = event.step // per_epoch
                         yield point(name, seed, round(event.step / per_epoch, 1),
-                                    _accuracy_on(model, test_x, test.labels))
+                                    _accuracy_on(model, test_x, test.labels), event.step, event.steps)
                 accs[name].append(_accuracy_on(model, test_x, test.labels))
                 models.setdefault(name, model)
         n_transfer = len(train) - labelled if transfer_set else 0
@@ -515,11 +514,12 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
         comparison = _compare(runs)
         verdict, honest = _honest(comparison, labelled, n_transfer)
-        yield "done", {
+        seconds = time.perf_counter() - start
+        yield Event("done", epochs, epochs, 0, 0, elapsed=seconds, history=curves, result={
             "dataset": dataset, "train": len(train), "labelled": labelled, "transfer": n_transfer, "test": len(test),
             "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
             "kd_gain_points": comparison["gain"], "comparison": comparison, "verdict": verdict, "honest": honest,
-            "curves": curves, "seconds": time.perf_counter() - start}
+            "curves": curves, "seconds": seconds})
 
 
 def _compare(runs: dict) -> dict:
@@ -595,6 +595,22 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
                                             transfer_set))
             grid[i, j] = _accuracy(model, test, digits_student_input)
     return grid
+
+
+SWEEP_HELPED_POINTS = 1.0  # one seed: KD "helped" when its best cell beats labels only by at least this
+
+
+def sweep_comparison(grid: np.ndarray, alphas: Sequence[float]) -> dict | None:
+    """KD against labels only in a `sweep` grid: the best cell with alpha > 0 (`kd`) against the alpha = 0 row
+    (`base`, its mean: at alpha = 0 the loss has no T), `gain` in points, and `verdict` "helped" (at least
+    SWEEP_HELPED_POINTS) or "no_help". None when the grid has no alpha = 0 row or no alpha > 0 row to compare."""
+    alphas = [float(a) for a in alphas]
+    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
+    if 0.0 not in alphas or not kd_rows:
+        return None
+    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())
+    gain = 100 * (kd - base)
+    return {"verdict": "helped" if gain >= SWEEP_HELPED_POINTS else "no_help", "kd": kd, "base": base, "gain": gain}
 
 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
@@ -726,6 +742,16 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
                    "baseline": baseline, "latency_runs": LATENCY_RUNS, "latency_warmup": LATENCY_WARMUP,
                    "pretrained_student": bool(pretrained_student) and not isinstance(student, StudentCNN)}
     yield last
+
+
+def save_student(student, folder: Path | str) -> list[Path]:
+    """Write a distilled student (the Classifier in `distill_classifier`'s result) into `folder`: model.safetensors
+    and config.json through `cvdemo.export.save_model` (loads back with `export.load_model`; a timm student with
+    plain timm too), and model.onnx. Returns the three paths."""
+    folder = Path(folder)
+    save_model(student.model, folder, student.labels, data_config=student.data_config)
+    export_onnx(student.model, folder / "model.onnx", student.input_size)
+    return [folder / name for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
 def _times(ratio: float, more: str, less: str) -> str:

@@ -3,7 +3,8 @@
 `load_image` accepts a path, bytes, a binary file, a PIL image or a numpy array and returns a fully
 loaded RGB `PIL.Image.Image` with no open file behind it. Everything a user can get wrong (missing
 file, empty or huge file, not an image, decompression bomb, corrupt data, odd array) becomes an
-`ImageError` with a stable `code`; no raw PIL or OS exception escapes.
+`ImageError` with a stable `code`; no raw PIL or OS exception escapes. `sample_photos` lists the
+photos that come with the install (scikit-image's), for examples, benchmarks and tests.
 """
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ _ACCEPTED = ", ".join(_ACCEPTED_NAMES[:-1]) + " or " + _ACCEPTED_NAMES[-1]
 # inside a `try` that catches these.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
                   struct.error, ZeroDivisionError)
+
+
+SAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")  # a cat, a cup, an astronaut, a rocket
+
+
+def sample_photos() -> list[str]:
+    """Paths of real photos that ship inside scikit-image (no network needed), in SAMPLE_PHOTOS' order: the
+    app's example images, and what the benchmarks and tests classify."""
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    return [str(data / name) for name in SAMPLE_PHOTOS]
 
 
 def load_image(

@@ -333,3 +333,18 @@ def test_sample_limits(cat):
             pipe.sample(cat, **{"k": 1, "seed": 0, **bad})
     with pytest.raises(LimitError, match="labels must be two strings"):
         pipe.sample(cat, 1, 0, labels=("cat",))
+
+
+def test_robustness_says_how_often_the_top1_survives_the_samples(cat, coffee):
+    from cvdemo.augment import robustness
+    from cvdemo.inference import get_classifier
+
+    classifier = get_classifier()
+    unchanged = robustness(build_pipeline({"ops": [{"op": "hflip", "p": 0.0}]}), cat, classifier, k=3)
+    label, p = unchanged["original"]
+    assert unchanged["kept"] == 3 and [t[0] for t in unchanged["top1"]] == [label] * 3
+    assert abs(unchanged["mean"] - p) < 1e-5 and len(unchanged["samples"]) == 3
+    mixed = robustness(build_pipeline({"ops": [{"op": "mixup"}]}), cat, classifier, k=2, seed=1, mix_with=coffee)
+    coffee_label = classifier.top_k(classifier.probabilities([coffee])[0], 1)[0][0]
+    assert [name for name, _ in mixed["samples"][0].mix] == [label.split(",")[0], coffee_label.split(",")[0]]
+    assert 0 <= mixed["kept"] <= 2 and 0 <= mixed["mean"] <= 1

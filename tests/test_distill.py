@@ -396,6 +396,10 @@ def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_texture
     assert result["honest"].startswith("No labels exist for the teacher's 1,000 classes")
     top, _ = student.classify(few_textures.images[0], top_k=3)  # a classifier like any other, ImageNet labels
     assert all(label in result["classes"] for label, _ in top)
+    files = d.save_student(student, tmp_path / "student")  # StudentCNN's own config beside its weights, and ONNX
+    config = json.loads(files[1].read_text())
+    assert config["architecture"] == "cvdemo.distill.StudentCNN" and config["label_names"] == result["classes"]
+    assert config["input_size"] == [3, 64, 64] and all(f.stat().st_size > 0 for f in files)
     # label-free only where the classes differ: a teacher of textures' own classes gets their labels
     data, label_free = d.distill_plan(student, few_textures)
     assert data is few_textures and label_free
@@ -479,6 +483,14 @@ def test_three_way_handler_speaks_korean_and_shows_the_measured_numbers():
     assert lesson.startswith("**내 실행 결과:**") and kd in lesson
     ws.lang = "en"  # the language switch re-renders the same numbers in English
     assert ws.shown("distill").startswith("**Your run:**") and kd in ws.shown("distill")
+
+
+def test_sweep_comparison_sets_the_best_kd_cell_against_labels_only():
+    grid = np.array([[0.900, 0.900], [0.904, 0.893]])  # alpha 0 (T plays no part), then alpha 0.9 at two T
+    c = d.sweep_comparison(grid, [0.0, 0.9])
+    assert c["verdict"] == "no_help" and c["kd"] == 0.904 and c["base"] == 0.9 and round(c["gain"], 6) == 0.4
+    assert d.sweep_comparison(grid + [[0, 0], [0.05, 0]], [0.0, 0.9])["verdict"] == "helped"
+    assert d.sweep_comparison(grid, [0.5, 0.9]) is None and d.sweep_comparison(grid[:1], [0.0]) is None
 
 
 def test_the_sweep_says_plainly_whether_kd_helped():

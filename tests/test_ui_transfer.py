@@ -52,3 +52,14 @@ def test_the_page_starts_from_the_probes_defaults():
 
     assert {key: start(key) for key in ("batch_size", "lr", "weight_decay")} == \
         {key: DEFAULTS["probe"][key] for key in ("batch_size", "lr", "weight_decay")}
+
+
+def test_live_updates_come_at_most_twice_a_second_of_the_run_and_always_at_the_last_epoch():
+    """The tabs' one throttle (ui.common.throttle), on the run's own clock (Event.elapsed), not the wall's."""
+    from cvdemo.train import Event
+    from cvdemo.ui.common import throttle
+
+    due = throttle()
+    shown = [due(Event("epoch", epoch, 5, 0, 0, elapsed=t)) for epoch, t in
+             [(1, 0.1), (2, 0.6), (3, 0.8), (4, 1.0), (5, 1.05)]]
+    assert shown == [False, True, False, False, True]

@@ -12,15 +12,13 @@ from .. import datasets
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
-from ..train import TrainConfig
+from ..train import TrainConfig, last_event
 from ..transfer import DEFAULTS, scratch_config, transfer
-from .classify import model_choices
-from .common import pyplot, skipped_text, user_errors
+from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
-MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
 SOURCES = ("builtin", "zip", "files")  # the dataset's source: a built-in set, a zip, images per class (slots)
 TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
 
@@ -156,27 +154,25 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        result, history, shown = None, [], 0.0
+        history, due = [], throttle()
         for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
                               stop=stop_flag):
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
-                if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
-                    continue  # at most two page updates a second
-                shown = event.elapsed
+                if not due(event):
+                    continue
                 yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
                                             acc=f"{event.metrics.get('val_acc', 0):.1%}",
                                             seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
-            result = getattr(event, "result", None) or result
+        result = event.result  # the last event: "done" or "stopped"
         scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
             yield progress(workspace.tr("transfer.scratch_running"))
             scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0))
             budget = scratch_cfg.max_seconds
-            for event in transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
-                                  val_fraction=float(val_fraction), stop=stop_flag):
-                scratch = getattr(event, "result", None) or scratch
+            scratch = last_event(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
+                                          val_fraction=float(val_fraction), stop=stop_flag)).result
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
