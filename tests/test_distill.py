@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from cvdemo import distill as d
 from cvdemo.errors import LimitError, ModelError
+from cvdemo.export import load_model
 from cvdemo.train import StopFlag, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -396,10 +397,12 @@ def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_texture
     assert result["honest"].startswith("No labels exist for the teacher's 1,000 classes")
     top, _ = student.classify(few_textures.images[0], top_k=3)  # a classifier like any other, ImageNet labels
     assert all(label in result["classes"] for label, _ in top)
-    files = d.save_student(student, tmp_path / "student")  # StudentCNN's own config beside its weights, and ONNX
+    files = d.save_student(student, tmp_path / "student")  # through export.save_model, and ONNX
     config = json.loads(files[1].read_text())
-    assert config["architecture"] == "cvdemo.distill.StudentCNN" and config["label_names"] == result["classes"]
-    assert config["input_size"] == [3, 64, 64] and all(f.stat().st_size > 0 for f in files)
+    assert config["architecture"] == "kd_student_cnn" and config["label_names"] == result["classes"]
+    assert config["pretrained_cfg"]["input_size"] == [3, 64, 64] and all(f.stat().st_size > 0 for f in files)
+    reloaded, classes = load_model(tmp_path / "student")  # every exported file loads back through export
+    assert classes == result["classes"] and type(reloaded) is type(student.model)
     # label-free only where the classes differ: a teacher of textures' own classes gets their labels
     data, label_free = d.distill_plan(student, few_textures)
     assert data is few_textures and label_free
