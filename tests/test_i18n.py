@@ -239,7 +239,7 @@ def test_skipped_files_are_reported_in_the_sessions_language():
     import io
     import zipfile
 
-    from cvdemo.datasets import from_zip
+    from cvdemo.uploads import from_zip
     from cvdemo.ui.session import Workspace
 
     buf = io.BytesIO()

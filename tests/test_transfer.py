@@ -190,7 +190,7 @@ AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": 
 
 def test_cli_train_same_seed_writes_the_same_weights(few_textures, tmp_path):
     """A seed fixes the run: twice --seed 0 writes byte-identical weights (the new head included), --seed 1 others."""
-    from cvdemo.datasets import export_zip
+    from cvdemo.uploads import export_zip
 
     data = export_zip(few_textures, tmp_path / "few.zip")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # three at once (mostly imports and ONNX export): one thread each
