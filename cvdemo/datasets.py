@@ -10,8 +10,7 @@ trained on (2..MAX_CLASSES classes, MIN_PER_CLASS images each) and raises `Datas
 `load(spec)` reads what a command line names (builtin:NAME, a zip or a folder).
 
 A user's own images (uploads grouped by class, zips checked member by member, folders, export as a
-zip) are untrusted input and live in `cvdemo.uploads`; its readers (`from_class_files`, `from_zip`,
-`from_folder`, `export_zip`, `clean_class_name`) can still be reached from here, as `datasets.from_zip`.
+zip) are untrusted input and live in `cvdemo.uploads` (which builds on this module, never the reverse).
 """
 from __future__ import annotations
 
@@ -164,19 +163,3 @@ def check_trainable(dataset: Dataset) -> None:
         raise DatasetError(f"Each class needs at least {MIN_PER_CLASS} images; too few in {listed}. "
                            "Add images to these classes or remove them.", "dataset.too_few_images",
                            classes=list(small), limit=MIN_PER_CLASS, listed=listed)
-
-
-# --- a user's own images: in cvdemo.uploads, reachable from here as before ----------------------
-
-_FROM_UPLOADS = ("clean_class_name", "export_zip", "from_class_files", "from_folder", "from_zip")
-
-
-def __getattr__(name: str):
-    """`datasets.from_zip` and the other readers of a user's files, looked up in `cvdemo.uploads` on first
-    use (uploads builds on this module, so it can't be imported at the top). Its limits (MAX_IMAGES,
-    MAX_ZIP_*...) are not forwarded: set them on `cvdemo.uploads`, where they are read."""
-    if name in _FROM_UPLOADS:
-        from . import uploads
-
-        return getattr(uploads, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

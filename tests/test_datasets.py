@@ -457,16 +457,3 @@ def test_load_reads_what_the_command_line_names(good_zip, tmp_path):
         datasets.load("builtin:nope")
     with pytest.raises(DatasetError, match="No file"):
         datasets.load(str(tmp_path / "missing.zip"))
-
-
-def test_the_readers_of_user_files_are_still_reachable_from_datasets():
-    """The UI says `datasets.from_zip`; the names are uploads' own objects. Its limits are not forwarded, so a
-    test that patches one on the wrong module fails instead of silently changing nothing."""
-    for name in ("from_class_files", "from_zip", "from_folder", "export_zip", "clean_class_name"):
-        assert getattr(datasets, name) is getattr(uploads, name)
-    from cvdemo.datasets import from_zip as forwarded
-
-    assert forwarded is from_zip
-    with pytest.raises(AttributeError):
-        datasets.MAX_ZIP_MEMBERS  # noqa: B018
-    assert uploads.MAX_CLASSES is datasets.MAX_CLASSES

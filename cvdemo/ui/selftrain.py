@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .. import datasets
+from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
 from .common import skipped_text, user_errors
@@ -98,7 +98,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
         if not zip_file:
             raise LimitError("Choose a zip of class folders (with an unlabeled/ folder) first.",
                              code="dataset.no_zip")
-        data, skipped = datasets.from_zip(zip_file)
+        data, skipped = uploads.from_zip(zip_file)
         datasets.check_trainable(data)
         return prepare(data, float(fraction), seed), skipped
     return prepare(builtin, float(fraction), seed), []  # (an unknown name: load_builtin says so)

@@ -8,7 +8,7 @@ import shutil
 import gradio as gr
 import pandas as pd
 
-from .. import datasets
+from .. import datasets, uploads
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
@@ -32,10 +32,10 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     elif source == "zip":
         if not zip_file:
             raise LimitError("Choose a .zip file whose folders are the classes.", code="dataset.no_zip")
-        data, skipped = datasets.from_zip(zip_file)
+        data, skipped = uploads.from_zip(zip_file)
     else:
         by_class, merged = class_files(slots[:SLOTS], slots[SLOTS:2 * SLOTS], workspace.shots)
-        data, skipped = datasets.from_class_files(by_class)
+        data, skipped = uploads.from_class_files(by_class)
     datasets.check_trainable(data)
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
@@ -45,18 +45,18 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
 
 def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
     """The slots as {class name: its uploads and webcam shots}, and a note per slot merged into another: slots
-    whose names are the same once cleaned (spaces trimmed, case ignored, as `datasets.from_class_files` compares
+    whose names are the same once cleaned (spaces trimmed, case ignored, as `uploads.from_class_files` compares
     them) are one class, named as in the first of them. Slots with no name and no images are left out."""
     by_class, first, merged = {}, {}, []
     for i, (name, paths) in enumerate(zip(names, files)):
         name, images = name or "", list(paths or []) + shots.get(i, [])
         if not (name.strip() or images):
             continue
-        key = datasets.clean_class_name(name).casefold()
+        key = uploads.clean_class_name(name).casefold()
         if key in first:
             slot, kept = first[key]
             by_class[kept] += images
-            shown = datasets.clean_class_name(kept)
+            shown = uploads.clean_class_name(kept)
             merged.append(Note(f"Slots {slot + 1} and {i + 1} are both named '{shown}' (names are compared ignoring "
                                "case and extra spaces): their images were put together in one class.",
                                "transfer.slots_merged", first=slot + 1, second=i + 1, name=shown))
@@ -194,7 +194,7 @@ def export_files(workspace: Workspace, what: str):
     if what == "dataset":
         if workspace.dataset is None:
             raise LimitError("Load a dataset first.", code="dataset.missing")
-        return str(datasets.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
+        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
     result = workspace.result
     if result is None:
         raise LimitError("Train a model first.", code="model.missing")
