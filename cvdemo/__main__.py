@@ -36,34 +36,23 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def load_data(spec: str):
-    """`builtin:NAME`, a zip of class folders, or a folder of class folders."""
-    from pathlib import Path
-
-    from . import datasets
-
-    if spec.startswith("builtin:"):
-        return datasets.load_builtin(spec.split(":", 1)[1]), []
-    path = Path(spec)
-    return datasets.from_zip(path) if path.suffix.lower() == ".zip" else datasets.from_folder(path)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from .datasets import load
     from .export import export_onnx, save_model
-    from .train import TrainConfig, is_main_process, progress_bar
-    from .transfer import transfer
+    from .train import is_main_process, progress_bar
+    from .transfer import default_config, transfer
 
     try:
-        data, skipped = load_data(args.data)
+        data, skipped = load(args.data)
         for message in skipped:
             print(f"skipped: {message}", file=sys.stderr)
         spec = Path(args.augment).read_text() if args.augment else None
-        config = TrainConfig(epochs=args.epochs or (100 if args.mode == "probe" else 5),
-                             batch_size=args.batch_size, lr=args.lr or (1e-2 if args.mode == "probe" else 1e-3),
-                             weight_decay=args.weight_decay, seed=args.seed, max_seconds=args.max_seconds)
+        given = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay")
+                 if getattr(args, k) is not None}
+        config = default_config(args.mode, args.seed, max_seconds=args.max_seconds, **given)
         final = progress_bar(transfer(data, mode=args.mode, arch=args.model, config=config,
                                       val_fraction=args.val_fraction, augment=spec))
     except CvdemoError as err:
@@ -111,10 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data", required=True, help="folder of class folders, zip of them, or builtin:textures|faces|digits")
     t.add_argument("--model", default="tf_efficientnet_lite0", help="backbone (timm name)")
     t.add_argument("--mode", choices=["probe", "finetune", "full", "scratch"], default="probe")
-    t.add_argument("--epochs", type=int, default=None, help="default: 100 for probe, else 5")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=None, help="default: 0.01 for probe, else 0.001")
-    t.add_argument("--weight-decay", type=float, default=1e-4)
+    for flag, kind in (("--epochs", int), ("--batch-size", int), ("--lr", float), ("--weight-decay", float)):
+        t.add_argument(flag, type=kind, default=None, help="default: the mode's (cvdemo.transfer.DEFAULTS)")
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-seconds", type=float, default=None)

@@ -6,44 +6,18 @@
     pipe.sample(image, k=8, seed=0)               # reproducible samples with captions (the playground)
     images, soft = pipe.mix_batch(images, labels, num_classes)   # CutMix / MixUp on a training batch
     pipe.to_json(); pipe.to_code()                # the spec back, and a torchvision.transforms.v2 snippet
+    robustness(pipe, image, classifier, k=8)      # the samples, and how often the classifier's top-1 survives
 
 Spec
 ----
 ``{"ops": [op, ...]}`` as a dict or a JSON string. Ops run in list order; every op may carry
 ``"enabled": false`` (kept in the spec and in `to_json`, skipped when running). CutMix and MixUp mix
-whole batches after the per-image ops, so they must come last. Omitted fields take the defaults below;
+whole batches after the per-image ops, so they must come last. Omitted fields take their defaults;
 ``[lo, hi]`` is a range a value is drawn from uniformly.
 
-====================  ========================================================  ====================
-op / field            meaning and allowed values                                default
-====================  ========================================================  ====================
-``brightness``        colour jitter, ``v2.ColorJitter`` (factors applied in a random order)
-  brightness          factor range [lo, hi], 0 <= lo <= hi <= 10                [0.8, 1.2]
-  contrast            factor range, as brightness                               [1.0, 1.0] (off)
-  saturation          factor range, as brightness                               [1.0, 1.0] (off)
-  hue                 hue shift range, -0.5 <= lo <= hi <= 0.5                  [0.0, 0.0] (off)
-``rotation``          ``v2.RandomRotation``; angle drawn from [-degrees, degrees]
-  degrees             0..180                                                    15
-``hflip``, ``vflip``  ``v2.RandomHorizontalFlip`` / ``v2.RandomVerticalFlip``
-  p                   probability of flipping, 0..1                             0.5
-``crop``              random crop resized back, as ``v2.RandomResizedCrop``
-  scale               crop area / image area, [lo, hi] with 0 < lo <= hi <= 1  [0.5, 1.0]
-  ratio               crop width / height, [lo, hi] with 0.1 <= lo <= hi <= 10  [0.75, 1.3333…]
-  size                output [h, w] (or one int for a square), 1..4096; null     null
-                      keeps each image's own size (training batches need a size)
-``affine``            ``v2.RandomAffine``
-  degrees             rotation angle from [-degrees, degrees], 0..180           0
-  translate           largest shift as a fraction of [width, height], 0..1      [0.1, 0.1]
-  scale               zoom factor range, 0 < lo <= hi <= 10                     [0.9, 1.1]
-  shear               x-shear angle from [-shear, shear] degrees, 0..45         0
-``randaugment``       ``v2.RandAugment`` (31 magnitude bins, as torchvision)
-  num_ops             ops applied per image (N), 0..14                          2
-  magnitude           strength of every op (M), 0..30                           9
-``cutmix``            ``v2.CutMix``: paste a box of the second image
-  alpha               Beta(alpha, alpha) draws the kept area; 0 < alpha <= 10    1.0
-``mixup``             ``v2.MixUp``: blend the two images
-  alpha               Beta(alpha, alpha) draws the blend weight; 0 < alpha <= 10 1.0
-====================  ========================================================  ====================
+The ops, their fields, defaults and allowed values: ``python -m cvdemo.augment`` prints them, and
+`describe_ops()` returns the same text. It is rendered from `OPS` (each op's `fields`: default, check,
+meaning), the definitions `build_pipeline` checks a spec with, so it can't disagree with them.
 
 Identity settings are identities (pixel-equal output): brightness/contrast/saturation [1, 1] and
 hue [0, 0]; rotation 0; p = 0; affine degrees 0, translate [0, 0], scale [1, 1], shear 0;
@@ -98,7 +72,8 @@ from torchvision.transforms.v2 import functional as F
 from .errors import CvdemoError, LimitError
 from .images import load_image
 
-__all__ = ["MAX_SAMPLES", "OPS", "PRESETS", "Pipeline", "Sample", "SpecError", "build_pipeline"]
+__all__ = ["MAX_SAMPLES", "OPS", "PRESETS", "Pipeline", "Sample", "SpecError", "build_pipeline", "describe_ops",
+           "robustness", "short_label"]
 
 MAX_OPS = 32  # entries in one spec
 MAX_SAMPLES = 32  # images one `sample` call makes
@@ -117,8 +92,19 @@ class SpecError(CvdemoError, ValueError):
 
 # --- field checks: (value, "ops[i].name") -> the value in canonical form, or SpecError ---
 
-Check = Callable[[Any, str], Any]
-Fields = dict[str, tuple[Any, Check]]  # field -> (default, check)
+Check = Callable[[Any, str], Any]  # made by `number`, `two` or `output_size`; `check.allowed` says what passes
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an op: its `default`, the `check` a given value must pass, and what it means."""
+
+    default: Any
+    check: Check
+    meaning: str
+
+
+Fields = dict[str, Field]
 
 
 def _is_number(value: Any) -> bool:
@@ -156,6 +142,8 @@ def number(lo: float, hi: float, *, integer: bool = False, above: bool = False) 
                             code="augment.out_of_range", value=value, got=got, low=f"{lo:g}", high=f"{hi:g}")
         return int(value) if integer else float(value)
 
+    kind = "whole number " if integer else ""
+    check.allowed = f"{lo:g} < x <= {hi:g}" if above else f"{kind}{lo:g}..{hi:g}"
     return check
 
 
@@ -174,21 +162,28 @@ def two(lo: float, hi: float, *, above: bool = False, ordered: bool = True) -> C
                             code="augment.low_above_high", value=value, low=f"{a:g}", high=f"{b:g}")
         return [a, b]
 
+    lowest = f"{lo:g} < lo" if above else f"{lo:g} <= lo"
+    check.allowed = f"[lo, hi], {lowest} <= hi <= {hi:g}" if ordered else f"[x, y], each {each.allowed}"
     return check
 
 
+_side = number(1, 4096, integer=True)
+
+
 def output_size(value: Any, where: str) -> list[int] | None:
-    """null (keep the input size), one int (square) or [h, w]; each 1..4096."""
+    """null (keep the input size), one int (square) or [h, w]; each side as `_side` allows."""
     if value is None:
         return None
-    side = number(1, 4096, integer=True)
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return [side(value[0], f"{where}[0]"), side(value[1], f"{where}[1]")]
+        return [_side(value[0], f"{where}[0]"), _side(value[1], f"{where}[1]")]
     if _is_number(value):
-        n = side(value, where)
+        n = _side(value, where)
         return [n, n]
     raise SpecError(f"{where} must be null, a whole number or [height, width], got {_show(value)}", where,
                     code="augment.bad_size", value=value, got=_show(value))
+
+
+output_size.allowed = f"null, n (a square) or [h, w]; each {_side.allowed}"
 
 
 # --- formatting helpers for captions and code ---
@@ -222,6 +217,7 @@ class Op:
     `draw` (random parameters, as torchvision draws them) and `apply` (those parameters to an image)."""
 
     name: ClassVar[str]
+    summary: ClassVar[str]  # what the op is, one line (describe_ops)
     fields: ClassVar[Fields]
     mixes: ClassVar[bool] = False  # CutMix / MixUp: works on batches, after the per-image ops
 
@@ -232,7 +228,7 @@ class Op:
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {field: default for field, (default, _) in cls.fields.items()}
+        return {name: f.default for name, f in cls.fields.items()}
 
     def build(self) -> v2.Transform | None:
         raise NotImplementedError
@@ -255,11 +251,12 @@ class Op:
 
 class ColorJitter(Op):
     name = "brightness"
+    summary = "colour jitter, v2.ColorJitter (factors applied in a random order)"
     fields: ClassVar[Fields] = {
-        "brightness": ([0.8, 1.2], two(0, 10)),
-        "contrast": ([1.0, 1.0], two(0, 10)),
-        "saturation": ([1.0, 1.0], two(0, 10)),
-        "hue": ([0.0, 0.0], two(-0.5, 0.5)),
+        "brightness": Field([0.8, 1.2], two(0, 10), "brightness factor range"),
+        "contrast": Field([1.0, 1.0], two(0, 10), "contrast factor range"),
+        "saturation": Field([1.0, 1.0], two(0, 10), "saturation factor range"),
+        "hue": Field([0.0, 0.0], two(-0.5, 0.5), "hue shift range"),
     }
     FACTORS = ("brightness", "contrast", "saturation", "hue")  # v2.ColorJitter's fn_idx order
 
@@ -289,7 +286,8 @@ class ColorJitter(Op):
 
 class Rotation(Op):
     name = "rotation"
-    fields: ClassVar[Fields] = {"degrees": (15.0, number(0, 180))}
+    summary = "v2.RandomRotation"
+    fields: ClassVar[Fields] = {"degrees": Field(15.0, number(0, 180), "angle drawn from [-degrees, degrees]")}
 
     def build(self):
         return v2.RandomRotation(degrees=self.values["degrees"])
@@ -306,7 +304,8 @@ class Rotation(Op):
 
 class HFlip(Op):
     name = "hflip"
-    fields: ClassVar[Fields] = {"p": (0.5, number(0, 1))}
+    summary = "v2.RandomHorizontalFlip"
+    fields: ClassVar[Fields] = {"p": Field(0.5, number(0, 1), "probability of flipping")}
     v2_class: ClassVar[type] = v2.RandomHorizontalFlip
 
     def build(self):
@@ -327,6 +326,7 @@ class HFlip(Op):
 
 class VFlip(HFlip):
     name = "vflip"
+    summary = "v2.RandomVerticalFlip"
     v2_class = v2.RandomVerticalFlip
 
 
@@ -334,10 +334,11 @@ class Crop(Op):
     """v2.RandomResizedCrop, except that size null resizes back to each input's own size."""
 
     name = "crop"
+    summary = "random crop resized back, as v2.RandomResizedCrop"
     fields: ClassVar[Fields] = {
-        "scale": ([0.5, 1.0], two(0, 1, above=True)),
-        "ratio": ([3 / 4, 4 / 3], two(0.1, 10)),
-        "size": (None, output_size),
+        "scale": Field([0.5, 1.0], two(0, 1, above=True), "crop area / image area"),
+        "ratio": Field([3 / 4, 4 / 3], two(0.1, 10), "crop width / height"),
+        "size": Field(None, output_size, "output size; null keeps each image's own (training batches need one)"),
     }
 
     def build(self):
@@ -382,11 +383,12 @@ class Crop(Op):
 
 class Affine(Op):
     name = "affine"
+    summary = "v2.RandomAffine"
     fields: ClassVar[Fields] = {
-        "degrees": (0.0, number(0, 180)),
-        "translate": ([0.1, 0.1], two(0, 1, ordered=False)),
-        "scale": ([0.9, 1.1], two(0, 10, above=True)),
-        "shear": (0.0, number(0, 45)),
+        "degrees": Field(0.0, number(0, 180), "rotation angle from [-degrees, degrees]"),
+        "translate": Field([0.1, 0.1], two(0, 1, ordered=False), "largest shift as a fraction of [width, height]"),
+        "scale": Field([0.9, 1.1], two(0, 10, above=True), "zoom factor range"),
+        "shear": Field(0.0, number(0, 45), "x-shear angle from [-shear, shear] degrees"),
     }
 
     def build(self):
@@ -426,9 +428,10 @@ class RandAugment(Op):
     """v2.RandAugment; the choice of ops is redone here (from its own table) so it can be recorded."""
 
     name = "randaugment"
+    summary = "v2.RandAugment (31 magnitude bins, as torchvision)"
     fields: ClassVar[Fields] = {
-        "num_ops": (2, number(0, 14, integer=True)),
-        "magnitude": (9, number(0, 30, integer=True)),
+        "num_ops": Field(2, number(0, 14, integer=True), "ops applied per image (N)"),
+        "magnitude": Field(9, number(0, 30, integer=True), "strength of every op (M)"),
     }
 
     def build(self):
@@ -484,7 +487,10 @@ class CutMix(Op):
     """v2.CutMix. Weights: first image 1 - box area / image area, second image box area / image area."""
 
     name = "cutmix"
-    fields: ClassVar[Fields] = {"alpha": (1.0, number(0, 10, above=True))}
+    summary = "v2.CutMix: paste a box of the second image (a batch op: last)"
+    fields: ClassVar[Fields] = {
+        "alpha": Field(1.0, number(0, 10, above=True), "Beta(alpha, alpha) draws the kept area"),
+    }
     mixes = True
 
     def build(self):
@@ -517,7 +523,10 @@ class MixUp(Op):
     """v2.MixUp: lam * first image + (1 - lam) * second image."""
 
     name = "mixup"
-    fields: ClassVar[Fields] = {"alpha": (1.0, number(0, 10, above=True))}
+    summary = "v2.MixUp: blend the two images (a batch op: last)"
+    fields: ClassVar[Fields] = {
+        "alpha": Field(1.0, number(0, 10, above=True), "Beta(alpha, alpha) draws the blend weight"),
+    }
     mixes = True
 
     def build(self):
@@ -560,6 +569,32 @@ PRESETS: dict[str, dict] = {
         {"op": "randaugment", "num_ops": 2, "magnitude": 9},
     ]},
 }
+
+
+def describe_ops() -> str:
+    """Every op a spec may use, with each field's default, allowed values and meaning: a plain-text table
+    rendered from `OPS` (what `build_pipeline` checks with). `python -m cvdemo.augment` prints it."""
+    head = ("op / field", "default", "allowed values", "meaning")
+    ops = {cls: [(f"  {name}", _plain(f.default), f.check.allowed, f.meaning) for name, f in cls.fields.items()]
+           for cls in OPS.values()}
+    widths = [max(len(row[i]) for row in [head, *sum(ops.values(), [])]) for i in range(3)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + "  " + cells[3]
+
+    lines = [line(head)]
+    for cls, rows in ops.items():
+        lines += [f"{cls.name.ljust(widths[0])}  {cls.summary}", *map(line, rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> str:
+    """A default as a spec writes it: null, 15, 0.5, [0.75, 1.33333]."""
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return f"{value:g}"
 
 
 # --- the one door ---
@@ -614,8 +649,7 @@ def _build_op(entry: Any, where: str) -> Op:
             field = f"{where}.{str(key)[:60]}"
             raise SpecError(f"{field} is not a field of {name!r} (its fields: {allowed})", field,
                             code="augment.unknown_field", op=name, allowed=allowed)
-    values = {k: check(entry[k], f"{where}.{k}") if k in entry else default
-              for k, (default, check) in cls.fields.items()}
+    values = {k: f.check(entry[k], f"{where}.{k}") if k in entry else f.default for k, f in cls.fields.items()}
     try:
         return cls(values, enabled)
     except (ValueError, TypeError) as err:  # torchvision's own checks; ours should catch everything first
@@ -806,3 +840,48 @@ def _records(drawn: list[tuple[int, Op, dict]]) -> list[dict]:
 
 def _caption(drawn: list[tuple[int, Op, dict]]) -> str:
     return " · ".join(filter(None, (op.caption(params) for _, op, params in drawn))) or "unchanged"
+
+
+# --- what a classifier makes of the samples -----------------------------------------------------------
+
+def short_label(label: str) -> str:
+    """An ImageNet class's first name: 'tabby, tabby cat' -> 'tabby'."""
+    return label.split(",")[0]
+
+
+def robustness(pipeline: Pipeline, image: Any, classifier: Any, *, k: int = 8, seed: int = 0,
+               mix_with: Any = None) -> dict:
+    """Draw `k` samples of `image` with `pipeline` (`Pipeline.sample`) and classify each with `classifier` (a
+    `cvdemo.inference.Classifier`): how much of its answer survives the augmentation. Returns "original" ((top-1
+    label, probability) on `image` itself), "samples", "top1" ((label, probability) per sample), "kept" (the
+    samples whose top-1 is the original's) and "mean" (the original top-1 class's mean probability over the
+    samples). With `mix_with` (a second image; the pipeline mixes when it has CutMix/MixUp) the mixing captions
+    name the two images by their top-1's first name."""
+    first_probs = classifier.probabilities([load_image(image)])[0]
+    original = classifier.top_k(first_probs, 1)[0]
+    names = None
+    if mix_with is not None:
+        second = classifier.top_k(classifier.probabilities([load_image(mix_with)])[0], 1)[0][0]
+        names = (short_label(original[0]), short_label(second))
+    samples = pipeline.sample(image, k=k, seed=seed, mix_with=mix_with, labels=names)
+    probs = classifier.probabilities([s.image for s in samples])
+    top1 = [classifier.top_k(p, 1)[0] for p in probs]
+    return {"original": original, "samples": samples, "top1": top1,
+            "kept": sum(label == original[0] for label, _ in top1),
+            "mean": float(probs[:, int(first_probs.argmax())].mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cvdemo.augment`: print `describe_ops()`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cvdemo.augment",
+                                     description="The ops of an augmentation spec (see cvdemo.augment) with each "
+                                                 "field's default, allowed values and meaning.")
+    parser.parse_args(argv)
+    print(describe_ops(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

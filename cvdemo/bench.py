@@ -39,14 +39,13 @@ def timed(fn) -> float:
 def bench_classify(runs: int, image_path: str | None, model: str | None = None) -> None:
     import timm.data
 
-    from .images import load_image
+    from .images import load_image, sample_photos
     from .inference import get_classifier
-    from .ui.common import example_images
 
     fast = get_classifier(model)  # onnxruntime on a CPU
     eager = fast.model  # the same timm module with the same weights, run as plain eager torch
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=eager))
-    image = load_image(image_path or example_images()[3])  # rocket.jpg, a 640x427 photo
+    image = load_image(image_path or sample_photos()[3])  # rocket.jpg, a 640x427 photo
     x_eager = transform(image)[None]
     x_fast = fast.preprocess(image)
 
@@ -85,11 +84,10 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
 def bench_augment(runs: int) -> None:
     """Draw 16 RandAugment samples of a 512 px photo and classify them in one batch (goal < 1.5 s)."""
     from .augment import build_pipeline
-    from .images import load_image
+    from .images import load_image, sample_photos
     from .inference import get_classifier
-    from .ui.common import example_images
 
-    image = load_image(example_images()[2])  # astronaut.png, 512x512
+    image = load_image(sample_photos()[2])  # astronaut.png, 512x512
     pipeline = build_pipeline({"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]})
     classifier = get_classifier()
     draw, classify = [], []

@@ -6,6 +6,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+MAX_RUNTIME_BYTES = 2 * 2**30  # exported ONNX runtimes kept in the cache (least recently used go first)
+
 
 def cache_dir() -> Path:
     """Where converted weights and exported runtimes live (`CVDEMO_CACHE`, else ~/.cache/cvdemo)."""
@@ -25,3 +27,27 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def bound(pattern: str = "*.onnx", max_bytes: int = MAX_RUNTIME_BYTES, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used cache files matching `pattern` (by modification time: users touch
+    what they reuse) until the rest fit in `max_bytes`; never `keep`. Returns what was deleted."""
+    files = []
+    for path in cache_dir().glob(pattern):
+        try:
+            files.append((path.stat().st_mtime, path.stat().st_size, path))
+        except OSError:  # deleted meanwhile by another process
+            continue
+    total, deleted = sum(size for _, size, _ in files), []
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+            total -= size
+            deleted.append(path)
+        except OSError:
+            continue
+    return deleted

@@ -6,7 +6,7 @@ softened predictions, on the few labelled images and on unlabeled ones (the "tra
                          config=TrainConfig(epochs=20), T=4, alpha=0.9): ...   # Events from cvdemo.train
     result = three_way(seeds=(0, 1, 2))    # teacher vs student on labels alone vs student with KD (digits)
     print(format_table(result))
-    for kind, item in three_way_live(seeds=(0,)): ...     # the same, with each run's test accuracy per epoch
+    for event in three_way_live(seeds=(0,)): ...     # the same as Events: each run's test accuracy per epoch
     for event in distill_any("tf_efficientnet_lite0", my_dataset): ...   # any classifier -> a small image student
 
 Command line (a table, then the honest sentence; `--json` prints the whole result):
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
 import sys
@@ -47,17 +46,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from . import measure
 from .datasets import Dataset, load_builtin, split
 from .errors import LimitError, ModelError
-from .cache import atomic_write
+from .export import export_onnx, load_model, save_model
 from .models import create_model
 from .models.students import StudentCNN
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, one_thread, predict, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, last_event, one_thread, predict, seeded
 
 __all__ = [
     "CHECKPOINTS",
@@ -75,8 +73,10 @@ __all__ = [
     "load_teacher",
     "main",
     "make_teacher",
+    "save_student",
     "soft_targets",
     "sweep",
+    "sweep_comparison",
     "teacher_logits",
     "three_way",
     "three_way_live",
@@ -85,7 +85,6 @@ __all__ = [
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TEACHER_NAME = "digits_teacher"
 TEST_FRACTION = 1 / 3  # the held-out digits test split (fixed: seed 0)
-MAX_JSON_BYTES = 100_000
 Preprocess = Callable[[Any], Any]  # raw image -> model input (C, H, W) (a leading batch dim of 1 is dropped)
 
 
@@ -266,7 +265,8 @@ TEACHER_RECIPE = {"widths": [32, 64], "epochs": 30, "batch_size": 64, "lr": 3e-3
 @one_thread()
 def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
     """Train the digits teacher on every label of the training split and write
-    `<out>/digits_teacher.safetensors` + `.json` (recipe, accuracy, sha256). Returns the json's content."""
+    `<out>/digits_teacher.safetensors` + `.json` (`export.save_model`: architecture and arguments, sha256, then
+    the recipe and accuracy). Returns the json's content."""
     r = TEACHER_RECIPE
     start = time.perf_counter()
     train, test = digits_split()
@@ -281,29 +281,19 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
             print(f"epoch {event.epoch}/{event.epochs}  train_loss {event.metrics['train_loss']:.4f}  "
                   f"train_acc {event.metrics.get('train_acc', 0):.4f}", flush=True)
     acc = evaluate(model, _labelled(test, digits_teacher_input))["acc"]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    weights = out / f"{TEACHER_NAME}.safetensors"
-    atomic_write(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
-    meta = {
-        "name": TEACHER_NAME, "architecture": "digits_teacher_cnn", "widths": r["widths"],
-        "num_classes": len(train.classes), "classes": list(train.classes),
+    weights = Path(out) / f"{TEACHER_NAME}.safetensors"
+    save_model(model, weights, train.classes, extra={
+        "name": TEACHER_NAME,
         "input": {"size": [16, 16], "channels": 1, "mean": DIGITS_MEAN, "std": DIGITS_STD,
                   "preprocess": "cvdemo.distill.digits_teacher_input"},
         "trained_on": f"scikit-learn digits, training split of cvdemo.distill.digits_split() ({len(train)} images, "
                       f"all labels); held-out test split {len(test)} images",
         "test_acc": round(acc, 4), "params": measure.params(model), "recipe": r,
-        "command": "python -m cvdemo.distill make-teacher",
-        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-    }
-    atomic_write(out / f"{TEACHER_NAME}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
-    for path in (weights, out / f"{TEACHER_NAME}.json"):
-        path.chmod(0o644)  # mkstemp made them private
+        "command": "python -m cvdemo.distill make-teacher"})
     if not quiet:
         print(f"test accuracy {acc:.4f}; {time.perf_counter() - start:.1f} s; wrote {weights} "
-              f"({weights.stat().st_size:,} bytes) and {out / (TEACHER_NAME + '.json')}")
-    return meta
+              f"({weights.stat().st_size:,} bytes) and {weights.with_suffix('.json')}")
+    return json.loads(weights.with_suffix(".json").read_text())
 
 
 def _shift_batch(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -320,27 +310,19 @@ def _shift_batch(seed: int) -> Callable[[torch.Tensor, torch.Tensor], tuple[torc
 
 
 def load_teacher(path: Path | str | None = None) -> nn.Module:
-    """The shipped digits teacher (eval mode), read from safetensors only; the json says its shape."""
+    """The shipped digits teacher (eval mode), through `export.load_model`: safetensors only, rebuilt from its
+    json, whose sha256 the weights must match."""
     weights = Path(path) if path else CHECKPOINTS / f"{TEACHER_NAME}.safetensors"
-    meta_path = weights.with_suffix(".json")
-    if not weights.is_file() or not meta_path.is_file():
+    if not weights.is_file() or not weights.with_suffix(".json").is_file():
         raise ModelError(f"No teacher checkpoint at {weights} (+ .json). Make it with: "
                          "python -m cvdemo.distill make-teacher", code="model.no_teacher")
     try:
-        if meta_path.stat().st_size > MAX_JSON_BYTES:
-            raise ValueError("the json is too large")
-        meta = json.loads(meta_path.read_text())
-        widths = [int(w) for w in meta["widths"]]
-        num_classes = int(meta["num_classes"])
-        if len(widths) != 2 or not all(0 < w <= 512 for w in widths) or not 1 < num_classes <= 1000:
-            raise ValueError(f"bad widths {widths} or num_classes {num_classes}")
-        if meta.get("sha256") and meta["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
-            raise ValueError("the weights' sha256 differs from the json's: the two files don't belong together")
-        model = create_model("digits_teacher_cnn", widths=widths, num_classes=num_classes)
-        model.load_state_dict(load_file(str(weights)))
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        model, _ = load_model(weights)
+        if getattr(model, "built_as", ("",))[0] != "digits_teacher_cnn":
+            raise ModelError("its architecture is not digits_teacher_cnn", code="model.bad_teacher")
+    except ModelError as err:
         raise ModelError(f"The teacher checkpoint {weights} can't be loaded: {err}", code="model.bad_teacher") from err
-    return model.eval()
+    return model
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -388,10 +370,8 @@ def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, tea
 
 def _trained(run: tuple[nn.Module, Iterator[Event]]) -> nn.Module:
     """`_train_student`'s student, trained."""
-    student, events = run
-    for _ in events:
-        pass
-    return student
+    last_event(run[1])
+    return run[0]
 
 
 def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
@@ -408,23 +388,21 @@ def three_way(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int]
     passes after 20), compression and speed-up vs the teacher; `comparison`: the numbers behind `honest`, a
     sentence on whether KD helped here, and by how many points; `curves`: the held-out accuracy after each
     epoch (see `three_way_live`)."""
-    result = None
-    for _, result in three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
-                                    batch_size=batch_size, lr=lr, teacher=teacher):
-        pass  # the last item is ("done", result)
-    return result
+    return last_event(three_way_live(dataset, labelled, seeds, T, alpha, epochs, student, transfer_set=transfer_set,
+                                     batch_size=batch_size, lr=lr, teacher=teacher)).result
 
 
 def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence[int] = (0, 1, 2), T: float = 4.0,
                    alpha: float = 0.9, epochs: int = 30, student: str = "mlp", *, transfer_set: bool = True,
-                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None
-                   ) -> Iterator[tuple[str, dict]]:
-    """`three_way` as it runs: yields ("epoch", {"run", "seed", "epoch", "epochs", "test_acc"}) after each
-    epoch of each run, then ("done", three_way's result). An epoch is one pass's worth of optimiser steps
-    over the whole training split (both students take `epochs` of them, whatever they train on), so the
-    curves share their x axis; the teacher's (fixed) accuracy comes once, at epochs 0 and `epochs`. The test
-    split is only looked at, never used to pick a model: each student is its best epoch by training
-    accuracy (agreement with the teacher for KD), as in `three_way`."""
+                   batch_size: int = 64, lr: float = 1e-2, teacher: nn.Module | None = None) -> Iterator[Event]:
+    """`three_way` as it runs, as `cvdemo.train.Event`s: an "epoch" event after each epoch of each run, its
+    `metrics` the curve's point {"run", "seed", "epoch", "epochs", "test_acc"} (`epoch` / `epochs` the same
+    numbers), then a "done" event whose `result` is three_way's result (`history`: every point). An epoch is
+    one pass's worth of optimiser steps over the whole training split (both students take `epochs` of them,
+    whatever they train on; so an epoch may be fractional), so the curves share their x axis; the teacher's
+    (fixed) accuracy comes once, at epochs 0 and `epochs`. The test split is only looked at, never used to
+    pick a model: each student is its best epoch by training accuracy (agreement with the teacher for KD), as
+    in `three_way`."""
     if dataset != "digits":
         raise LimitError(f"three_way runs on the built-in digits (the shipped teacher knows them), got {dataset!r}",
                          code="limit.dataset", value=dataset)
@@ -441,9 +419,10 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
         models: dict[str, nn.Module] = {"teacher": teacher}
         curves: list[dict] = []
 
-        def point(run: str, seed: int, epoch: float, acc: float) -> tuple[str, dict]:
+        def point(run: str, seed: int, epoch: float, acc: float, step: int = 0, steps: int = 0) -> Event:
             curves.append({"run": run, "seed": seed, "epoch": epoch, "epochs": epochs, "test_acc": acc})
-            return "epoch", curves[-1]
+            return Event("epoch", epoch, epochs, step, steps, metrics=curves[-1],
+                         elapsed=time.perf_counter() - start)
 
         for seed in seeds:
             chosen = _pick_labelled(train, labelled, seed)
@@ -458,7 +437,8 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
                 for event in events:
                     if event.kind == "epoch" and (event.step // per_epoch > done or event.epoch == event.epochs):
                         done = event.step // per_epoch
-                        yield point(name, seed, round(event.step / per_epoch, 1), evaluate(model, test_set)["acc"])
+                        yield point(name, seed, round(event.step / per_epoch, 1), evaluate(model, test_set)["acc"],
+                                    event.step, event.steps)
                 accs[name].append(evaluate(model, test_set)["acc"])
                 models.setdefault(name, model)
         n_transfer = len(train) - labelled if transfer_set else 0
@@ -482,11 +462,12 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             run["speedup"] = runs["teacher"]["latency_ms"] / run["latency_ms"]
         comparison = _compare(runs)
         verdict, honest = _honest(comparison, labelled, n_transfer)
-        yield "done", {
+        seconds = time.perf_counter() - start
+        yield Event("done", epochs, epochs, 0, 0, elapsed=seconds, history=curves, result={
             "dataset": dataset, "train": len(train), "labelled": labelled, "transfer": n_transfer, "test": len(test),
             "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
             "kd_gain_points": comparison["gain"], "comparison": comparison, "verdict": verdict, "honest": honest,
-            "curves": curves, "seconds": time.perf_counter() - start}
+            "curves": curves, "seconds": seconds})
 
 
 def _compare(runs: dict) -> dict:
@@ -565,7 +546,21 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
     return grid
 
 
-# --- command line -----------------------------------------------------------------------------
+SWEEP_HELPED_POINTS = 1.0  # one seed: KD "helped" when its best cell beats labels only by at least this
+
+
+def sweep_comparison(grid: np.ndarray, alphas: Sequence[float]) -> dict | None:
+    """KD against labels only in a `sweep` grid: the best cell with alpha > 0 (`kd`) against the alpha = 0 row
+    (`base`, its mean: at alpha = 0 the loss has no T), `gain` in points, and `verdict` "helped" (at least
+    SWEEP_HELPED_POINTS) or "no_help". None when the grid has no alpha = 0 row or no alpha > 0 row to compare."""
+    alphas = [float(a) for a in alphas]
+    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
+    if 0.0 not in alphas or not kd_rows:
+        return None
+    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())
+    gain = 100 * (kd - base)
+    return {"verdict": "helped" if gain >= SWEEP_HELPED_POINTS else "no_help", "kd": kd, "base": base, "gain": gain}
+
 
 # --- distilling a user's classifier (e.g. fine-tuned in the Transfer tab) into a small CNN -------
 
@@ -699,6 +694,16 @@ def distill_classifier(teacher, dataset: Dataset, *, T: float = 4.0, alpha: floa
                    "baseline": baseline, "latency_runs": LATENCY_RUNS, "latency_warmup": LATENCY_WARMUP,
                    "pretrained_student": bool(pretrained_student) and not isinstance(student, StudentCNN)}
     yield last
+
+
+def save_student(student, folder: Path | str) -> list[Path]:
+    """Write a distilled student (the Classifier in `distill_classifier`'s result) into `folder`: model.safetensors
+    and config.json through `cvdemo.export.save_model` (loads back with `export.load_model`; a timm student with
+    plain timm too), and model.onnx. Returns the three paths."""
+    folder = Path(folder)
+    save_model(student.model, folder, student.labels, data_config=student.data_config)
+    export_onnx(student.model, folder / "model.onnx", student.input_size)
+    return [folder / name for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
 def _times(ratio: float, more: str, less: str) -> str:

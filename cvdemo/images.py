@@ -3,7 +3,8 @@
 `load_image` accepts a path, bytes, a binary file, a PIL image or a numpy array and returns a fully
 loaded RGB `PIL.Image.Image` with no open file behind it. Everything a user can get wrong (missing
 file, empty or huge file, not an image, decompression bomb, corrupt data, odd array) becomes an
-`ImageError` with a stable `code`; no raw PIL or OS exception escapes.
+`ImageError` with a stable `code`; no raw PIL or OS exception escapes. `sample_photos` lists the
+photos that come with the install (scikit-image's), for examples, benchmarks and tests.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from cvdemo.errors import ImageError
 
 MAX_BYTES = 20 * 1024 * 1024  # default byte limit
 MAX_PIXELS = 40_000_000  # default pixel limit (width * height)
+# A progressive JPEG decodes the whole image once per scan: libjpeg writes 10, mozjpeg about 15. A file that
+# repeats scans thousands of times costs seconds to minutes for a few KB, so scans are counted before decoding.
+MAX_JPEG_SCANS = 100
 # Only these decoders may ever run: no EPS (Ghostscript), no PSD, ICO, ... on user input.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO")
 # What Image.open is given: MPO has no opener of its own, the JPEG one returns MPO files.
@@ -34,6 +38,18 @@ _ACCEPTED = ", ".join(_ACCEPTED_NAMES[:-1]) + " or " + _ACCEPTED_NAMES[-1]
 # inside a `try` that catches these.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
                   struct.error, ZeroDivisionError)
+
+
+SAMPLE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")  # a cat, a cup, an astronaut, a rocket
+
+
+def sample_photos() -> list[str]:
+    """Paths of real photos that ship inside scikit-image (no network needed), in SAMPLE_PHOTOS' order: the
+    app's example images, and what the benchmarks and tests classify."""
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    return [str(data / name) for name in SAMPLE_PHOTOS]
 
 
 def load_image(
@@ -66,7 +82,20 @@ def _load(src: Any, max_bytes: int, max_pixels: int) -> Image.Image:
     except _DECODE_ERRORS as err:
         raise _corrupt(err) from None
     with img:
+        if img.format in ("JPEG", "MPO"):
+            _check_scans(data)
         return _decode(img, max_pixels)
+
+
+def _check_scans(data: bytes) -> None:
+    """Refuse a JPEG with more than MAX_JPEG_SCANS scans. Start-of-scan markers (FF DA) can't occur inside
+    entropy-coded data (a data byte FF is written FF 00), so counting them bounds the scans from above
+    (an embedded EXIF thumbnail adds its own one or few)."""
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(f"This JPEG has {scans:,} scans (a normal one has about 10; the limit is {MAX_JPEG_SCANS}): "
+                         "decoding it would take very long. Re-save it as a baseline JPEG or PNG.",
+                         "image.too_many_scans", scans=scans, limit=MAX_JPEG_SCANS)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -203,10 +232,14 @@ def _too_many_pixels(width: int | None, height: int | None, limit: int,
                      pixels: int | None = None) -> ImageError:
     if width is not None and height is not None:
         pixels = width * height
-        size = f"{width}x{height} = {_megapixels(pixels)}"
+    # rounded to megapixels a size just over the limit would read as the limit itself: then say exact counts
+    exact = pixels is not None and _megapixels(pixels) == _megapixels(limit)
+    amount = (lambda n: f"{n:,} pixels") if exact else _megapixels
+    if width is not None and height is not None:
+        size = f"{width}x{height} = {amount(pixels)}"
     else:
-        size = f"{_megapixels(pixels)}" if pixels else "too large"
-    return ImageError(f"The image is {size}; the limit is {_megapixels(limit)}. "
+        size = amount(pixels) if pixels else "too large"
+    return ImageError(f"The image is {size}; the limit is {amount(limit)}. "
                       "Downscale it and try again.", "image.too_many_pixels",
                       width=width, height=height, pixels=pixels, limit=limit)
 

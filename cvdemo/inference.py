@@ -21,7 +21,7 @@ from PIL import Image
 from . import images
 from .errors import LimitError
 from .export import export_onnx
-from .cache import cache_dir
+from .cache import bound, cache_dir
 from .models import check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
@@ -73,7 +73,7 @@ class Classifier:
         self.name = name
         self.model = model.eval()
         self.labels = labels or class_names(model)
-        cfg = data_config or timm.data.resolve_data_config({}, model=model)
+        self.data_config = cfg = data_config or timm.data.resolve_data_config({}, model=model)
         self.input_size: tuple[int, int] = tuple(cfg["input_size"][1:])  # (H, W)
         self.crop_pct: float = cfg.get("crop_pct") or 1.0
         self.interpolation = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
@@ -128,14 +128,20 @@ class Classifier:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _export_onnx(self, module: torch.nn.Module, tag: str) -> Path:
-        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights."""
+        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights; the cache of
+        runtimes stays under cache.MAX_RUNTIME_BYTES (the least recently used go first)."""
         digest = hashlib.sha256()
         for key, tensor in self.model.state_dict().items():
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
         path = cache_dir() / f"{safe}-{tag}-{digest.hexdigest()[:16]}.onnx"
-        return path if path.exists() else export_onnx(module, path, self.input_size)
+        if path.exists():
+            os.utime(path)  # recently used: pruned last
+            return path
+        export_onnx(module, path, self.input_size)
+        bound("*.onnx", keep=path)
+        return path
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         """Pooled backbone features (N, D) of a preprocessed batch: what a linear probe trains on."""
@@ -214,27 +220,42 @@ def check_top_k(top_k: int) -> None:
 
 
 _loaded: OrderedDict[str, Classifier] = OrderedDict()
-_name_locks: dict[str, threading.Lock] = {}
+_name_locks: dict[str, list] = {}  # name -> [its lock, the requests holding or awaiting it]; gone when none
 _registry_lock = threading.Lock()
+
+
+def _cached(name: str) -> Classifier | None:
+    """The loaded classifier (now the most recently used), or None; hold _registry_lock."""
+    if name in _loaded:
+        _loaded.move_to_end(name)
+    return _loaded.get(name)
 
 
 def get_classifier(model: str | None = None) -> Classifier:
     """The classifier for a model name, built once and kept (the MAX_LOADED_MODELS most recent).
-    A model being loaded blocks only the requests for that same model."""
+    A model being loaded blocks only the requests for that same model; its lock is dropped with the last of them."""
     name = check_imagenet_classifier(model)
     with _registry_lock:
-        lock = _name_locks.setdefault(name, threading.Lock())
-    with lock:
+        if (classifier := _cached(name)) is not None:
+            return classifier
+        entry = _name_locks.setdefault(name, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            with _registry_lock:
+                if (classifier := _cached(name)) is not None:  # loaded while this request waited
+                    return classifier
+            classifier = Classifier(name, create_model(name))
+            with _registry_lock:
+                _loaded[name] = classifier
+                while len(_loaded) > MAX_LOADED_MODELS:
+                    _loaded.popitem(last=False)
+            return classifier
+    finally:
         with _registry_lock:
-            if name in _loaded:
-                _loaded.move_to_end(name)
-                return _loaded[name]
-        classifier = Classifier(name, create_model(name))
-        with _registry_lock:
-            _loaded[name] = classifier
-            while len(_loaded) > MAX_LOADED_MODELS:
-                _loaded.popitem(last=False)
-        return classifier
+            entry[1] -= 1
+            if not entry[1]:
+                del _name_locks[name]
 
 
 def extract_features(images_: list[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:

@@ -3,11 +3,13 @@
     from cvdemo import lessons
     from cvdemo.models import create_model
     rows = lessons.layer_table(create_model("paper_alexnet"))    # per layer: shape, params, FLOPs, receptive field
+    lessons.layer_report("paper_vgg16", (3, 224, 224))        # the same for a name, with CPU latency (models kept)
     lessons.stacked_3x3_lesson()                            # 2 x 3x3 = RF 5 with 18C^2 params vs 25C^2
     lessons.latency_table()                                 # ms per image (CPU, batch 1) next to params / FLOPs
     lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
     lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
     lessons.feature_maps(image)                             # what the pretrained model's layers respond to
+    shapes, defaults = lessons.feature_layers()             # the layers it can show, their output shapes
     for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
 
 Conventions:
@@ -29,9 +31,13 @@ Conventions:
 from __future__ import annotations
 
 import copy
+import functools
 import math
+import os
+import platform
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,11 +50,11 @@ from torch.utils.data import TensorDataset
 
 from . import measure
 from .errors import LimitError
-from .models import create_model, list_models
+from .models import DEFAULT_MODEL, create_model, list_models
 from .train import MAX_BATCH_SIZE, Event, StopFlag, TrainConfig, evaluate, fit, one_thread, seeded
 
-__all__ = ["available_layers", "bias_experiment", "fc_vs_cnn_shift", "feature_maps", "fit_linear", "latency",
-           "latency_table", "layer_table", "receptive_fields", "stacked_3x3_lesson", "train_classic"]
+__all__ = ["available_layers", "bias_experiment", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear",
+           "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson", "train_classic"]
 
 # --- which layers a table lists ------------------------------------------------------------------
 
@@ -203,12 +209,6 @@ class _Propagate(fx.Interpreter):
         return NA
 
 
-def receptive_fields(model: nn.Module, input_size: Sequence[int] = (3, 224, 224)) -> list[dict]:
-    """`layer_table`'s name, type, kernel, rf and jump for the conv and pool calls only (execution order)."""
-    return [{k: row[k] for k in ("name", "type", "kernel", "rf", "jump")} for row in layer_table(model, input_size)
-            if row["kernel"] or "Pool" in row["type"]]
-
-
 def _describe(state: Any) -> tuple[Any, Any]:
     if not isinstance(state, tuple):
         return (state or NA), ""
@@ -345,6 +345,43 @@ def latency(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), runs: i
 
 
 LATENCY_MODELS = ("paper_alexnet", "paper_vgg11", "paper_vgg16", "resnet18", "tf_efficientnet_lite0")
+MAX_KEPT = 2  # models `layer_report` keeps built (VGG19 alone is 570 MB)
+_kept: OrderedDict[str, nn.Module] = OrderedDict()
+_kept_lock = threading.Lock()  # one build / table / timing at a time (the table's hooks go on the kept model)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
+def layer_report(name: str, input_size: Sequence[int] = (3, 224, 224), *, runs: int = 3, warmup: int = 1) -> dict:
+    """`layer_table` and `latency` of the model `name`, built with `create_model(name, pretrained=False)` (shapes,
+    FLOPs and speed need no weights); the last MAX_KEPT models built are kept, so another size costs no rebuild.
+    Returns "rows" (layer_table's), "deepest" (the last layer row with a kernel and a whole-number receptive
+    field, or None), "ms" (median of `runs` batch-1 passes after `warmup`), "threads" (torch's CPU threads),
+    "cores" and "cpu". A size the model can't take raises LimitError (limit.input_size)."""
+    with _kept_lock:
+        if name not in _kept:
+            while len(_kept) >= MAX_KEPT:
+                _kept.popitem(last=False)  # drop the oldest before building the next one
+            _kept[name] = create_model(name, pretrained=False)
+        _kept.move_to_end(name)
+        model = _kept[name]
+        try:
+            rows = layer_table(model, input_size)
+        except RuntimeError as err:
+            raise LimitError(f"'{name}' can't take {input_size[-1]} px images: {str(err)[:200]}",
+                             code="limit.input_size", name=name, value=input_size[-1]) from None
+        ms = latency(model, input_size, runs=runs, warmup=warmup)
+        threads = torch.get_num_threads()
+    deepest = next((r for r in reversed(rows[:-1]) if r["kernel"] and isinstance(r["rf"], int)), None)
+    return {"rows": rows, "deepest": deepest, "ms": ms, "threads": threads, "cores": os.cpu_count(),
+            "cpu": cpu_name()}
 
 
 def latency_table(names: Sequence[str] = LATENCY_MODELS, input_size: Sequence[int] = (3, 224, 224),
@@ -501,11 +538,26 @@ def available_layers(model: nn.Module, max_depth: int | None = 2, input_size: Se
     """Names of the modules whose output is a feature map (N, C, H, W), in execution order; `max_depth`
     keeps names with at most that many dotted parts (None: all). Dropouts, identities and 1x1 outputs
     (after a global pool) are left out."""
+    return list(_feature_shapes(model, max_depth, input_size))
+
+
+def _feature_shapes(model: nn.Module, max_depth: int | None, input_size: Sequence[int] | None) -> dict[str, tuple]:
+    """{name: output shape (C, H, W)} of `available_layers`, in execution order."""
     names = {n for n, m in model.named_modules()
              if n and not isinstance(m, (nn.Identity, nn.modules.dropout._DropoutNd))
              and (max_depth is None or n.count(".") < max_depth)}
     outputs = _feature_outputs(model, _model_input(model, input_size), names)
-    return [n for n, out in outputs if out.ndim == 4 and out.shape[2] * out.shape[3] > 1]
+    return {n: tuple(out.shape[1:]) for n, out in outputs if out.ndim == 4 and out.shape[2] * out.shape[3] > 1}
+
+
+@functools.lru_cache(maxsize=4)
+def feature_layers(model_name: str = DEFAULT_MODEL) -> tuple[dict[str, tuple], list[str]]:
+    """What `feature_maps` can show for the classifier `model_name`: {layer: output shape (C, H, W)} for every
+    `available_layers` name, in execution order, and the layers it shows when given none. Measured once on a
+    weightless copy (shapes don't depend on weights)."""
+    model = create_model(model_name, pretrained=False)
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    return _feature_shapes(model, 2, None), default_layers(model, convs)
 
 
 def default_layers(model: nn.Module, order: list[str]) -> list[str]:

@@ -2,7 +2,8 @@
 
     from cvdemo.selftrain import prepare, pseudo_label, precision_coverage, self_train
     pool = prepare("digits", labelled_fraction=0.05, seed=0)  # or "faces", "textures", a Dataset with .unlabeled
-    for row in self_train(pool, rounds=3, seed=0): print(row)   # one dict per round, round 0 = the baseline
+    for event in self_train(pool, rounds=3, seed=0): print(event.metrics)   # a "round" per round (0: the baseline)
+    row = event.history[-1]                                     # the final "done" event holds every round's report
     rows = precision_coverage(row["confidence"], row["predicted"], pool.hidden, thresholds=(0.5, 0.9))
 
 Command line: `python -m cvdemo selftrain digits|faces|textures|ZIP|FOLDER [--seeds 3] [--rounds 3] [--threshold 0.9]`.
@@ -46,13 +47,14 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .datasets import Dataset, load_builtin, split
+from .datasets import BUILTIN, Dataset, load, load_builtin, split
 from .distill import _pick_labelled, digits_split, digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
-from .train import MAX_EPOCHS, StopFlag, TrainConfig, evaluate, fit, one_thread, predict, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, last_event, one_thread, predict, seeded
 
-__all__ = ["Pool", "format_table", "main", "precision_coverage", "prepare", "pseudo_label", "self_train"]
+__all__ = ["Pool", "copies_for", "format_table", "main", "precision_coverage", "prepare", "pseudo_label",
+           "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
 RANDAUGMENT = {"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]}
@@ -102,6 +104,13 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
 LARGER_STEP = 0.5  # with `larger` on digits, round r's CNN is (1 + LARGER_STEP * r) times as wide as round 0's
 BACKBONES = tuple(OFFLINE_WEIGHTS)  # with `larger` on photos, round r's backbone: BACKBONES[min(r, 2)], Lite0 first
 STOCHASTIC_DEPTH = 0.2  # a noised student skips its residual block with this probability per example (Huang 2016)
+MANY_IMAGES = 600  # above this many labelled + unlabeled images, `copies_for` gives one RandAugment view, not two
+
+
+def copies_for(pool: Pool) -> int:
+    """RandAugment views per image (`self_train`'s `copies`) that keep a run short on a CPU: 2, or 1 when the
+    pool holds more than MANY_IMAGES labelled and unlabeled images (each view's features are computed up front)."""
+    return 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
 
 
 def _top1(model: nn.Module, images: Sequence[Any], preprocess: Preprocess | None = None
@@ -240,18 +249,20 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
     config = TrainConfig(epochs=MAX_EPOCHS, max_steps=steps, batch_size=batch_size, lr=lr, weight_decay=5e-4, seed=seed,
                          device="cpu")
     data = torch.utils.data.TensorDataset(x, y)
-    for _ in fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
-                 step_events=False):
-        pass
+    last_event(fit(model, data, None, config=config, batch_transform=_noise(pool, seed, noise), stop=stop,
+                   step_events=False))
     return model.eval()
 
 
 def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float = 0.05, rounds: int = 3,
                threshold: float = 0.9, seed: int = 0, epochs: int = 30, noise: bool = True, *,
                class_balanced: bool = False, batch_size: int = 32, lr: float = 3e-3, copies: int = 2,
-               larger: bool = False, stop: StopFlag | None = None) -> Iterator[dict]:
+               larger: bool = False, stop: StopFlag | None = None) -> Iterator[Event]:
     """Noisy Student self-training (module docstring) on `data`: a Pool, or what `prepare` takes (with
-    `labelled_fraction` and `seed`). Yields one dict per round (round 0 = the supervised-only baseline):
+    `labelled_fraction` and `seed`). Yields `cvdemo.train.Event`s: a "round" event per round (round 0 = the
+    supervised-only baseline; `epoch` = the round, `epochs` = `rounds`), then "done" ("stopped" when `stop` was
+    set: no further round starts) with `history` = every round's report and `result` = {"pool": the Pool,
+    "rounds": the same reports}. A round's report, the "round" event's `metrics`:
     round, accuracy (held-out), baseline, accepted (pseudo-labels this round's student learned from), coverage
     (their share of the unlabeled images), precision (vs the hidden labels; None in round 0 or when unknown),
     class_counts (pseudo-labels per class), labelled, unlabeled, params (of this round's model), seconds (since
@@ -301,16 +312,21 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
                 "seconds": time.perf_counter() - start,
                 "predicted": predicted, "confidence": confidence}
 
+    rows: list[dict] = []
+
+    def reported(row: dict) -> Event:
+        rows.append(row)
+        return Event("round", row["round"], rounds, len(rows), rounds + 1, metrics=row, elapsed=row["seconds"])
+
     with one_thread():
         teacher_backbone = backbone(pool, 0, larger)
         x_lab = inputs(teacher_backbone)[0]
         teacher = _train(pool, x_lab, y_lab, seed=seed, **common)
-        row = report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
-        baseline = row["baseline"]
-        yield row
+        yield reported(report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None))
+        baseline = rows[0]["baseline"]
         for r in range(1, rounds + 1):
             if stop is not None and stop.is_set():
-                return
+                break
             # the teacher (no noise) labels the clean unlabeled images through its own backbone
             idx, labels, _ = pseudo_label(teacher, inputs(teacher_backbone)[3], None, threshold, class_balanced)
             name = backbone(pool, r, larger)
@@ -320,7 +336,9 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
             width = 1 + LARGER_STEP * r if larger and pool.pixels else 1.0
             teacher = _train(pool, x, y, seed=seed + 1000 * r, width=width, **common)  # the next teacher
             teacher_backbone = name
-            yield report(r, teacher, name, labels, idx, baseline)
+            yield reported(report(r, teacher, name, labels, idx, baseline))
+    yield Event("stopped" if stop is not None and stop.is_set() else "done", rows[-1]["round"], rounds, len(rows),
+                rounds + 1, elapsed=time.perf_counter() - start, history=rows, result={"pool": pool, "rounds": rows})
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:
@@ -338,21 +356,6 @@ def format_table(runs: dict[int, list[dict]]) -> str:
         mean = np.mean([rows[r]["accuracy"] for rows in runs.values()])
         lines.append(f"mean over {len(runs)} seeds, round {r}: {100 * mean:.1f}%")
     return "\n".join(lines)
-
-
-def load(spec: str) -> str | Dataset:
-    """A built-in name as it is; a zip or folder of class folders (with `unlabeled/`) read as a Dataset."""
-    from pathlib import Path
-
-    from .datasets import BUILTIN, from_folder, from_zip
-
-    if spec in BUILTIN:
-        return spec
-    path = Path(spec)
-    data, skipped = from_zip(path) if path.suffix.lower() == ".zip" else from_folder(path)
-    for message in skipped:
-        print(f"skipped: {message}", file=sys.stderr)
-    return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -373,10 +376,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        data = load(args.data)
-        runs = {s: list(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
-                                   not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
-                                   larger=args.larger))
+        data = args.data.removeprefix("builtin:")  # a built-in name as it is (the digits train on their pixels)
+        if data not in BUILTIN:
+            data, skipped = load(data)
+            for message in skipped:
+                print(f"skipped: {message}", file=sys.stderr)
+        runs = {s: last_event(self_train(data, args.labelled_fraction, args.rounds, args.threshold, s, args.epochs,
+                                         not args.no_noise, class_balanced=args.class_balanced, copies=args.copies,
+                                         larger=args.larger)).history
                 for s in range(args.seeds)}
     except CvdemoError as err:
         print(f"error: {err}", file=sys.stderr)

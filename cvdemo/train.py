@@ -64,6 +64,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,7 +76,7 @@ from .errors import LimitError
 from .inference import pick_device
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_STEPS", "Event", "StopFlag", "TrainConfig", "classification_loss",
-           "evaluate", "fit", "is_main_process", "keyed_generator", "predict", "progress_bar", "seeded"]
+           "evaluate", "fit", "is_main_process", "keyed_generator", "last_event", "predict", "progress_bar", "seeded"]
 
 MAX_EPOCHS = 500
 MAX_STEPS = 1_000_000
@@ -153,7 +154,13 @@ class Event:
     rank's batch) and metrics {"lr"}. At "epoch": metrics train_loss, train_acc, val_loss, val_acc
     (val_* only with validation data; *_acc only when labels are known). At "done"/"stopped": `best`
     = {"epoch", and that epoch's metrics} of the model left in `model` (None: stopped before the
-    first epoch finished, weights as they were) and `history` = every finished epoch's metrics."""
+    first epoch finished, weights as they were) and `history` = every finished epoch's metrics.
+
+    The loops built on `fit` stream the same Events: their final "done"/"stopped" event carries `result`,
+    what the run produced (transfer: a TransferResult; distill_classifier, three_way_live, self_train: a dict;
+    `fit`'s own is None), and on the way they may report their own kinds and measures (three_way_live: "epoch"
+    with a curve's point in `metrics`; self_train: "round" with the round's report). `elapsed` is always the
+    seconds since the run started."""
 
     kind: str
     epoch: int
@@ -161,10 +168,19 @@ class Event:
     step: int
     steps: int
     loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
     best: dict[str, float] | None = None
     history: list[dict] | None = None
+    result: Any = None
+
+
+def last_event(events: Iterable[Event]) -> Event | None:
+    """Run an event stream to its end and return its last event (None if it yielded nothing, as on ranks > 0)."""
+    last = None
+    for last in events:
+        pass
+    return last
 
 
 class StopFlag:

@@ -32,7 +32,7 @@ from .datasets import Dataset, check_trainable, split
 from .errors import LimitError, Note
 from .inference import Classifier, extract_features, get_classifier
 from .models import DEFAULT_MODEL, create_model
-from .train import Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, predict, seeded
+from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, predict, seeded
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
@@ -40,19 +40,25 @@ CPU_MAX_BATCH = 16  # full / scratch training on a CPU: batch 32 needs ~2.7 GB o
 MIN_SCRATCH_SECONDS = 20.0  # the from-scratch comparison gets at least this (a few steps would say nothing)
 
 
-def default_config(mode: str, seed: int = 0) -> TrainConfig:
-    """Defaults per mode: the probe trains a linear head on cached features (many cheap epochs,
-    big batches); the others train through the backbone (few epochs, small batches)."""
-    if mode == "probe":
-        return TrainConfig(epochs=100, batch_size=128, lr=1e-2, seed=seed)
-    return TrainConfig(epochs=5, batch_size=CPU_MAX_BATCH, lr=1e-3, seed=seed)
+# The training defaults of each mode, read by `default_config`, the command line and the Transfer tab: the probe
+# trains a linear head on cached features (many cheap epochs, big batches); the others train through the backbone
+# (few epochs, small batches).
+DEFAULTS: dict[str, dict] = {
+    "probe": {"epochs": 100, "batch_size": 128, "lr": 1e-2, "weight_decay": 1e-4},
+    **{mode: {"epochs": 5, "batch_size": CPU_MAX_BATCH, "lr": 1e-3, "weight_decay": 1e-4}
+       for mode in ("finetune", "full", "scratch")},
+}
+
+
+def default_config(mode: str, seed: int = 0, **overrides) -> TrainConfig:
+    """`mode`'s DEFAULTS, with `overrides` (any TrainConfig field) on top."""
+    return TrainConfig(**{**DEFAULTS[mode], "seed": seed, **overrides})
 
 
 def scratch_config(pretrained_seconds: float, seed: int = 0) -> TrainConfig:
     """The from-scratch comparison: the same architecture, as many epochs as fit in the time the
     pretrained run took (at least MIN_SCRATCH_SECONDS)."""
-    return TrainConfig(epochs=500, batch_size=CPU_MAX_BATCH, lr=1e-3, seed=seed,
-                       max_seconds=max(MIN_SCRATCH_SECONDS, pretrained_seconds))
+    return default_config("scratch", seed, epochs=MAX_EPOCHS, max_seconds=max(MIN_SCRATCH_SECONDS, pretrained_seconds))
 
 
 @dataclass

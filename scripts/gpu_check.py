@@ -59,13 +59,6 @@ def row(name: str, cuda_only: bool = False):
     return wrap
 
 
-def photos() -> list:
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    return [data / n for n in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")]
-
-
 def textures(n: int | None) -> Dataset:
     data = load_builtin("textures")
     if n is None:
@@ -92,7 +85,7 @@ def main() -> int:
 
     @row("classify", cuda_only=True)
     def _classify():
-        from cvdemo.images import load_image
+        from cvdemo.images import load_image, sample_photos
         from cvdemo.inference import Classifier, get_classifier
 
         cpu = get_classifier()
@@ -101,7 +94,7 @@ def main() -> int:
 
         gpu = Classifier("tf_efficientnet_lite0", create_model(), runtime="torch")
         assert gpu.device.type == "cuda"
-        images = [load_image(p) for p in photos()]
+        images = [load_image(p) for p in sample_photos()]
         p_cpu, p_gpu = cpu.probabilities(images), gpu.probabilities(images)
         agree = int((p_cpu.argmax(1) == p_gpu.argmax(1)).sum())
         assert agree == len(images), f"top-1 differs on {len(images) - agree} photo(s)"
@@ -219,8 +212,8 @@ def main() -> int:
     def _selftrain():
         from cvdemo.selftrain import self_train
 
-        photo = list(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1))
-        digits = list(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2))
+        photo = events_of(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1))[-1].history
+        digits = events_of(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2))[-1].history
         return (f"faces round 1 accuracy {photo[-1]['accuracy']:.3f} (baseline {photo[-1]['baseline']:.3f}); "
                 f"digits {digits[-1]['accuracy']:.3f}")
 

@@ -135,7 +135,7 @@ TRAIN_ARGS = ("tf_efficientnet_lite0", "probe", False, 100, 32, 0.01, 1e-4, 0.2,
 def trainer(url: str, deadline: float, results: Results) -> None:
     """A user who loads the built-in textures and trains linear probes back to back (Transfer tab)."""
     client = Client(url, verbose=False)
-    client.predict("Built-in dataset", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
+    client.predict("builtin", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
     for seed in range(MAX_REQUESTS_PER_USER):
         if time.monotonic() >= deadline:
             break

@@ -6,7 +6,7 @@ server's memory: "1,000 uploaded images of 1 MP each: peak RSS under 4 GB and no
 It makes --images distinct 1152x864 JPEGs (two classes, half each) from real photos shipped with
 scikit-image: random crops, rotations, flips and colour shifts of chelsea (class "cat") and coffee
 (class "coffee"), scaled up to 1 MP. Then it starts `python app.py` on a free 127.0.0.1 port (offline,
-as scripts/load.py does) and, as one gradio_client session: /load_dataset with "Images per class"
+as scripts/load.py does) and, as one gradio_client session: /load_dataset with source "files" (images per class)
 (every file uploaded), /train (linear probe; with --compare also the from-scratch run the Train
 button does by default), /classify with the model
 just trained. It prints the times, the app's messages, the server's RSS before / after and its peak
@@ -199,7 +199,7 @@ def main() -> int:
         slot_files = [[handle_file(str(p)) for p in files[n]] for n in names] + [None] * (4 - len(names))
         t0 = time.monotonic()
         try:
-            message = client.submit("Images per class", "textures", None, *slot_names, *slot_files,
+            message = client.submit("files", "textures", None, *slot_names, *slot_files,
                                     api_name="/load_dataset").result(timeout=left())
             ok["/load_dataset"] = isinstance(message, str) and message.startswith(f"{len(all_files)} images")
         except Exception as err:  # noqa: BLE001 - reported, then the run stops

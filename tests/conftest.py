@@ -19,9 +19,9 @@ os.environ.setdefault("CVDEMO_CACHE", str(ROOT / "artifacts" / "test-cache"))
 @pytest.fixture(scope="session")
 def examples() -> dict[str, str]:
     """scikit-image's sample photos by short name: cat, coffee, astronaut, rocket."""
-    from cvdemo.ui.common import example_images
+    from cvdemo.images import sample_photos
 
-    return dict(zip(("cat", "coffee", "astronaut", "rocket"), example_images()))
+    return dict(zip(("cat", "coffee", "astronaut", "rocket"), sample_photos()))
 
 
 def free_port() -> int:

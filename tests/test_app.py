@@ -88,7 +88,7 @@ def test_augment_bad_spec_names_the_field(client, examples):
 
 def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
     mine, other = Client(server, verbose=False), Client(server, verbose=False)
-    counts = mine.predict("Built-in dataset", "textures", None, "", "", "", "", None, None, None, None,
+    counts = mine.predict("builtin", "textures", None, "", "", "", "", None, None, None, None,
                           api_name="/load_dataset")
     assert "147 images in 3 classes" in counts
     outputs = mine.predict("tf_efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
@@ -163,7 +163,7 @@ def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, example
 
 def test_distill_the_transfer_model_and_classify_with_the_student(server, examples):
     client = Client(server, verbose=False)
-    client.predict("Built-in dataset", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
+    client.predict("builtin", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
     client.predict("tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
     outputs = client.predict(4, 0.9, 3, 1, "kd_student_cnn", api_name="/distill_transfer")
     student = outputs[-1]["value"]

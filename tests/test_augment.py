@@ -1,6 +1,7 @@
 """cvdemo.augment: specs, reproducible captioned samples, CutMix/MixUp weights, torchvision parity."""
 import json
 import pickle
+import re
 import threading
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from cvdemo.augment import MAX_SAMPLES, OPS, PRESETS, SpecError, build_pipeline
+import cvdemo.augment
+from cvdemo.augment import MAX_SAMPLES, OPS, PRESETS, SpecError, build_pipeline, describe_ops
 from cvdemo.errors import LimitError
 
 EVERY_OP = {"ops": [
@@ -292,6 +294,56 @@ def test_defaults_are_filled_in_and_json_round_trips(cat, coffee):
     assert spec["ops"][4]["size"] is None and spec["ops"][7]["alpha"] == 1.0
 
 
+
+def default_text(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:g}" for v in value) + "]"
+    return f"{value:g}"
+
+
+def test_describe_ops_names_every_op_and_field_with_its_default_and_range(capsys):
+    """The ops table (`python -m cvdemo.augment`; the module docstring points to it) is rendered from OPS: every
+    op and every field is in it with its default and allowed values, and the bounds it states are the ones
+    build_pipeline enforces, so the text can't drift from the checks."""
+    text = describe_ops()
+    blocks: dict[str, dict[str, str]] = {}  # op -> {field: the rest of its line}
+    for line in text.splitlines()[1:]:
+        if line.startswith("  "):
+            field, rest = line.split(None, 1)
+            blocks[op][field] = rest
+        else:
+            op = line.split()[0]
+            blocks[op] = {}
+    assert list(blocks) == list(OPS)
+    for name, cls in OPS.items():
+        assert cls.summary in text
+        assert list(blocks[name]) == list(cls.fields)
+        for field, f in cls.fields.items():
+            rest, allowed = blocks[name][field], f.check.allowed
+            assert rest.startswith(default_text(f.default) + " ") and allowed in rest and f.meaning in rest
+            numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", allowed)]
+            lo, hi = min(numbers), max(numbers)
+
+            def spec(x, name=name, field=field, pair="[" in allowed):
+                return {"ops": [{"op": name, field: [x, x] if pair else x}]}
+
+            build_pipeline(spec(hi))
+            if f"{lo:g} < " in allowed:
+                with pytest.raises(SpecError):
+                    build_pipeline(spec(lo))
+            else:
+                build_pipeline(spec(lo))
+            for outside in (lo - 1, hi + 1):
+                with pytest.raises(SpecError):
+                    build_pipeline(spec(outside))
+    assert re.search(r"^  degrees +15 +0\.\.180 +angle drawn from", text, re.M)
+    assert re.search(r"^  ratio +\[0\.75, 1\.33333\] +\[lo, hi\], 0\.1 <= lo <= hi <= 10 ", text, re.M)
+    assert "describe_ops()" in cvdemo.augment.__doc__ and "0..180" not in cvdemo.augment.__doc__
+    assert cvdemo.augment.main([]) == 0 and capsys.readouterr().out == text
+
+
 def test_disabled_ops_are_kept_but_skipped(cat):
     pipe = build_pipeline({"ops": [{"op": "hflip", "p": 1, "enabled": False}, {"op": "vflip", "p": 1}]})
     assert np.array_equal(np.asarray(pipe(cat)), np.flipud(np.asarray(cat)))
@@ -333,3 +385,18 @@ def test_sample_limits(cat):
             pipe.sample(cat, **{"k": 1, "seed": 0, **bad})
     with pytest.raises(LimitError, match="labels must be two strings"):
         pipe.sample(cat, 1, 0, labels=("cat",))
+
+
+def test_robustness_says_how_often_the_top1_survives_the_samples(cat, coffee):
+    from cvdemo.augment import robustness
+    from cvdemo.inference import get_classifier
+
+    classifier = get_classifier()
+    unchanged = robustness(build_pipeline({"ops": [{"op": "hflip", "p": 0.0}]}), cat, classifier, k=3)
+    label, p = unchanged["original"]
+    assert unchanged["kept"] == 3 and [t[0] for t in unchanged["top1"]] == [label] * 3
+    assert abs(unchanged["mean"] - p) < 1e-5 and len(unchanged["samples"]) == 3
+    mixed = robustness(build_pipeline({"ops": [{"op": "mixup"}]}), cat, classifier, k=2, seed=1, mix_with=coffee)
+    coffee_label = classifier.top_k(classifier.probabilities([coffee])[0], 1)[0][0]
+    assert [name for name, _ in mixed["samples"][0].mix] == [label.split(",")[0], coffee_label.split(",")[0]]
+    assert 0 <= mixed["kept"] <= 2 and 0 <= mixed["mean"] <= 1

@@ -251,3 +251,21 @@ def test_train_classic_learns_digits():
         lessons.train_classic("resnet18")
     with pytest.raises(LimitError):
         lessons.train_classic("paper_alexnet", size=32)  # 11x11/4 and three pools leave nothing of 32 px
+
+
+def test_feature_layers_give_each_layers_output_shape_and_the_default_picks():
+    shapes, defaults = lessons.feature_layers()
+    assert shapes["conv_stem"] == (32, 112, 112) and defaults[0] == "conv_stem" and set(defaults) <= set(shapes)
+    assert list(shapes) == lessons.available_layers(create_model("tf_efficientnet_lite0", pretrained=False))
+
+
+def test_layer_report_keeps_the_last_models_built_and_refuses_a_size_they_cant_take():
+    report = lessons.layer_report("small_alexnet", (3, 32, 32), runs=1)
+    assert report["rows"][-1]["name"] == "total" and report["ms"] > 0 and report["threads"] >= 1
+    assert report["deepest"]["kernel"] and isinstance(report["deepest"]["rf"], int)
+    with pytest.raises(LimitError) as err:
+        lessons.layer_report("small_alexnet", (3, 4, 4), runs=1)
+    assert err.value.code == "limit.input_size"
+    lessons.layer_report("small_vgg11", (3, 32, 32), runs=1)
+    lessons.layer_report("small_alexnet_bn", (3, 32, 32), runs=1)
+    assert list(lessons._kept) == ["small_vgg11", "small_alexnet_bn"]  # the oldest dropped

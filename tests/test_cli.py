@@ -32,3 +32,29 @@ def test_cli_selftrain_prints_each_round_against_the_baseline(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cvdemo", "selftrain", str(tmp_path / "none.zip")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_cli_train_and_the_transfer_tab_read_one_table_of_defaults(monkeypatch):
+    """Per-mode training defaults live in transfer.DEFAULTS: the CLI's config, the tab's starting values and
+    its values on a mode change all come from it; flags given on the command line win."""
+    import cvdemo.datasets
+    import cvdemo.transfer
+    from cvdemo.__main__ import main
+    from cvdemo.transfer import DEFAULTS, default_config
+    from cvdemo.ui.transfer import mode_defaults
+
+    seen = []
+    monkeypatch.setattr(cvdemo.datasets, "load", lambda spec: (spec, []))
+    monkeypatch.setattr(cvdemo.transfer, "transfer", lambda data, **kw: iter(seen.append((data, kw)) or ()))
+    for mode in ("probe", "finetune", "full", "scratch"):
+        assert main(["train", "--data", "builtin:textures", "--mode", mode]) == 0
+        config = seen[-1][1]["config"]
+        assert [getattr(config, k) for k in DEFAULTS[mode]] == list(DEFAULTS[mode].values())
+        assert config == default_config(mode)
+        assert mode_defaults(mode) == tuple(DEFAULTS[mode][k] for k in ("epochs", "batch_size", "lr", "weight_decay"))
+    assert DEFAULTS["probe"]["batch_size"] == 128 and seen[0][0] == "builtin:textures"
+    main(["train", "--data", "x.zip", "--mode", "probe", "--batch-size", "32", "--weight-decay", "0", "--seed", "3"])
+    config = seen[-1][1]["config"]
+    assert (config.batch_size, config.weight_decay, config.seed) == (32, 0, 3)  # given: they win
+    assert (config.epochs, config.lr) == (DEFAULTS["probe"]["epochs"], DEFAULTS["probe"]["lr"])
+

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from cvdemo import distill as d
 from cvdemo import measure
 from cvdemo.errors import LimitError, ModelError
+from cvdemo.export import load_model
 from cvdemo.train import StopFlag, TrainConfig, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +145,11 @@ def test_load_teacher_refuses_missing_or_mismatched_files(tmp_path):
     (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "sha256": "0" * 64}))
     with pytest.raises(ModelError, match="sha256"):
         d.load_teacher(tmp_path / "digits_teacher.safetensors")
-    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "widths": [16, 32]}))
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "model_args": {"widths": [16, 32]}}))
     with pytest.raises(ModelError, match="can't be loaded"):
+        d.load_teacher(tmp_path / "digits_teacher.safetensors")
+    (tmp_path / "digits_teacher.json").write_text(json.dumps({**meta, "architecture": "digits_mlp", "model_args": {}}))
+    with pytest.raises(ModelError, match="can't be loaded"):  # a json naming another cvdemo model
         d.load_teacher(tmp_path / "digits_teacher.safetensors")
 
 
@@ -156,7 +160,7 @@ def test_make_teacher_is_reproducible(tmp_path, monkeypatch):
     assert a == b and a["recipe"]["epochs"] == 1
     assert (tmp_path / "a" / "digits_teacher.safetensors").read_bytes() == \
         (tmp_path / "b" / "digits_teacher.safetensors").read_bytes()
-    assert d.load_teacher(tmp_path / "a" / "digits_teacher.safetensors").widths == a["widths"]
+    assert d.load_teacher(tmp_path / "a" / "digits_teacher.safetensors").widths == a["model_args"]["widths"]
 
 
 # --- the lesson -----------------------------------------------------------------------------------
@@ -394,6 +398,12 @@ def test_an_imagenet_teacher_distils_label_free_into_a_small_student(few_texture
     assert result["honest"].startswith("No labels exist for the teacher's 1,000 classes")
     top, _ = student.classify(few_textures.images[0], top_k=3)  # a classifier like any other, ImageNet labels
     assert all(label in result["classes"] for label, _ in top)
+    files = d.save_student(student, tmp_path / "student")  # through export.save_model, and ONNX
+    config = json.loads(files[1].read_text())
+    assert config["architecture"] == "kd_student_cnn" and config["label_names"] == result["classes"]
+    assert config["pretrained_cfg"]["input_size"] == [3, 64, 64] and all(f.stat().st_size > 0 for f in files)
+    reloaded, classes = load_model(tmp_path / "student")  # every exported file loads back through export
+    assert classes == result["classes"] and type(reloaded) is type(student.model)
     # label-free only where the classes differ: a teacher of textures' own classes gets their labels
     data, label_free = d.distill_plan(student, few_textures)
     assert data is few_textures and label_free
@@ -477,6 +487,14 @@ def test_three_way_handler_speaks_korean_and_shows_the_measured_numbers():
     assert lesson.startswith("**내 실행 결과:**") and kd in lesson
     ws.lang = "en"  # the language switch re-renders the same numbers in English
     assert ws.shown("distill").startswith("**Your run:**") and kd in ws.shown("distill")
+
+
+def test_sweep_comparison_sets_the_best_kd_cell_against_labels_only():
+    grid = np.array([[0.900, 0.900], [0.904, 0.893]])  # alpha 0 (T plays no part), then alpha 0.9 at two T
+    c = d.sweep_comparison(grid, [0.0, 0.9])
+    assert c["verdict"] == "no_help" and c["kd"] == 0.904 and c["base"] == 0.9 and round(c["gain"], 6) == 0.4
+    assert d.sweep_comparison(grid + [[0, 0], [0.05, 0]], [0.0, 0.9])["verdict"] == "helped"
+    assert d.sweep_comparison(grid, [0.5, 0.9]) is None and d.sweep_comparison(grid[:1], [0.0]) is None
 
 
 def test_the_sweep_says_plainly_whether_kd_helped():
@@ -582,7 +600,7 @@ def test_a_fine_tuned_lite2_teaches_a_pretrained_lite0_each_at_its_own_input_siz
     (tparams, tsize, _), (sparams, ssize, _) = sizes
     assert int(tparams.replace(",", "")) > int(sparams.replace(",", "")) > 3_000_000 and tsize != ssize
     agreement = re.search(r"agrees with the teacher's top-1 on (\d+\.\d%) of 6 held-out images", report).group(1)
-    assert re.search(r"it is 1\.\d× smaller \(parameters\) and \d+\.\d× (faster|slower)", report)  # not "1×"
+    assert re.search(r"it is 1\.\d× smaller \(parameters\) and \d+(\.\d)?× (faster|slower)", report)  # not "1×"
     assert "the median of 3 runs after 1 warm-up ones" in report
     assert lesson.startswith("**Your run:**") and agreement in lesson and "260 px" in lesson and "224 px" in lesson
     ws.lang = "ko"

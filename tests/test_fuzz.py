@@ -195,7 +195,7 @@ def is_file_list(param: dict) -> bool:
 
 
 # Values that make an endpoint actually read the file parameter being fuzzed.
-OVERRIDES = {"/load_dataset": {"source": "Zip of class folders"}, "/selftrain": {"source": "zip"}}
+OVERRIDES = {"/load_dataset": {"source": "zip"}, "/selftrain": {"source": "zip"}}
 
 
 def valid_value(api_name: str, param: dict, file):

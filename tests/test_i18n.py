@@ -239,7 +239,7 @@ def test_skipped_files_are_reported_in_the_sessions_language():
     import io
     import zipfile
 
-    from cvdemo.datasets import from_zip
+    from cvdemo.uploads import from_zip
     from cvdemo.ui.session import Workspace
 
     buf = io.BytesIO()
@@ -271,3 +271,18 @@ def test_the_language_switch_finds_gradios_changelocale():
     core = Path(gr.__file__).parent / "templates" / "frontend" / "assets" / _CORE
     assert core.is_file(), "Gradio's frontend moved: the switch can't change the page's language"
     assert "as changeLocale" in core.read_text(encoding="utf-8")
+
+
+def test_choices_send_codes_never_the_text_they_show():
+    """Every radio, dropdown and checkbox group sends the library a code: no choice's value is a text of the
+    page in either language (a translated label must not reach the library as 'Built-in dataset')."""
+    import gradio as gr
+
+    from cvdemo.ui import build_demo
+    from cvdemo.ui.i18n import tables
+
+    texts = {text for table in tables().values() for text in table.values()}
+    choices = [(label, value) for block in build_demo().blocks.values()
+               if isinstance(block, (gr.Radio, gr.Dropdown, gr.CheckboxGroup)) for label, value in block.choices]
+    assert any("__i18n__" in str(label) for label, _ in choices)  # translated labels exist, and:
+    assert [value for _, value in choices if value in texts] == []

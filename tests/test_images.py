@@ -514,3 +514,30 @@ def test_no_file_handle_left_open(tmp_path: Path, name: str) -> None:
         pass
     assert str(path) not in open_paths()
     path.rename(tmp_path / "moved")  # and the file can be moved away at once
+
+
+def repeated_scans(times: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated `times` times: valid, small, and (without the scan
+    count) decoded once per scan: the "few KB that take minutes" attack."""
+    data = encode(noise((96, 96)), "JPEG", progressive=True)
+    last, end = data.rfind(b"\xff\xda"), data.rfind(b"\xff\xd9")
+    return data[:end] + data[last:end] * times + data[end:]
+
+
+def test_progressive_jpegs_decode_and_repeated_scans_are_refused_before_decoding(monkeypatch) -> None:
+    normal = encode(noise((96, 96)), "JPEG", progressive=True)
+    assert 5 <= normal.count(b"\xff\xda") <= 20 and load_image(normal).size == (96, 96)
+    assert load_image(repeated_scans(80)).size == (96, 96)  # 90 scans: odd but allowed
+    bomb, decoded, load = repeated_scans(2000), [], Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or load(self))
+    with pytest.raises(ImageError) as err:
+        load_image(bomb)
+    assert err.value.code == "image.too_many_scans" and err.value.params["scans"] == 2010
+    assert "2,010 scans" in str(err.value) and not decoded  # refused from the bytes alone
+
+
+def test_a_size_just_over_the_limit_says_exact_counts() -> None:
+    """40,000,001 pixels rounded to megapixels would read "40 megapixels; the limit is 40 megapixels"."""
+    err = images._too_many_pixels(40_000_001, 1, images.MAX_PIXELS)
+    assert "40000001x1 = 40,000,001 pixels; the limit is 40,000,000 pixels" in str(err)
+    assert "= 50 megapixels; the limit is 40 megapixels" in str(images._too_many_pixels(10_000, 5_000, 40_000_000))

@@ -88,3 +88,55 @@ def test_compare_puts_the_cat_through_the_three_offline_sizes(examples):
         compare(examples["cat"], runs=0)
     with pytest.raises(LimitError):
         compare(examples["cat"], top_k=0)
+
+
+@pytest.fixture
+def fake_loading(monkeypatch):
+    """get_classifier with cheap stand-ins for building: {name: Event} makes that name's load wait for the event;
+    `built` lists the names built, in order."""
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    from cvdemo import inference
+
+    gates, built = {}, []
+
+    def create_model(name):
+        if name in gates:
+            gates[name].wait()
+        built.append(name)
+        return name
+
+    monkeypatch.setattr(inference, "_loaded", OrderedDict())
+    monkeypatch.setattr(inference, "_name_locks", {})
+    monkeypatch.setattr(inference, "create_model", create_model)
+    monkeypatch.setattr(inference, "Classifier", lambda name, model: SimpleNamespace(name=name))
+    return SimpleNamespace(module=inference, gates=gates, built=built)
+
+
+def test_the_per_name_locks_do_not_grow_with_every_name_ever_asked_for(fake_loading):
+    inference = fake_loading.module
+    for i in range(200):
+        assert inference.get_classifier(f"model-{i}").name == f"model-{i}"
+    assert inference._name_locks == {} and len(inference._loaded) == inference.MAX_LOADED_MODELS
+
+
+def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_last_request(fake_loading):
+    import threading
+
+    inference, gate = fake_loading.module, threading.Event()
+    fake_loading.gates["slow"] = gate
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(inference.get_classifier("slow"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    while not (fake_loading.built == [] and inference._name_locks.get("slow", [None, 0])[1] == 3):
+        threading.Event().wait(0.01)  # until all three hold or await "slow"'s lock
+    assert inference.get_classifier("fast").name == "fast"  # not held up by "slow"
+    assert list(inference._name_locks) == ["slow"]
+    gate.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert fake_loading.built == ["fast", "slow"]  # built once; the other two requests got the same one
+    assert len({id(r) for r in results}) == 1 and inference._name_locks == {}

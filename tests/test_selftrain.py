@@ -8,6 +8,12 @@ from torch import nn
 
 from cvdemo.errors import LimitError
 from cvdemo.selftrain import precision_coverage, pseudo_label, self_train
+from cvdemo.train import last_event
+
+
+def rounds(events) -> list[dict]:
+    """Every round's report: the final event's history."""
+    return last_event(events).history
 
 
 class FakeModel(nn.Module):
@@ -71,7 +77,10 @@ def test_precision_coverage_monotone():
 
 
 def test_self_train_beats_its_baseline():
-    rows = list(self_train(labelled_fraction=0.05, rounds=1, threshold=0.9, seed=0))
+    events = list(self_train(labelled_fraction=0.05, rounds=1, threshold=0.9, seed=0))
+    assert [(e.kind, e.epoch, e.epochs) for e in events] == [("round", 0, 1), ("round", 1, 1), ("done", 1, 1)]
+    rows = events[-1].history
+    assert all(e.metrics is row for e, row in zip(events, rows)) and events[-1].result["rounds"] is rows
     assert [r["round"] for r in rows] == [0, 1]
     base, last = rows
     assert base["accuracy"] == base["baseline"] and base["accepted"] == 0 and base["precision"] is None
@@ -99,7 +108,7 @@ def test_self_train_on_pretrained_features_with_a_users_unlabeled_images():
 
     faces = load_builtin("faces")
     faces.unlabeled = [im.rotate(90) for im in faces.images[::10]]  # 20 images no label comes with
-    rows = list(self_train(faces, rounds=1, threshold=0.8, seed=0, epochs=5, copies=1))
+    rows = rounds(self_train(faces, rounds=1, threshold=0.8, seed=0, epochs=5, copies=1))
     assert [r["round"] for r in rows] == [0, 1]
     assert rows[0]["accuracy"] > 0.9  # the pretrained backbone separates faces from non-faces
     assert rows[1]["precision"] is None  # no hidden labels to check against
@@ -117,7 +126,7 @@ def test_larger_students_on_photos_read_the_next_bigger_pretrained_backbone():
     pool = prepare(textures.subset(range(0, len(textures), 3)), labelled_fraction=0.2, seed=0)  # 49 images
     assert [backbone(pool, r, True) for r in range(5)] == [*BACKBONES, BACKBONES[-1], BACKBONES[-1]]
     assert backbone(pool, 3, False) == "tf_efficientnet_lite0" and backbone(prepare("digits"), 1, True) is None
-    rows = list(self_train(pool, rounds=2, threshold=0.8, seed=0, epochs=5, copies=1, larger=True))
+    rows = rounds(self_train(pool, rounds=2, threshold=0.8, seed=0, epochs=5, copies=1, larger=True))
     assert [r["backbone"] for r in rows] == ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
     params = [r["params"] for r in rows]
     assert 3_000_000 < params[0] < params[1] < params[2]  # backbone + head
@@ -125,3 +134,12 @@ def test_larger_students_on_photos_read_the_next_bigger_pretrained_backbone():
         assert student["accepted"] == int((teacher["confidence"] >= 0.8).sum())  # the teacher's own view
     table = format_table({0: rows})
     assert "backbone" in table.splitlines()[0] and "tf_efficientnet_lite2" in table.splitlines()[3]
+
+
+def test_two_randaugment_views_per_image_and_one_above_many_images():
+    from cvdemo.selftrain import MANY_IMAGES, Pool, copies_for
+
+    def pool(labelled: int, unlabeled: int) -> Pool:
+        return Pool("x", ["a", "b"], [None] * labelled, np.zeros(labelled), [None] * unlabeled, None, [], np.zeros(0))
+
+    assert copies_for(pool(100, MANY_IMAGES - 100)) == 2 and copies_for(pool(100, MANY_IMAGES - 99)) == 1

@@ -190,7 +190,7 @@ AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": 
 
 def test_cli_train_same_seed_writes_the_same_weights(few_textures, tmp_path):
     """A seed fixes the run: twice --seed 0 writes byte-identical weights (the new head included), --seed 1 others."""
-    from cvdemo.datasets import export_zip
+    from cvdemo.uploads import export_zip
 
     data = export_zip(few_textures, tmp_path / "few.zip")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # three at once (mostly imports and ONNX export): one thread each
@@ -279,7 +279,7 @@ def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     hangul = re.compile(r"[\uac00-\ud7a3]")
     ws = Workspace()
     ws.lang = "ko"
-    counts = load_dataset(ws, "Built-in dataset", "textures", None, "", "", "", "", None, None, None, None)
+    counts = load_dataset(ws, "builtin", "textures", None, "", "", "", "", None, None, None, None)
     assert counts.startswith("이미지 147장, 클래스 3개")
     *_, last = train(ws, "tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
     status, loss, _, report, _, gallery, _, lesson = last

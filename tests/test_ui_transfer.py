@@ -37,3 +37,29 @@ def test_slots_with_different_names_say_nothing_about_merging(pictures):
     text = load_dataset(ws, SOURCES[2], "textures", None, "cat", "dog", "", "", pictures[0:3], pictures[3:6], None,
                         None)
     assert ws.dataset.counts() == {"cat": 3, "dog": 3} and "Slots" not in text
+
+
+def test_the_page_starts_from_the_probes_defaults():
+    """The settings the tab shows first are transfer.DEFAULTS["probe"] (the mode it starts in)."""
+    from cvdemo.transfer import DEFAULTS
+    from cvdemo.ui import build_demo
+
+    blocks = list(build_demo().blocks.values())
+
+    def start(key: str):
+        (value,) = [b.value for b in blocks if f'"key": "transfer.{key}"' in str(getattr(b, "label", ""))]
+        return value
+
+    assert {key: start(key) for key in ("batch_size", "lr", "weight_decay")} == \
+        {key: DEFAULTS["probe"][key] for key in ("batch_size", "lr", "weight_decay")}
+
+
+def test_live_updates_come_at_most_twice_a_second_of_the_run_and_always_at_the_last_epoch():
+    """The tabs' one throttle (ui.common.throttle), on the run's own clock (Event.elapsed), not the wall's."""
+    from cvdemo.train import Event
+    from cvdemo.ui.common import throttle
+
+    due = throttle()
+    shown = [due(Event("epoch", epoch, 5, 0, 0, elapsed=t)) for epoch, t in
+             [(1, 0.1), (2, 0.6), (3, 0.8), (4, 1.0), (5, 1.05)]]
+    assert shown == [False, True, False, False, True]

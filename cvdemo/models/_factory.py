@@ -61,11 +61,14 @@ def check_imagenet_classifier(name: str | None) -> str:
 
 def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) -> torch.nn.Module:
     """Build a model by name, in eval mode: a cvdemo model (`list_models()`: built from scratch, `pretrained`
-    ignored), an OFFLINE_WEIGHTS name, or any timm name (with a pretrained tag or `hf-hub:` prefix), whose
-    weights come from the Hub. `kwargs` go to the constructor (`num_classes=N`: a new, untrained head)."""
+    ignored; its `.built_as` is (name, kwargs)), an OFFLINE_WEIGHTS name, or any timm name (with a pretrained tag
+    or `hf-hub:` prefix), whose weights come from the Hub. `kwargs` go to the constructor (`num_classes=N`: a new,
+    untrained head)."""
     name = (name or DEFAULT_MODEL).strip()
     if name in MODELS:
-        return MODELS[name].build(**kwargs).eval()
+        model = MODELS[name].build(**kwargs)
+        model.built_as = (name, dict(kwargs))  # what export.save_model writes to rebuild it
+        return model.eval()
     shown, offline = _shown(name), ", ".join(OFFLINE_WEIGHTS)
     if name in OFFLINE_WEIGHTS:
         model = timm.create_model(name, pretrained=False, **kwargs)

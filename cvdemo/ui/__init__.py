@@ -1,4 +1,5 @@
-"""The web app: one module per tab. Only app.py imports this package."""
+"""The web app: one module per tab (tabs import ui.common and the library, never each other). Only app.py and
+the tests import this package; the library never does."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +9,6 @@ import gradio as gr
 from .. import images
 from ..inference import get_classifier
 from . import architectures, augment, classify, distill, selftrain, transfer
-from .common import example_images
 from .i18n import DETECT_JS, SWITCH_JS, _, i18n, lang_of, lesson_panel
 from .session import Workspace, workspace_state
 
@@ -69,4 +69,4 @@ def launch_options() -> dict:
     """Arguments for `demo.launch`: upload limit, the only extra files served (the examples) and the
     translations the browser uses (gr.I18n).
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
-    return {"max_file_size": images.MAX_BYTES, "allowed_paths": example_images(), "i18n": i18n()}
+    return {"max_file_size": images.MAX_BYTES, "allowed_paths": images.sample_photos(), "i18n": i18n()}

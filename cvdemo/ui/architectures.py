@@ -3,28 +3,19 @@ FC vs CNN under shifts, AlexNet / VGG layer tables with latency, the 3x3 lesson,
 small classic trained from scratch."""
 from __future__ import annotations
 
-import functools
-import os
-import platform
-import threading
-from collections import OrderedDict
-
 import gradio as gr
 import pandas as pd
-import torch
 from gradio.i18n import I18nData
 
 from .. import lessons
 from ..errors import LimitError
-from ..models import DEFAULT_MODEL, create_model
+from ..images import sample_photos
+from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .classify import require
-from .common import RawImage, example_images, user_errors
+from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
 from .i18n import _
 from .session import Workspace
-from .transfer import MAX_TRAIN_SECONDS
 
-MAX_CACHED = 2      # built models kept for the layer table (VGG19 alone is 570 MB)
 LATENCY_RUNS = 3    # timed forward passes (after one warm-up) per latency figure
 # Display names: a model's own name, or a text to translate (_) where it holds words.
 TABLE_MODELS = [(_("architectures.model_alexnet"), "paper_alexnet"),
@@ -40,8 +31,6 @@ CLASSICS = [(_("architectures.classic_alexnet"), "small_alexnet"),
             (_("architectures.classic_vgg11"), "small_vgg11"),
             (_("architectures.classic_vgg11_bn"), "small_vgg11_bn"),
             (_("architectures.classic_vgg16_bn"), "small_vgg16_bn")]
-_models: OrderedDict[str, torch.nn.Module] = OrderedDict()
-_models_lock = threading.Lock()  # one build / table / timing at a time (hooks go on the cached model)
 
 
 def _offered(key: str, allowed: list[tuple]) -> str:
@@ -57,23 +46,6 @@ def _label(key: str, allowed: list[tuple], workspace: Workspace) -> str:
     """A choice's display name in the session's language."""
     label = {value: label for label, value in allowed}[key]
     return workspace.tr(label.key) if isinstance(label, I18nData) else label
-
-
-def _cached(key: str) -> torch.nn.Module:
-    if key not in _models:
-        while len(_models) >= MAX_CACHED:
-            _models.popitem(last=False)  # drop the oldest before building the next one
-        _models[key] = create_model(_offered(key, TABLE_MODELS), pretrained=False)
-    _models.move_to_end(key)
-    return _models[key]
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
 
 
 def _reveal() -> gr.Dataframe:
@@ -108,16 +80,8 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
     size = int(size)
-    with _models_lock:
-        model = _cached(key)
-        try:
-            rows = lessons.layer_table(model, (3, size, size))
-        except RuntimeError as err:
-            raise LimitError(f"'{key}' can't take {size} px images: {str(err)[:200]}", code="limit.input_size",
-                             name=key, value=size) from None
-        ms = lessons.latency(model, (3, size, size), runs=LATENCY_RUNS, warmup=1)
-        threads = torch.get_num_threads()
-    tr = workspace.tr
+    report = lessons.layer_report(_offered(key, TABLE_MODELS), (3, size, size), runs=LATENCY_RUNS)
+    rows, last, tr = report["rows"], report["deepest"], workspace.tr
     words = {"total": tr("architectures.total"), lessons.GLOBAL: tr("architectures.rf_global"),
              lessons.NA: tr("architectures.rf_na")}
     table = pd.DataFrame([{
@@ -130,13 +94,12 @@ def layer_table(key: str, size: int, workspace: Workspace):
         tr("architectures.col_rf"): (tr("architectures.rf_jump", rf=r["rf"], jump=r["jump"]) if r["jump"] != ""
                                      else words.get(r["rf"], str(r["rf"])))} for r in rows])
     total = rows[-1]
-    last = next((r for r in reversed(rows[:-1]) if r["kernel"] and isinstance(r["rf"], int)), None)
     text = tr("architectures.table_summary", model=_label(key, TABLE_MODELS, workspace), size=size,
               params=f"{total['params']:,}", gflops=f"{total['flops'] / 1e9:.2f}")
     if last is not None:
         text += " " + tr("architectures.table_rf", layer=last["name"], type=last["type"], rf=last["rf"])
-    text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{ms:.0f}", threads=threads,
-                        cores=os.cpu_count(), cpu=_cpu())
+    text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{report['ms']:.0f}",
+                        threads=report["threads"], cores=report["cores"], cpu=report["cpu"])
     return table, text
 
 
@@ -150,36 +113,13 @@ def three_by_three() -> str:
     return _("architectures.stacked_columns") + "\n" + "\n".join(rows)
 
 
-@functools.lru_cache(maxsize=1)
-def _feature_layers() -> tuple[list[str], list[str], dict[str, tuple]]:
-    """The default model's feature-map layers, the library's default picks, and each layer's output shape
-    (from a weightless copy: shapes don't depend on weights)."""
-    model = create_model(DEFAULT_MODEL, pretrained=False)
-    names = lessons.available_layers(model)
-    defaults = lessons.default_layers(  # the picks feature_maps makes when given no layers
-model, [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)])
-    shapes: dict[str, tuple] = {}
-
-    def record(name):
-        def hook(_module, _inputs, out) -> None:  # returns None: the output stays as it was
-            shapes.setdefault(name, tuple(out.shape[1:]))
-        return hook
-
-    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n in names]
-    with torch.no_grad():
-        model(torch.zeros(1, *model.pretrained_cfg["input_size"]))
-    for h in handles:
-        h.remove()
-    return names, defaults, shapes
-
-
 @user_errors
 def feature_maps(image, layers: list[str], workspace: Workspace | None = None):
     """Grids of the first 16 channels of each chosen layer of the pretrained model, first to last.
     (`workspace`: the language of its errors.)"""
     if not layers:
         raise LimitError("Pick at least one layer.", code="limit.layer")
-    shapes = _feature_layers()[2]
+    shapes = lessons.feature_layers()[0]
     return [(grid, f"{name} · {'x'.join(map(str, shapes.get(name, ())))}")
             for name, grid in lessons.feature_maps(require(image), layers=list(layers))]
 
@@ -246,12 +186,12 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(three_by_three())
 
     gr.Markdown(_("architectures.maps_head"))
-    names, defaults, _shapes = _feature_layers()
+    shapes, defaults = lessons.feature_layers()
     with gr.Row():
         image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                         value=example_images()[0], height=220)
+                         value=sample_photos()[0], height=220)
         with gr.Column():
-            layers = gr.Dropdown(names, value=defaults, multiselect=True, label=_("architectures.layers"))
+            layers = gr.Dropdown(list(shapes), value=defaults, multiselect=True, label=_("architectures.layers"))
             maps_run = gr.Button(_("architectures.maps_run"), variant="primary")
     gallery = gr.Gallery(label=_("architectures.gallery"), columns=5, height=300, object_fit="contain")
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 import json
 
 import gradio as gr
-import numpy as np
 
 from .. import images
-from ..augment import OPS, PRESETS, build_pipeline
+from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..lessons import bias_experiment
-from .classify import require
-from .common import RawImage, example_images, user_errors
+from .common import RawImage, require, user_errors
 from .i18n import _
 from .session import Workspace
 
 MAX_SAMPLES = 16
 PREVIEW_SIDE = 768  # images are shrunk to this longest side before augmenting (speed, memory)
-
-
-def short(label: str) -> str:
-    """'tabby, tabby cat' -> 'tabby'."""
-    return label.split(",")[0]
 
 
 @user_errors
@@ -37,29 +30,22 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
     if not isinstance(seed, (int, float)) or not 0 <= int(seed) < 2**31:
         raise LimitError(f"Seed must be a whole number from 0 to {2**31 - 1}, got {seed!r}", code="limit.seed")
     pipeline = build_pipeline(spec)
-    original = images.load_image(require(image))
-    original.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    classifier = get_classifier()
-    p0 = classifier.probabilities([original])[0]
-    first = classifier.top_k(p0, 1)[0]
-    mix_labels, second = None, None
+    original, second = images.load_image(require(image)), None
     if mix_image is not None or pipeline.mixes:
-        second = images.load_image(mix_image if mix_image is not None else example_images()[1])
-        second.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        mix_labels = (short(first[0]), short(classifier.top_k(classifier.probabilities([second])[0], 1)[0][0]))
-    samples = pipeline.sample(original, k=int(k), seed=int(seed), mix_with=second, labels=mix_labels)
-    probs = classifier.probabilities([s.image for s in samples])
-    gallery, rows, kept = [], [], 0
-    for sample, p in zip(samples, probs):
-        label, conf = classifier.top_k(p, 1)[0]
-        kept += label == first[0]
+        second = images.load_image(mix_image if mix_image is not None else images.sample_photos()[1])
+    for picture in (original, second):
+        if picture is not None:
+            picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    r = robustness(pipeline, original, get_classifier(), k=int(k), seed=int(seed), mix_with=second)
+    gallery, rows = [], []
+    for sample, (label, conf) in zip(r["samples"], r["top1"]):
         caption = sample.caption if sample.caption not in ("", "unchanged") else workspace.tr("augment.unchanged")
-        gallery.append((sample.image, workspace.tr("augment.sample_caption", caption=caption, label=short(label),
-                                                   conf=f"{conf:.0%}")))
+        gallery.append((sample.image, workspace.tr("augment.sample_caption", caption=caption,
+                                                   label=short_label(label), conf=f"{conf:.0%}")))
         rows.append({"caption": sample.caption, "mix": sample.mix, "top1": label, "confidence": round(conf, 4)})
-    numbers = {"label": short(first[0]), "conf": f"{first[1]:.0%}", "kept": kept, "k": len(samples)}
-    workspace.show("augment", "augment.your_run_samples", mean=f"{probs[:, int(np.argmax(p0))].mean():.0%}",
-                   **numbers)
+    (label, conf), kept = r["original"], r["kept"]
+    numbers = {"label": short_label(label), "conf": f"{conf:.0%}", "kept": kept, "k": len(r["samples"])}
+    workspace.show("augment", "augment.your_run_samples", mean=f"{r['mean']:.0%}", **numbers)
     return gallery, rows, workspace.tr("augment.summary", **numbers)
 
 
@@ -114,7 +100,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     with gr.Row():
         with gr.Column(scale=1):
             image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                             value=example_images()[0], height=240)
+                             value=images.sample_photos()[0], height=240)
             mix_image = RawImage(label=_("augment.second_image"), type="filepath", sources=["upload", "clipboard"],
                                  height=160)
             order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,

@@ -5,26 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..errors import ImageError
-from ..inference import compare, get_classifier
-from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
-from .common import RawImage, example_images, user_errors
+from ..images import sample_photos
+from ..inference import compare
+from ..models import DEFAULT_MODEL
+from .common import RawImage, model_choices, pick, require, user_errors
 from .i18n import _
 from .session import Workspace
-
-HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
-
-
-def pick(model: str | None, workspace: Workspace | None):
-    """The classifier for a model name: this session's own first, else a shared pretrained one."""
-    return workspace.classifier(model) if workspace else get_classifier(model or None)
-
-
-def require(image):
-    if image is None:
-        raise ImageError("Add an image first: upload, webcam or paste.", code="image.missing")
-    return image
-
 
 @user_errors
 def classify_image(image, model: str | None = None, workspace: Workspace | None = None):
@@ -113,13 +99,8 @@ def compare_sizes(image, workspace: Workspace):
     return compare_table(rows, workspace), what_bigger_bought(rows, workspace), lesson
 
 
-def model_choices(workspace: Workspace | None = None) -> list[str]:
-    """Offline model first, this session's fine-tuned models, then Hub suggestions."""
-    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
-
-
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
-    """The tab; returns the model dropdown (the Transfer tab adds this session's models to it).
+    """The tab; returns the model dropdown (the Transfer and Distill tabs add this session's models to it).
     `lesson` is the tab's "your run" panel."""
     with gr.Row():
         with gr.Column():
@@ -130,7 +111,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
             with gr.Row():
                 run = gr.Button(_("classify.run"), variant="primary")
                 cam = gr.Button(_("classify.explain"))
-            gr.Examples(example_images(), inputs=image, label=_("classify.examples"))
+            gr.Examples(sample_photos(), inputs=image, label=_("classify.examples"))
         with gr.Column():
             label = gr.Label(num_top_classes=5, label=_("classify.top5"))
             info = gr.Markdown()

@@ -1,4 +1,5 @@
-"""Pieces every tab shares: the raw image input, error translation, example images."""
+"""Pieces every tab shares: the raw image input, the model lists, error translation, live-update throttling,
+Hangul-capable figures."""
 from __future__ import annotations
 
 import base64
@@ -6,15 +7,22 @@ import binascii
 import functools
 import inspect
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
-from ..errors import CvdemoError
+from ..errors import CvdemoError, ImageError
+from ..inference import get_classifier
+from ..models import OFFLINE_WEIGHTS
+from ..train import Event
 from .i18n import message_text, tr
 from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
+
+MAX_TRAIN_SECONDS = 300  # wall-clock limit of one training run in the app
+HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
 class RawImage(gr.Image):
@@ -34,6 +42,23 @@ class RawImage(gr.Image):
                 raise gr.Error(f"{tr('en', 'app.broken_paste')} / {tr('ko', 'app.broken_paste')}",
                                title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}") from None
         return payload.path
+
+
+def require(image):
+    """The handler's image, or a clear error when the input is empty."""
+    if image is None:
+        raise ImageError("Add an image first: upload, webcam or paste.", code="image.missing")
+    return image
+
+
+def pick(model: str | None, workspace: Workspace | None):
+    """The classifier for a model name: this session's own first, else a shared pretrained one."""
+    return workspace.classifier(model) if workspace else get_classifier(model or None)
+
+
+def model_choices(workspace: Workspace | None = None) -> list[str]:
+    """The models every model list offers: the offline ones first, this session's own, then Hub suggestions."""
+    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
 
 
 def user_errors(fn):
@@ -71,6 +96,24 @@ def user_errors(fn):
             raise translate(err, args, kwargs) from err
 
     return wrapper
+
+
+UPDATES_PER_SECOND = 2  # live progress: page updates at most this often
+
+
+def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
+    """A gate for a run's live updates: `due(event)` says whether to update the page for this Event: at most
+    `per_second` times a second of the run (by `event.elapsed`), but always at its last epoch."""
+    shown = 0.0
+
+    def due(event: Event) -> bool:
+        nonlocal shown
+        if event.elapsed - shown < 1 / per_second and event.epoch < event.epochs:
+            return False
+        shown = event.elapsed
+        return True
+
+    return due
 
 
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)
@@ -115,11 +158,3 @@ def figure_lang(workspace: Workspace) -> str:
     """The language a figure's words are drawn in: the session's, but English where no font here has Hangul
     (boxes are worse than English)."""
     return workspace.lang if workspace.lang == "en" or len(pyplot().rcParams["font.family"]) > 1 else "en"
-
-
-def example_images() -> list[str]:
-    """Real photos that ship inside scikit-image (no network needed)."""
-    import skimage
-
-    data = Path(skimage.__file__).parent / "data"
-    return [str(data / name) for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")]

@@ -3,30 +3,24 @@ student vs KD student on the built-in digits (with live curves), the alpha x T s
 (this session's Transfer-tab model or any classifier the factory builds) into a small student."""
 from __future__ import annotations
 
-import json
 import shutil
-import time
 
 import gradio as gr
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from .. import distill, images
 from ..errors import LimitError
-from ..export import export_onnx, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .classify import model_choices, pick, require
-from .common import RawImage, example_images, figure_lang, pyplot, user_errors
+from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pick, pyplot, require,
+                     throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
-from .transfer import MAX_TRAIN_SECONDS
 
 TEMPERATURES = (1, 2, 5, 10, 20)
 TOP = 8  # classes shown per temperature
 TRANSFER = "transfer"  # the teacher choice "this session's Transfer-tab model" (the default)
-UPDATES_PER_SECOND = 2  # live curves: page updates at most this often
 
 
 def entropy_bits(p: np.ndarray) -> float:
@@ -126,20 +120,20 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
     """Teacher vs student on labels alone vs KD student (digits), streaming each run's held-out accuracy
     per epoch; the last update adds the results table and what the run showed (for the lesson panel)."""
     n, skip = int(seeds), gr.skip()
-    names, points, shown = run_names(workspace), [], 0.0
+    names, points, due = run_names(workspace), [], throttle()
     yield workspace.tr("distill.three_way_running", n=n), held_out_curves([], names, n, workspace), "", skip
-    for kind, item in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
-                                             alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
-        if kind == "done":
+    for event in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
+                                        alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
+        if event.kind != "epoch":
             break
-        points.append(item)
-        if time.monotonic() - shown < 1 / UPDATES_PER_SECOND and item["epoch"] < item["epochs"]:
+        point = event.metrics
+        points.append(point)
+        if not due(event):
             continue
-        shown = time.monotonic()
-        yield (workspace.tr("distill.three_way_epoch", run=names[item["run"]], seed=item["seed"], epoch=item["epoch"],
-                            epochs=item["epochs"], acc=f"{item['test_acc']:.1%}"),
+        yield (workspace.tr("distill.three_way_epoch", run=names[point["run"]], seed=point["seed"],
+                            epoch=event.epoch, epochs=event.epochs, acc=f"{point['test_acc']:.1%}"),
                held_out_curves(points, names, n, workspace), skip, skip)
-    r, runs = item, item["runs"]
+    r, runs = event.result, event.result["runs"]
     lesson = workspace.show("distill", "distill.your_run_three_way", test=r["test"],
                             teacher=f"{runs['teacher']['acc_mean']:.1%}", labelled=r["labelled"], student=r["student"],
                             lab=f"{runs['labels_only']['acc_mean']:.1%}", T=f"{r['T']:g}", alpha=f"{r['alpha']:g}",
@@ -151,13 +145,12 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
 
 
 def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -> str:
-    """KD (the best alpha > 0) against labels only (alpha = 0), said plainly; one seed."""
-    kd_rows = [i for i, a in enumerate(alphas) if a > 0]
-    if 0.0 not in alphas or not kd_rows:
+    """`distill.sweep_comparison` said plainly: KD (the best alpha > 0) against labels only (alpha = 0); one seed."""
+    c = distill.sweep_comparison(grid, alphas)
+    if c is None:
         return workspace.tr("distill.sweep_no_compare")
-    base, kd = float(grid[alphas.index(0.0)].mean()), float(grid[kd_rows].max())  # alpha 0: T plays no part
-    numbers = {"kd": f"{kd:.1%}", "gain": f"{100 * (kd - base):+.1f}", "base": f"{base:.1%}"}
-    if 100 * (kd - base) >= 1:
+    numbers = {"kd": f"{c['kd']:.1%}", "gain": f"{c['gain']:+.1f}", "base": f"{c['base']:.1%}"}
+    if c["verdict"] == "helped":
         return workspace.tr("distill.sweep_helped", **numbers)
     return workspace.tr("distill.sweep_no_help", **numbers)
 
@@ -287,21 +280,20 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         skip = gr.skip()
         yield workspace.tr("distill.teacher_pass"), skip, "", skip, skip, skip
         metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
-        history, shown, result = [], 0.0, None
+        history, due = [], throttle()
         for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
                                                 copies=int(copies), stop=stop_flag, student=student,
                                                 label_free=label_free, pretrained_student=bool(pretrained),
                                                 val=val):
-            result = getattr(event, "result", None) or result
             if event.kind != "epoch":
                 continue
             history.append({"epoch": event.epoch, **event.metrics})
-            if event.elapsed - shown < 1 / UPDATES_PER_SECOND and event.epoch < event.epochs:
+            if not due(event):
                 continue
-            shown = event.elapsed
             line = workspace.tr("distill.epoch_line", epoch=event.epoch, epochs=event.epochs, metric=metric,
                                 acc=f"{event.metrics.get('val_acc', 0):.1%}", seconds=f"{event.elapsed:.1f}")
             yield line, curve(history, workspace, label_free), skip, skip, skip, skip
+        result = event.result  # the last event: "done" or "stopped"
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
         yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
@@ -312,28 +304,14 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
 
 @user_errors
 def export_student(workspace: Workspace, name: str | None):
-    """The student as weights + config.json (timm's format for timm students) and as ONNX."""
+    """The student's files (`distill.save_student`): weights + config.json, and ONNX."""
     student = workspace.models.get(name or "")
     if student is None:
         raise LimitError("Distill a student first (it may have been dropped: a session keeps 3 models).",
                          code="model.missing")
     folder = workspace.files() / "student"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    if isinstance(student.model, distill.StudentCNN):
-        from safetensors.torch import save_file
-
-        state = {k: v.detach().cpu().contiguous() for k, v in student.model.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        widths = [m.out_channels for m in student.model.modules() if isinstance(m, nn.Conv2d)]
-        config = {"architecture": "cvdemo.distill.StudentCNN", "widths": widths, "num_classes": len(student.labels),
-                  "label_names": list(student.labels), "input_size": [3, *student.input_size], "crop_pct": 1.0,
-                  "interpolation": "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    else:  # a timm student: the same files the Transfer tab exports, loadable by plain timm
-        save_model(student.model, folder, student.labels)
-    export_onnx(student.model, folder / "model.onnx", student.input_size)
-    return [str(folder / name) for name in ("model.safetensors", "config.json", "model.onnx")]
+    return [str(path) for path in distill.save_student(student, folder)]
 
 
 def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
@@ -345,7 +323,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it)."""
     gr.Markdown(_("distill.explore_heading"))
     with gr.Row():
-        image = RawImage(value=example_images()[0], label=_("app.image"), type="filepath",
+        image = RawImage(value=images.sample_photos()[0], label=_("app.image"), type="filepath",
                          sources=["upload", "webcam", "clipboard"], height=220, scale=1)
         with gr.Column(scale=2):
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .. import datasets
+from .. import datasets, uploads
 from ..errors import LimitError
-from ..selftrain import Pool, precision_coverage, prepare, self_train
+from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
 from .common import skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
@@ -18,7 +18,6 @@ from .session import Workspace
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
 GALLERY_SIZE = 24     # accepted / rejected pseudo-labels shown each
 THUMB = 96            # their side in pixels (digits are 8x8: scaled up without smoothing)
-MANY_IMAGES = 600     # above this many images, one RandAugment view per image instead of two (time)
 
 
 def thumb(image: Image.Image) -> Image.Image:
@@ -99,7 +98,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
         if not zip_file:
             raise LimitError("Choose a zip of class folders (with an unlabeled/ folder) first.",
                              code="dataset.no_zip")
-        data, skipped = datasets.from_zip(zip_file)
+        data, skipped = uploads.from_zip(zip_file)
         datasets.check_trainable(data)
         return prepare(data, float(fraction), seed), skipped
     return prepare(builtin, float(fraction), seed), []  # (an unknown name: load_builtin says so)
@@ -114,13 +113,14 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     with workspace.job() as stop_flag:
         yield (tr("selftrain.preparing"),) + (skip,) * 7
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
-        copies = 2 if len(pool.labelled) + len(pool.unlabeled) <= MANY_IMAGES else 1
         rows = []
-        for row in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies,
-                              class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
-            rows.append(row)
-            status = tr("selftrain.round_done", round=row["round"], rounds=int(rounds), acc=f"{row['accuracy']:.1%}",
-                        seconds=f"{row['seconds']:.1f}")
+        for event in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies_for(pool),
+                                class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
+            if event.kind != "round":
+                break
+            rows.append(event.metrics)
+            status = tr("selftrain.round_done", round=event.epoch, rounds=event.epochs,
+                        acc=f"{event.metrics['accuracy']:.1%}", seconds=f"{event.elapsed:.1f}")
             yield (status, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes)) + (skip,) * 5
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)

@@ -8,35 +8,34 @@ import shutil
 import gradio as gr
 import pandas as pd
 
-from .. import datasets
+from .. import datasets, uploads
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
-from ..train import TrainConfig
-from ..transfer import default_config, scratch_config, transfer
-from .classify import model_choices
-from .common import pyplot, skipped_text, user_errors
+from ..train import TrainConfig, last_event
+from ..transfer import DEFAULTS, scratch_config, transfer
+from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
-MAX_TRAIN_SECONDS = 300    # wall-clock limit of one run in the app
-SOURCES = ["Built-in dataset", "Zip of class folders", "Images per class"]  # the API's values (any language)
+SOURCES = ("builtin", "zip", "files")  # the dataset's source: a built-in set, a zip, images per class (slots)
+TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
 
 
 @user_errors
 def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slots):
     """Build the session's dataset from the chosen source; report counts and what was skipped."""
     merged = []
-    if source == SOURCES[0]:
+    if source == "builtin":
         data, skipped = datasets.load_builtin(builtin), []
-    elif source == SOURCES[1]:
+    elif source == "zip":
         if not zip_file:
             raise LimitError("Choose a .zip file whose folders are the classes.", code="dataset.no_zip")
-        data, skipped = datasets.from_zip(zip_file)
+        data, skipped = uploads.from_zip(zip_file)
     else:
         by_class, merged = class_files(slots[:SLOTS], slots[SLOTS:2 * SLOTS], workspace.shots)
-        data, skipped = datasets.from_class_files(by_class)
+        data, skipped = uploads.from_class_files(by_class)
     datasets.check_trainable(data)
     workspace.dataset = data
     counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
@@ -46,18 +45,18 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
 
 def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
     """The slots as {class name: its uploads and webcam shots}, and a note per slot merged into another: slots
-    whose names are the same once cleaned (spaces trimmed, case ignored, as `datasets.from_class_files` compares
+    whose names are the same once cleaned (spaces trimmed, case ignored, as `uploads.from_class_files` compares
     them) are one class, named as in the first of them. Slots with no name and no images are left out."""
     by_class, first, merged = {}, {}, []
     for i, (name, paths) in enumerate(zip(names, files)):
         name, images = name or "", list(paths or []) + shots.get(i, [])
         if not (name.strip() or images):
             continue
-        key = datasets.clean_class_name(name).casefold()
+        key = uploads.clean_class_name(name).casefold()
         if key in first:
             slot, kept = first[key]
             by_class[kept] += images
-            shown = datasets.clean_class_name(kept)
+            shown = uploads.clean_class_name(kept)
             merged.append(Note(f"Slots {slot + 1} and {i + 1} are both named '{shown}' (names are compared ignoring "
                                "case and extra spaces): their images were put together in one class.",
                                "transfer.slots_merged", first=slot + 1, second=i + 1, name=shown))
@@ -155,27 +154,25 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        result, history, shown = None, [], 0.0
+        history, due = [], throttle()
         for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
                               val_fraction=float(val_fraction), augment=spec if use_augment else None,
                               stop=stop_flag):
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
-                if event.elapsed - shown < 0.5 and event.epoch < event.epochs:
-                    continue  # at most two page updates a second
-                shown = event.elapsed
+                if not due(event):
+                    continue
                 yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
                                             acc=f"{event.metrics.get('val_acc', 0):.1%}",
                                             seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
-            result = getattr(event, "result", None) or result
+        result = event.result  # the last event: "done" or "stopped"
         scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
             yield progress(workspace.tr("transfer.scratch_running"))
             scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0))
             budget = scratch_cfg.max_seconds
-            for event in transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
-                                  val_fraction=float(val_fraction), stop=stop_flag):
-                scratch = getattr(event, "result", None) or scratch
+            scratch = last_event(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
+                                          val_fraction=float(val_fraction), stop=stop_flag)).result
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
@@ -186,9 +183,9 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                your_run(workspace, result, len(data), scratch, budget))
 
 
-def mode_defaults(mode: str) -> tuple[int, int, float]:
-    config = default_config(mode)
-    return config.epochs, config.batch_size, config.lr
+def mode_defaults(mode: str) -> tuple:
+    """The training settings' values for `mode` (transfer.DEFAULTS)."""
+    return tuple(DEFAULTS[mode][key] for key in TRAINING)
 
 
 @user_errors
@@ -197,7 +194,7 @@ def export_files(workspace: Workspace, what: str):
     if what == "dataset":
         if workspace.dataset is None:
             raise LimitError("Load a dataset first.", code="dataset.missing")
-        return str(datasets.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
+        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
     result = workspace.result
     if result is None:
         raise LimitError("Train a model first.", code="model.missing")
@@ -225,7 +222,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
         with gr.Column():
             source = gr.Radio(list(zip((_("transfer.source_builtin"), _("transfer.source_zip"),
                                         _("transfer.source_files")), SOURCES)),
-                              value=SOURCES[0], label=_("transfer.source"))
+                              value="builtin", label=_("transfer.source"))
             builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
             zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath")
             with gr.Accordion(_("transfer.per_class"), open=False):
@@ -251,12 +248,14 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             mode = gr.Radio([(_("transfer.mode_probe"), "probe"), (_("transfer.mode_finetune"), "finetune"),
                              (_("transfer.mode_full"), "full")], value="probe", label=_("transfer.mode"))
             compare = gr.Checkbox(True, label=_("transfer.compare"))
+            start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = gr.Slider(1, 300, 100, step=1, label=_("app.epochs"))
-                batch_size = gr.Slider(4, 256, 128, step=4, label=_("transfer.batch_size"))
+                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                batch_size = gr.Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = gr.Number(0.01, label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
-                weight_decay = gr.Number(1e-4, label=_("transfer.weight_decay"), minimum=0, maximum=1.0)
+                lr = gr.Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                weight_decay = gr.Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
+                                         maximum=1.0)
             with gr.Row():
                 val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
                 seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
@@ -293,7 +292,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
               [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
               api_name="train", concurrency_id="training", concurrency_limit=1)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    mode.change(mode_defaults, mode, [epochs, batch_size, lr], api_visibility="private", queue=False)
+    mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
     export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
     export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
     export_data.click(lambda ws: export_files(ws, "dataset"), workspace, downloads, api_visibility="private")
