@@ -163,3 +163,27 @@ def check_trainable(dataset: Dataset) -> None:
         raise DatasetError(f"Each class needs at least {MIN_PER_CLASS} images; too few in {listed}. "
                            "Add images to these classes or remove them.", "dataset.too_few_images",
                            classes=list(small), limit=MIN_PER_CLASS, listed=listed)
+
+
+# --- fixed splits and labelled subsets of the lessons -------------------------------------------------------
+
+DIGITS_TEST_FRACTION = 1 / 3  # the held-out digits test split of the distillation and self-training lessons
+
+
+def digits_split() -> tuple[Dataset, Dataset]:
+    """(training split, held-out test split) of scikit-learn's digits: a fixed, stratified third for testing."""
+    return split(load_builtin("digits"), DIGITS_TEST_FRACTION, seed=0)
+
+
+def pick_labelled(data: Dataset, labelled: int, seed: int) -> np.ndarray:
+    """`labelled` indices of `data`, stratified (as equal per class as possible), seeded: the few labels a
+    semi-supervised lesson keeps (the rest of the training split acts as unlabeled)."""
+    rng = np.random.default_rng(seed)
+    classes = len(data.classes)
+    if not classes <= labelled <= len(data):
+        raise LimitError(f"labelled must be from {classes} (one per class) to {len(data)}, got {labelled}",
+                         code="limit.labelled", value=labelled)
+    per_class = [rng.permutation(np.flatnonzero(data.labels == c)) for c in range(classes)]
+    order = rng.permutation(classes)
+    quota = {c: labelled // classes + (i < labelled % classes) for i, c in enumerate(order)}
+    return np.sort(np.concatenate([idx[:quota[c]] for c, idx in enumerate(per_class)]))

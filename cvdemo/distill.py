@@ -50,7 +50,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from . import measure
-from .datasets import Dataset, load_builtin, split
+from .datasets import Dataset, digits_split, load_builtin, pick_labelled, split
 from .errors import LimitError, ModelError
 from .export import export_onnx, load_model, save_model
 from .models import create_model
@@ -61,7 +61,6 @@ __all__ = [
     "CHECKPOINTS",
     "TransferSet",
     "build_student",
-    "digits_split",
     "digits_student_input",
     "digits_teacher_input",
     "distill",
@@ -84,7 +83,6 @@ __all__ = [
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 TEACHER_NAME = "digits_teacher"
-TEST_FRACTION = 1 / 3  # the held-out digits test split (fixed: seed 0)
 Preprocess = Callable[[Any], Any]  # raw image -> model input (C, H, W) (a leading batch dim of 1 is dropped)
 
 
@@ -251,11 +249,6 @@ def build_student(kind: str = "mlp", num_classes: int = 10, seed: int = 0) -> nn
         return create_model("digits_mlp" if kind == "mlp" else "digits_tiny_cnn", num_classes=num_classes)
 
 
-def digits_split() -> tuple[Dataset, Dataset]:
-    """(training split, held-out test split) of scikit-learn's digits: a fixed, stratified third for testing."""
-    return split(load_builtin("digits"), TEST_FRACTION, seed=0)
-
-
 # --- the shipped teacher ----------------------------------------------------------------------
 
 TEACHER_RECIPE = {"widths": [32, 64], "epochs": 30, "batch_size": 64, "lr": 3e-3, "weight_decay": 5e-4, "seed": 0,
@@ -286,7 +279,7 @@ def make_teacher(out: Path | str = CHECKPOINTS, *, quiet: bool = False) -> dict:
         "name": TEACHER_NAME,
         "input": {"size": [16, 16], "channels": 1, "mean": DIGITS_MEAN, "std": DIGITS_STD,
                   "preprocess": "cvdemo.distill.digits_teacher_input"},
-        "trained_on": f"scikit-learn digits, training split of cvdemo.distill.digits_split() ({len(train)} images, "
+        "trained_on": f"scikit-learn digits, training split of cvdemo.datasets.digits_split() ({len(train)} images, "
                       f"all labels); held-out test split {len(test)} images",
         "test_acc": round(acc, 4), "params": measure.params(model), "recipe": r,
         "command": "python -m cvdemo.distill make-teacher"})
@@ -333,19 +326,6 @@ def _labelled(data: Dataset, preprocess: Preprocess) -> TensorDataset:
 
 
 # --- the lesson: three runs side by side ------------------------------------------------------
-
-def _pick_labelled(data: Dataset, labelled: int, seed: int) -> np.ndarray:
-    """`labelled` indices of `data`, stratified (as equal per class as possible), seeded."""
-    rng = np.random.default_rng(seed)
-    classes = len(data.classes)
-    if not classes <= labelled <= len(data):
-        raise LimitError(f"labelled must be from {classes} (one per class) to {len(data)}, got {labelled}",
-                         code="limit.labelled", value=labelled)
-    per_class = [rng.permutation(np.flatnonzero(data.labels == c)) for c in range(classes)]
-    order = rng.permutation(classes)
-    quota = {c: labelled // classes + (i < labelled % classes) for i, c in enumerate(order)}
-    return np.sort(np.concatenate([idx[:quota[c]] for c, idx in enumerate(per_class)]))
-
 
 def _train_student(kind: str, seed: int, train: Dataset, chosen: np.ndarray, teacher: nn.Module | None,
                    epochs: int, batch_size: int, lr: float, T: float, alpha: float,
@@ -425,7 +405,7 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
                          elapsed=time.perf_counter() - start)
 
         for seed in seeds:
-            chosen = _pick_labelled(train, labelled, seed)
+            chosen = pick_labelled(train, labelled, seed)
             accs["teacher"].append(evaluate(teacher, teacher_test)["acc"])
             if seed == seeds[0]:  # the teacher is not trained: one flat line
                 yield point("teacher", seed, 0, accs["teacher"][-1])
@@ -535,7 +515,7 @@ def sweep(alphas: Sequence[float] = (0.5, 0.9), temperatures: Sequence[float] = 
             _check_T_alpha(t, a)
     train, test = digits_split()
     teacher = teacher or load_teacher()
-    chosen = _pick_labelled(train, labelled, seed)
+    chosen = pick_labelled(train, labelled, seed)
     test_set = _labelled(test, digits_student_input)
     grid = np.zeros((len(alphas), len(temperatures)))
     for i, a in enumerate(alphas):

@@ -8,7 +8,7 @@
 
 Command line: `python -m cvdemo selftrain digits|faces|textures|ZIP|FOLDER [--seeds 3] [--rounds 3] [--threshold 0.9]`.
 
-The data (`prepare`): a held-out test split (digits: `distill.digits_split()`'s fixed third; the others: a
+The data (`prepare`): a held-out test split (digits: `datasets.digits_split()`'s fixed third; the others: a
 stratified third), and of the training split a stratified `labelled_fraction` keeps its labels; the rest is
 "unlabeled" and its labels are hidden (used only to report the pseudo-labels' precision). A user's Dataset whose
 `unlabeled` list holds images (a zip with an `unlabeled/` folder) keeps all its labels instead: a quarter of them
@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .datasets import BUILTIN, Dataset, load, load_builtin, split
-from .distill import _pick_labelled, digits_split, digits_student_input
+from .datasets import BUILTIN, Dataset, digits_split, load, load_builtin, pick_labelled, split
+from .distill import digits_student_input
 from .errors import CvdemoError, LimitError
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, last_event, one_thread, predict, seeded
@@ -94,7 +94,7 @@ def prepare(dataset: str | Dataset = "digits", labelled_fraction: float = 0.05, 
     else:
         data = load_builtin(dataset) if isinstance(dataset, str) else dataset
         train, test = split(data, 1 / 3, seed=0)
-    chosen = _pick_labelled(train, max(len(train.classes), round(labelled_fraction * len(train))), seed)
+    chosen = pick_labelled(train, max(len(train.classes), round(labelled_fraction * len(train))), seed)
     rest = np.setdiff1d(np.arange(len(train)), chosen)
     return Pool(train.name, list(train.classes), [train.images[i] for i in chosen], train.labels[chosen],
                 [train.images[i] for i in rest], train.labels[rest], list(test.images), test.labels,

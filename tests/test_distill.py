@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cvdemo import datasets
 from cvdemo import distill as d
 from cvdemo import measure
 from cvdemo.errors import LimitError, ModelError
@@ -35,7 +36,7 @@ def teacher():
 
 @pytest.fixture(scope="module")
 def data():
-    return d.digits_split()
+    return datasets.digits_split()
 
 
 # --- kd_loss --------------------------------------------------------------------------------------
