@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import images
+from . import images, measure
 from .errors import LimitError
 from .export import export_onnx
 from .cache import bound, cache_dir
@@ -166,9 +166,7 @@ class Classifier:
     def probabilities(self, images_: list[Image.Image]) -> np.ndarray:
         """Softmax probabilities (N, classes) for RGB images."""
         batch = np.concatenate([self.preprocess(im) for im in images_])
-        logits = self.logits(batch).astype(np.float64)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(batch))
 
     def top_k(self, probs: np.ndarray, k: int) -> list[tuple[str, float]]:
         order = np.argsort(-probs)[:k]
@@ -180,10 +178,9 @@ class Classifier:
         check_top_k(top_k)
         batch = self.preprocess(images.load_image(image))
         start = time.perf_counter()
-        logits = self.logits(batch)[0].astype(np.float64)
+        logits = self.logits(batch)[0]
         ms = (time.perf_counter() - start) * 1000
-        e = np.exp(logits - logits.max())
-        return self.top_k(e / e.sum(), top_k), ms
+        return self.top_k(softmax(logits), top_k), ms
 
     # --- explanation ---
     def gradcam(self, image, class_index: int | None = None) -> tuple[np.ndarray, Image.Image, str]:
@@ -273,16 +270,17 @@ def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str,
     return get_classifier(model).classify(image, top_k)[0]
 
 
-def fp32_bytes(model: torch.nn.Module) -> int:
-    """Bytes of the model's weights stored as float32 (parameters and buffers such as BatchNorm statistics;
-    integer buffers, e.g. BatchNorm's batch counter, excluded): its size on disk as a float32 safetensors file."""
-    return sum(t.numel() * 4 for t in model.state_dict().values() if t.is_floating_point())
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis, computed in float64 (stable: the largest logit is subtracted first)."""
+    z = np.asarray(logits, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def compare(image, names: tuple[str, ...] | None = None, top_k: int = 5, runs: int = 5) -> list[dict]:
     """One image through several classifiers side by side (default: the offline EfficientNet-Lite0/1/2), one
-    dict per model in the order given: name, input_size (H, W), params, mb (float32 weights, MiB = 2**20
-    bytes), ms (model milliseconds: the median of `runs` forward passes after one warm-up pass,
+    dict per model in the order given: name, input_size (H, W), params, mb (its safetensors file, MiB = 2**20
+    bytes: `measure.disk_bytes`, as the Distill tab reports sizes), ms (model milliseconds: the median of `runs` forward passes after one warm-up pass,
     preprocessing excluded), runtime, and top (the top-k [(label, probability)]). Each model preprocesses the
     image its own way (its own input size and crop)."""
     from .models import OFFLINE_WEIGHTS
@@ -299,11 +297,10 @@ def compare(image, names: tuple[str, ...] | None = None, top_k: int = 5, runs: i
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            logits = classifier.logits(batch)[0].astype(np.float64)
+            logits = classifier.logits(batch)[0]
             times.append((time.perf_counter() - start) * 1000)
-        e = np.exp(logits - logits.max())
         rows.append({"name": classifier.name, "input_size": classifier.input_size,
-                     "params": sum(p.numel() for p in classifier.model.parameters()),
-                     "mb": fp32_bytes(classifier.model) / 2**20, "ms": float(np.median(times)),
-                     "runtime": classifier.runtime, "top": classifier.top_k(e / e.sum(), top_k)})
+                     "params": measure.params(classifier.model),
+                     "mb": measure.disk_bytes(classifier.model) / 2**20, "ms": float(np.median(times)),
+                     "runtime": classifier.runtime, "top": classifier.top_k(softmax(logits), top_k)})
     return rows
