@@ -686,10 +686,17 @@ def save_student(student, folder: Path | str) -> list[Path]:
     return [folder / name for name in ("model.safetensors", "config.json", "model.onnx")]
 
 
+def right_way_round(ratio: float) -> tuple[str, bool]:
+    """A ratio (teacher / student) said the right way round: the factor as shown (one decimal below 10) and
+    whether the student is the smaller/faster one. 1.4 -> ("1.4", True); 1/1.2 -> ("1.2", False); 55 -> ("55", True)."""
+    x = ratio if ratio >= 1 else 1 / ratio
+    return (f"{x:.1f}" if x < 10 else f"{x:.0f}"), ratio >= 1
+
+
 def _times(ratio: float, more: str, less: str) -> str:
-    """A ratio said the right way round, one decimal below 10: 1.4x smaller, 1.2x larger, 55x smaller."""
-    x, word = (ratio, more) if ratio >= 1 else (1 / ratio, less)
-    return f"{x:.1f}x {word}" if x < 10 else f"{x:.0f}x {word}"
+    """'1.4x smaller', '1.2x larger', '55x smaller'."""
+    shown, student_less = right_way_round(ratio)
+    return f"{shown}x {more if student_less else less}"
 
 
 def distill_plan(teacher, dataset: Dataset | None = None) -> tuple[Dataset, bool]:

@@ -199,8 +199,8 @@ def curve(history: list[dict], workspace: Workspace, label_free: bool) -> gr.Lin
 def ratios(r: dict, workspace: Workspace) -> dict[str, str]:
     """The student against the teacher, said the right way round: "1.4× smaller" (not "1×"), "1.2× slower"."""
     def said(x: float, more: str, less: str) -> str:
-        value, key = (x, more) if x >= 1 else (1 / x, less)
-        return workspace.tr(key, x=f"{value:.1f}" if value < 10 else f"{value:.0f}")
+        shown, student_less = distill.right_way_round(x)
+        return workspace.tr(more if student_less else less, x=shown)
 
     return {"size": said(r["compression"], "distill.ratio_smaller", "distill.ratio_larger"),
             "speed": said(r["speedup"], "distill.ratio_faster", "distill.ratio_slower")}
