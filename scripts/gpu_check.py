@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cvdemo.datasets import Dataset, load_builtin  # noqa: E402
-from cvdemo.train import TrainConfig  # noqa: E402
+from cvdemo.train import TrainConfig, last_event  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 ROWS: list[tuple[str, str, str]] = []  # (row, "ok" | "FAIL" | "skipped", detail)
@@ -65,10 +65,6 @@ def textures(n: int | None) -> Dataset:
         return data
     keep = np.concatenate([np.flatnonzero(data.labels == c)[:n // 3] for c in range(len(data.classes))])
     return data.subset(keep)
-
-
-def events_of(generator) -> list:
-    return list(generator)
 
 
 def main() -> int:
@@ -125,7 +121,7 @@ def main() -> int:
         hook = model.conv_stem.register_forward_pre_hook(spy)
         base = get_classifier()
         config = TrainConfig(epochs=1, batch_size=32, lr=1e-3, device=device)
-        *_, last = events_of(fit(model, ImageSet(train, base), ImageSet(val, base), config=config))
+        last = last_event(fit(model, ImageSet(train, base), ImageSet(val, base), config=config))
         hook.remove()
         if CUDA:
             assert seen == {"channels_last": True, "autocast": True, "dtype": "torch.bfloat16"}, seen
@@ -203,7 +199,7 @@ def main() -> int:
 
         assert "teacher" in state, "needs the finetune row"
         config = TrainConfig(epochs=1, batch_size=32, lr=3e-3, device=device)
-        *_, last = events_of(distill_classifier(state["teacher"], state["data"], config=config, copies=1))  # noqa
+        last = last_event(distill_classifier(state["teacher"], state["data"], config=config, copies=1))
         r = last.result
         return (f"teacher val_acc {r['teacher']['val_acc']:.3f}, student {r['student']['val_acc']:.3f}, "
                 f"{r['compression']:.0f}x smaller, student on {next(r['classifier'].model.parameters()).device}")
@@ -212,8 +208,8 @@ def main() -> int:
     def _selftrain():
         from cvdemo.selftrain import self_train
 
-        photo = events_of(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1))[-1].history
-        digits = events_of(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2))[-1].history
+        photo = last_event(self_train("faces", labelled_fraction=0.1, rounds=1, epochs=2, copies=1)).history
+        digits = last_event(self_train("digits", labelled_fraction=0.05, rounds=1, epochs=2)).history
         return (f"faces round 1 accuracy {photo[-1]['accuracy']:.3f} (baseline {photo[-1]['baseline']:.3f}); "
                 f"digits {digits[-1]['accuracy']:.3f}")
 
