@@ -83,6 +83,11 @@ def clean_class_name(name: Any) -> str:
     return text[:MAX_CLASS_NAME].rstrip()
 
 
+def class_key(name: Any) -> str:
+    """What two class names must share to be the same class: cleaned, case ignored."""
+    return clean_class_name(name).casefold()
+
+
 def from_class_files(files: dict[str, list], *, max_images: int = MAX_IMAGES) -> tuple[Dataset, list[str]]:
     """Build a dataset from {class name: [file, ...]}; a file is anything `images.load_image` takes
     (path, bytes, binary file, PIL image, numpy array). A class named "unlabeled" is the unlabeled
@@ -337,8 +342,7 @@ def _class_names(raw_names: Iterable[Any], limit: bool = True) -> dict[Any, str 
     names: dict[Any, str | None] = {}
     seen: dict[str, Any] = {}
     for raw in raw_names:
-        name = clean_class_name(raw)
-        key = name.casefold()
+        name, key = clean_class_name(raw), class_key(raw)
         if not name:
             raise DatasetError(f"The class name {_display(str(raw))!r} is empty once cleaned; give every class a "
                                "name.", "dataset.empty_class_name", name=_display(str(raw)))

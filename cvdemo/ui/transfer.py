@@ -45,14 +45,15 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
 
 def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
     """The slots as {class name: its uploads and webcam shots}, and a note per slot merged into another: slots
-    whose names are the same once cleaned (spaces trimmed, case ignored, as `uploads.from_class_files` compares
-    them) are one class, named as in the first of them. Slots with no name and no images are left out."""
+    whose names are the same once cleaned (`uploads.class_key`: spaces trimmed, case ignored, as
+    `uploads.from_class_files` compares them) are one class, named as in the first of them. Slots with no name
+    and no images are left out."""
     by_class, first, merged = {}, {}, []
     for i, (name, paths) in enumerate(zip(names, files)):
         name, images = name or "", list(paths or []) + shots.get(i, [])
         if not (name.strip() or images):
             continue
-        key = uploads.clean_class_name(name).casefold()
+        key = uploads.class_key(name)
         if key in first:
             slot, kept = first[key]
             by_class[kept] += images
