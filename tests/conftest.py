@@ -24,6 +24,36 @@ def examples() -> dict[str, str]:
     return dict(zip(("cat", "coffee", "astronaut", "rocket"), sample_photos()))
 
 
+@pytest.fixture(scope="session")
+def textures():
+    """The built-in textures (150 patches, 3 classes)."""
+    from cvdemo.datasets import load_builtin
+
+    return load_builtin("textures")
+
+
+@pytest.fixture(scope="session")
+def few_textures(textures):
+    """Every fifth textures image (30, 10 per class): a tiny training or transfer set."""
+    return textures.subset(range(0, len(textures), 5))
+
+
+@pytest.fixture(scope="session")
+def digits_teacher():
+    """The shipped digits teacher (checkpoints/digits_teacher.*)."""
+    from cvdemo.distill import load_teacher
+
+    return load_teacher()
+
+
+@pytest.fixture(scope="session")
+def digits_data():
+    """The digits' fixed (train, test) split."""
+    from cvdemo.datasets import digits_split
+
+    return digits_split()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,8 +22,8 @@ from torch.utils.data import TensorDataset
 from cvdemo.augment import build_pipeline
 from cvdemo.datasets import load_builtin, split
 from cvdemo.errors import LimitError
-from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, evaluate, fit, is_main_process, predict,
-                          progress_bar, seeded)
+from cvdemo.train import (Event, StopFlag, TrainConfig, classification_loss, evaluate, fit, is_main_process, one_thread,
+                          predict, progress_bar, seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -483,3 +483,12 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert all(abs(h["val_acc"] * 51 - round(h["val_acc"] * 51)) < 1e-6 for h in r0["history"])
     assert r0["best"]["val_acc"] > 0.8
     assert r0["evaluate"]["acc"] == r1["evaluate"]["acc"] == pytest.approx(r0["full_val_acc"], abs=1e-9)
+
+
+def test_one_thread_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with one_thread():
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

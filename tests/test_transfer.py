@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from cvdemo import LimitError, ModelError
-from cvdemo.datasets import DatasetError, load_builtin
+from cvdemo.datasets import DatasetError
 from cvdemo.export import export_onnx, load_model, save_model
 from cvdemo.train import StopFlag, TrainConfig
 from cvdemo.transfer import build_network, transfer
@@ -22,11 +22,6 @@ from tests.conftest import free_port
 def run(dataset, **kwargs):
     events = list(transfer(dataset, **kwargs))
     return events, events[-1].result
-
-
-@pytest.fixture(scope="module")
-def textures():
-    return load_builtin("textures")
 
 
 def test_linear_probe_learns_textures_and_reports(textures):
@@ -176,12 +171,6 @@ def test_cli_train_writes_model_onnx_and_metrics(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val_acc"] > 0.9 and len(metrics["history"]) == 30
     assert "validation accuracy" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def few_textures(textures):
-    """Every fifth textures image (30, 10 per class): 24 to train on, 6 to validate."""
-    return textures.subset(range(0, len(textures), 5))
 
 
 AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "rotation", "degrees": 20},
