@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from cvdemo import LimitError, classify
-from cvdemo.inference import get_classifier
+from cvdemo.inference import PooledFeatures, extract_features, get_classifier
 
 
 def test_classify_takes_path_pil_and_numpy_alike(examples):
@@ -140,3 +140,14 @@ def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_las
     assert not any(t.is_alive() for t in threads)
     assert fake_loading.built == ["fast", "slow"]  # built once; the other two requests got the same one
     assert len({id(r) for r in results}) == 1 and inference._name_locks == {}
+
+
+def test_onnx_features_equal_the_torch_backbone(examples):
+    classifier = get_classifier()
+    image = Image.open(examples["cat"]).convert("RGB")
+    fast = extract_features([image])
+    with torch.no_grad():
+        eager = PooledFeatures(classifier.model)(torch.from_numpy(classifier.preprocess(image))).numpy()
+    assert fast.shape == (1, 1280)
+    assert np.abs(fast - eager).max() < 1e-3
+    assert not classifier.model.training  # exporting the features must leave the model in eval mode

@@ -16,7 +16,7 @@ from cvdemo.datasets import DatasetError
 from cvdemo.export import export_onnx, load_model, save_model
 from cvdemo.train import StopFlag, TrainConfig
 from cvdemo.transfer import build_network, transfer
-from tests.conftest import free_port
+from conftest import free_port
 
 
 def run(dataset, **kwargs):

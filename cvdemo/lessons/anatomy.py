@@ -1,16 +1,6 @@
-"""The CNN lessons: every lecture claim shown by a measurement on real, built models.
-
-    from cvdemo import lessons
-    from cvdemo.models import create_model
-    rows = lessons.layer_table(create_model("paper_alexnet"))    # per layer: shape, params, FLOPs, receptive field
-    lessons.layer_report("paper_vgg16", (3, 224, 224))        # the same for a name, with CPU latency (models kept)
-    lessons.stacked_3x3_lesson()                            # 2 x 3x3 = RF 5 with 18C^2 params vs 25C^2
-    lessons.latency_table()                                 # ms per image (CPU, batch 1) next to params / FLOPs
-    lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
-    lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
-    lessons.feature_maps(image)                             # what the pretrained model's layers respond to
-    shapes, defaults = lessons.feature_layers()             # the layers it can show, their output shapes
-    for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
+"""Model anatomy: what a built network is made of and costs, measured, never typed in: the layer table
+(output shape, parameters, FLOPs, receptive field per layer), stacked 3x3 convolutions, CPU latency, and the
+feature maps of the pretrained model.
 
 Conventions:
 - FLOPs = 2 x multiply-adds, counted as `torch.utils.flop_counter.FlopCounterMode` counts them (so
@@ -36,25 +26,22 @@ import math
 import os
 import platform
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageEnhance
+from PIL import Image
 from torch import fx, nn
-from torch.utils.data import TensorDataset
 
-from . import measure
-from .errors import LimitError
-from .models import DEFAULT_MODEL, create_model, list_models
-from .train import MAX_BATCH_SIZE, Event, StopFlag, TrainConfig, evaluate, fit, one_thread, seeded
+from .. import measure
+from ..errors import LimitError
+from ..models import DEFAULT_MODEL, create_model
 
-__all__ = ["available_layers", "bias_experiment", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear",
-           "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson", "train_classic"]
+__all__ = ["GLOBAL", "LATENCY_MODELS", "NA", "available_layers", "cpu_name", "default_layers", "feature_layers",
+           "feature_maps", "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson"]
+
 
 # --- which layers a table lists ------------------------------------------------------------------
 
@@ -402,100 +389,7 @@ def latency_table(names: Sequence[str] = LATENCY_MODELS, input_size: Sequence[in
     return out
 
 
-# --- 4. fully connected vs convolutional, on shifted digits -------------------------------------------
-
-def _digit_arrays(seed: int, val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from .datasets import load_builtin, split
-
-    train, val = split(load_builtin("digits"), val_fraction, seed=seed)
-
-    def arrays(d):
-        return np.stack([np.asarray(im, np.float32)[..., 0] / 255 for im in d.images]), d.labels.astype(np.int64)
-
-    return (*arrays(train), *arrays(val))
-
-
-def _paste(digits: torch.Tensor, canvas: int, offsets: np.ndarray) -> torch.Tensor:
-    """digits (N, s, s) pasted on zero canvases (N, 1, canvas, canvas) with top-left corners `offsets` (N, 2: y, x)."""
-    n, s = digits.shape[0], digits.shape[-1]
-    out = torch.zeros(n, 1, canvas, canvas)
-    for i, (y, x) in enumerate(offsets):
-        out[i, 0, y:y + s, x:x + s] = digits[i]
-    return out
-
-
-_DIRECTIONS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
-
-
-@one_thread()  # tiny models: one torch thread beats two waiting on each other
-def fc_vs_cnn_shift(max_shift: int = 8, epochs: int = 10, seed: int = 0, canvas: int = 32, digit: int = 16, *,
-                    batch_size: int = 64, lr: float = 3e-3) -> dict:
-    """The lecture's claim: a CNN recognises a shifted object, a fully connected net does not.
-
-    scikit-learn's 8x8 digits (stratified 80/20 split, seeded) upscaled (bilinear) to `digit` px are
-    pasted CENTRED on a black `canvas` px square; an MLP and a SmallCNN (global max pool) of about the
-    same parameter count train on the centred images only, with the same budget, through
-    `cvdemo.train.fit` (AdamW, cosine, same seed; the best epoch by centred validation accuracy kept).
-    Each validation digit is then shown shifted by s = 0..max_shift pixels in one of the 8 compass
-    directions ((+-s, 0), (0, +-s), (+-s, +-s)), drawn per image from a generator seeded with `seed` + s.
-    Training runs on the CPU (deterministic for a seed); about 5 s on a quiet 2-core CPU.
-
-    Returns {"shifts", "mlp", "cnn" (accuracy per shift), "params", "seconds" (training, and "total"),
-    "best_epoch", "mlp_hidden", "epochs", "canvas", "digit", "train_images", "test_images", "note",
-    "models" (the two trained nets)}. Seed 0: the MLP falls from 0.89 to chance by 4 px; the CNN keeps
-    0.96 -> 0.88 at 8 px but dips at 2 and 6 px (see "note")."""
-    room = (canvas - digit) // 2
-    if not 0 <= max_shift <= room:
-        raise LimitError(f"max_shift must be from 0 to {room} (a {digit} px digit centred on {canvas} px)",
-                         code="limit.max_shift", value=max_shift, limit=room, digit=digit, canvas=canvas)
-    start = time.monotonic()
-    x_train, y_train, x_val, y_val = _digit_arrays(seed)
-    d_train, d_val = (F.interpolate(torch.from_numpy(a)[:, None], size=(digit, digit), mode="bilinear",
-                                    align_corners=False)[:, 0].clamp(0, 1) for a in (x_train, x_val))
-    centre = np.full((len(d_train), 2), room)
-    train = TensorDataset(_paste(d_train, canvas, centre), torch.from_numpy(y_train))
-    val_centred = _paste(d_val, canvas, np.full((len(d_val), 2), room))
-    val = TensorDataset(val_centred, torch.from_numpy(y_val))
-
-    with seeded(seed):
-        cnn = create_model("shift_cnn", in_channels=1, num_classes=10)
-    cnn_params = sum(p.numel() for p in cnn.parameters())
-    hidden = max(8, round((cnn_params - 10) / (canvas * canvas + 11)))  # same parameter budget
-    with seeded(seed):
-        mlp = create_model("fc_mlp", in_features=canvas * canvas, hidden=hidden, num_classes=10)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device="cpu")
-    seconds, final = {}, {}
-    for name, model in (("mlp", mlp), ("cnn", cnn)):
-        t0 = time.monotonic()
-        for event in fit(model, train, val, config=config, step_events=False):
-            final[name] = event
-        seconds[name] = time.monotonic() - t0
-
-    shifts = list(range(max_shift + 1))
-    acc: dict[str, list[float]] = {"mlp": [], "cnn": []}
-    y = torch.from_numpy(y_val)
-    for s in shifts:
-        rng = np.random.default_rng(seed + s)
-        offsets = room + s * _DIRECTIONS[rng.integers(0, len(_DIRECTIONS), len(d_val))]
-        x = _paste(d_val, canvas, offsets)
-        for name, model in (("mlp", mlp), ("cnn", cnn)):
-            acc[name].append(evaluate(model, TensorDataset(x, y))["acc"])
-    return {"shifts": shifts, "mlp": acc["mlp"], "cnn": acc["cnn"],
-            "params": {"mlp": sum(p.numel() for p in mlp.parameters()), "cnn": cnn_params},
-            "seconds": {**seconds, "total": time.monotonic() - start},
-            "best_epoch": {k: (e.best or {}).get("epoch") for k, e in final.items()},
-            "mlp_hidden": hidden, "epochs": epochs, "canvas": canvas, "digit": digit,
-            "train_images": len(train), "test_images": len(val), "note": SHIFT_NOTE,
-            "models": {"mlp": mlp, "cnn": cnn}}
-
-
-SHIFT_NOTE = ("The CNN's two 2x2 max pools keep every 4th position: shifts of 4 and 8 px move the digit by whole "
-              "pooled cells, shifts of 2 and 6 px land half-way between them, where its accuracy dips. Pooling makes "
-              "a CNN only approximately shift-invariant (Zhang 2019, 'Making Convolutional Networks Shift-Invariant "
-              "Again'); the MLP has no such structure at all.")
-
-
-# --- 5. feature maps of the pretrained model -------------------------------------------------------------
+# --- 4. feature maps of the pretrained model -------------------------------------------------------------
 
 def _feature_outputs(model: nn.Module, x: torch.Tensor, wanted: set[str] | None) -> list[tuple[str, torch.Tensor]]:
     """(name, output) of the named modules (all but the root when `wanted` is None), first call of each, in
@@ -597,8 +491,8 @@ def feature_maps(image: Any, model_name: str | None = None, layers: Sequence[str
     `image` (anything cvdemo.images.load_image takes), preprocessed exactly as for classification. One
     grid image per layer (the first `channels` channels, each normalised to its own min..max), ordered as
     the layers run, first to last. Default layers: conv_stem and four blocks spread to the last."""
-    from . import images
-    from .inference import get_classifier
+    from .. import images
+    from ..inference import get_classifier
 
     if not 1 <= channels <= 256:
         raise LimitError(f"channels must be from 1 to 256, got {channels!r}", code="limit.channels",
@@ -624,120 +518,3 @@ def feature_maps(image: Any, model_name: str | None = None, layers: Sequence[str
         raise LimitError(f"Layer(s) {names} give no feature map (not N x C x H x W).", code="limit.flat_layer",
                          layers=flat, names=names)
     return [(name, _grid(out[0], channels)) for name, out in outputs]
-
-
-# --- 6. a classic trained from scratch --------------------------------------------------------------------
-
-CLASSIC_NAMES = tuple(n for n in list_models() if n.startswith(("paper_", "small_")) or n in ("fc_mlp", "shift_cnn"))
-
-def _image_tensors(data, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    pixels = np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), np.float32)
-                       for im in data.images]) / 255
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(data.labels.astype(np.int64))
-
-
-def train_classic(name: str = "small_alexnet", dataset: str = "digits", epochs: int = 5, seed: int = 0, *,
-                  size: int = 32, batch_size: int = 64, lr: float = 1e-3, val_fraction: float = 0.2,
-                  max_seconds: float | None = None, stop: StopFlag | None = None, model: nn.Module | None = None,
-                  **model_kwargs) -> Iterator[Event]:
-    """Train a classic (a name from cvdemo.models.list_models(); the small_* ones suit 32 px) from scratch on
-    a built-in dataset (cvdemo.datasets.load_builtin; images resized to `size` px, 3 channels, normalised
-    by the training set's channel mean/std; stratified split, seeded) through `cvdemo.train.fit`.
-    Returns fit's generator: "epoch" events carry val_acc, the final "done"/"stopped" event carries
-    `best` (with val_acc) and `history`. Pass `model` to train one you hold (else it is built here)."""
-    from .datasets import load_builtin, split
-
-    if name not in CLASSIC_NAMES:
-        raise LimitError(f"Unknown classic '{name}'; choose one of {', '.join(CLASSIC_NAMES)}.",
-                         code="limit.classic", name=name, choices=", ".join(CLASSIC_NAMES))
-    if not 8 <= size <= 256:
-        raise LimitError(f"size must be from 8 to 256 pixels, got {size!r}", code="limit.image_size", value=size,
-                         limit=256)
-    data = load_builtin(dataset)
-    train, val = split(data, val_fraction, seed=seed)
-    x_train, y_train = _image_tensors(train, size)
-    x_val, y_val = _image_tensors(val, size)
-    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-    if model is None:
-        kwargs = {"num_classes": len(data.classes), **model_kwargs}
-        if name == "fc_mlp":
-            kwargs.setdefault("in_features", 3 * size * size)
-        elif name == "shift_cnn":
-            kwargs.setdefault("in_channels", 3)
-        with seeded(seed):
-            model = create_model(name, **kwargs)
-    try:
-        with torch.no_grad():
-            model.eval()(x_train[:2].to(next(model.parameters()).device))
-    except RuntimeError as err:
-        raise LimitError(f"'{name}' can't take {size} px images ({err}); use a small_* classic or a larger size.",
-                         code="limit.input_size", name=name, value=size) from None
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_seconds=max_seconds)
-    return fit(model, TensorDataset(x_train, y_train), TensorDataset(x_val, y_val), config=config, stop=stop,
-               step_events=True)
-
-
-
-# --- 7. does augmentation fight bias? (a linear probe on pretrained features) ------------------------------
-
-def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 200,
-               lr: float = 0.05, weight_decay: float = 1e-4, seed: int = 0) -> nn.Linear:
-    """A linear head on standardised features, trained through `cvdemo.train.fit` full batch (every row in one
-    batch, up to MAX_BATCH_SIZE) on the CPU; the standardisation is then folded into the layer, so it takes
-    the raw features. Well under a second."""
-    x = torch.from_numpy(features).float()
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    with seeded(seed):
-        head = nn.Linear(x.shape[1], num_classes)
-    data = TensorDataset((x - mean) / std, torch.from_numpy(np.asarray(labels)).long())
-    config = TrainConfig(epochs=epochs, batch_size=min(len(data), MAX_BATCH_SIZE), lr=lr, weight_decay=weight_decay,
-                         seed=seed, device="cpu")
-    for _ in fit(head, data, config=config, step_events=False):
-        pass
-    with torch.no_grad():  # fold the standardisation into the layer
-        head.weight /= std
-        head.bias -= (head.weight * mean).sum(1)
-    return head
-
-
-def darken(image: Image.Image, factor: float) -> Image.Image:
-    return ImageEnhance.Brightness(image).enhance(factor)
-
-
-# The pretrained features hold up in dim light: on faces a probe trained on normal images scores 96-100% at
-# x0.25 and x0.15 brightness, 80-92% at x0.1, and fails (52-62%, chance is 50%) only at x0.06 (3 seeds).
-DARK = 0.06
-
-
-def bias_experiment(dataset: str = "faces", dark: float = DARK, copies: int = 2, seed: int = 0) -> dict:
-    """The lecture's claim, measured: a linear probe trained only on normally lit images fails on
-    dark ones; adding brightness augmentation (the same pipeline the playground shows) fixes it.
-    Returns accuracies on the normal and darkened validation images, without and with augmentation."""
-    from .augment import build_pipeline
-    from .datasets import load_builtin, split
-    from .inference import extract_features
-
-    start = time.perf_counter()
-    data = load_builtin(dataset)
-    train, val = split(data, 0.25, seed=seed)
-    pipeline = build_pipeline({"ops": [{"op": "brightness", "brightness": [dark * 0.6, 1.0]}]})
-    generator = torch.Generator().manual_seed(seed)
-    augmented = [pipeline(im, generator) for im in train.images for _ in range(copies)]
-    x_train, x_aug = extract_features(train.images), extract_features(augmented)
-    x_val, x_dark = extract_features(val.images), extract_features([darken(im, dark) for im in val.images])
-    n = len(data.classes)
-    plain = fit_linear(x_train, train.labels, n, seed=seed)
-    with_aug = fit_linear(np.concatenate([x_train, x_aug]),
-                          np.concatenate([train.labels, np.repeat(train.labels, copies)]), n, seed=seed)
-
-    def accuracy(head: nn.Linear, x: np.ndarray) -> float:
-        return evaluate(head, TensorDataset(torch.from_numpy(x), torch.from_numpy(val.labels)))["acc"]
-
-    return {
-        "dataset": dataset, "dark_factor": dark, "spec": pipeline.spec, "train": len(train), "val": len(val),
-        "without_augmentation": {"normal": accuracy(plain, x_val), "dark": accuracy(plain, x_dark)},
-        "with_augmentation": {"normal": accuracy(with_aug, x_val), "dark": accuracy(with_aug, x_dark)},
-        "seconds": time.perf_counter() - start,
-    }

@@ -1,0 +1,27 @@
+"""The CNN lessons: every lecture claim shown by a measurement on real, built models. Two modules:
+
+- `anatomy`: what a built network is made of and costs (layer table with receptive fields and FLOPs,
+  stacked 3x3 convolutions, latency, the pretrained model's feature maps).
+- `experiments`: live, measured runs (FC vs CNN on shifted digits, a classic trained from scratch,
+  "does augmentation fight bias?").
+
+    from cvdemo import lessons
+    from cvdemo.models import create_model
+    rows = lessons.layer_table(create_model("paper_alexnet"))    # per layer: shape, params, FLOPs, receptive field
+    lessons.layer_report("paper_vgg16", (3, 224, 224))        # the same for a name, with CPU latency (models kept)
+    lessons.stacked_3x3_lesson()                            # 2 x 3x3 = RF 5 with 18C^2 params vs 25C^2
+    lessons.latency_table()                                 # ms per image (CPU, batch 1) next to params / FLOPs
+    lessons.feature_maps(image)                             # what the pretrained model's layers respond to
+    shapes, defaults = lessons.feature_layers()             # the layers it can show, their output shapes
+    lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
+    lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
+    for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
+"""
+from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, feature_layers,
+                      feature_maps, latency, latency_table, layer_report, layer_table, stacked_3x3_lesson)
+from .experiments import (CLASSIC_NAMES, DARK, SHIFT_NOTE, bias_experiment, darken, fc_vs_cnn_shift, fit_linear,
+                          train_classic)
+
+__all__ = ["CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "NA", "SHIFT_NOTE", "available_layers",
+           "bias_experiment", "cpu_name", "darken", "default_layers", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear",
+           "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson", "train_classic"]

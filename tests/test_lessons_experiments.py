@@ -1,0 +1,57 @@
+"""The lessons' experiments (cvdemo.lessons.experiments): FC vs CNN on shifted digits, a classic trained from
+scratch, and "does augmentation fight bias?" (a linear probe on pretrained features, dark test images)."""
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from cvdemo import lessons
+from cvdemo.errors import LimitError
+from cvdemo.lessons import bias_experiment, fit_linear
+from cvdemo.train import evaluate
+
+
+def test_fc_vs_cnn_shift():
+    result = lessons.fc_vs_cnn_shift(max_shift=8, seed=0)
+    mlp, cnn = result["mlp"], result["cnn"]
+    assert result["shifts"] == list(range(9)) and len(mlp) == len(cnn) == 9
+    assert mlp[0] > 0.8 and cnn[0] > 0.9  # both recognise centred digits
+    assert cnn[-1] > 0.7 and mlp[-1] < 0.3 and cnn[-1] - mlp[-1] > 0.4  # only the CNN survives the shift
+    params = result["params"]
+    assert abs(params["mlp"] - params["cnn"]) / params["cnn"] < 0.2
+    assert set(result["seconds"]) == {"mlp", "cnn", "total"}  # ~5 s on a quiet 2-core CPU (not asserted: shared)
+
+
+def test_fc_vs_cnn_shift_is_deterministic_and_checks_the_shift():
+    first = lessons.fc_vs_cnn_shift(max_shift=2, epochs=1, seed=3)
+    again = lessons.fc_vs_cnn_shift(max_shift=2, epochs=1, seed=3)
+    assert (first["mlp"], first["cnn"]) == (again["mlp"], again["cnn"])
+    with pytest.raises(LimitError):
+        lessons.fc_vs_cnn_shift(max_shift=9)  # a 16 px digit would leave the 32 px canvas
+
+
+def test_train_classic_learns_digits():
+    events = list(lessons.train_classic("small_alexnet", "digits", epochs=3, seed=0))
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert len(epochs) == 3 and all("val_acc" in e.metrics for e in epochs)
+    final = events[-1]
+    assert final.kind == "done" and final.best["val_acc"] > 0.3  # 10 classes: chance is 0.1
+    with pytest.raises(LimitError):
+        lessons.train_classic("resnet18")
+    with pytest.raises(LimitError):
+        lessons.train_classic("paper_alexnet", size=32)  # 11x11/4 and three pools leave nothing of 32 px
+
+
+def test_linear_head_separates_separable_features():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 1, (50, 8)), rng.normal(2, 1, (50, 8))]).astype(np.float32)
+    y = np.array([0] * 50 + [1] * 50)
+    assert evaluate(fit_linear(x, y, 2), TensorDataset(torch.from_numpy(x), torch.from_numpy(y)))["acc"] > 0.95
+
+
+def test_brightness_augmentation_fixes_the_dark_image_failure():
+    result = bias_experiment(seed=0)
+    plain, augmented = result["without_augmentation"], result["with_augmentation"]
+    assert plain["normal"] > 0.9 and augmented["normal"] > 0.9
+    assert plain["dark"] < 0.7  # trained on well-lit faces only: fails in the dark
+    assert augmented["dark"] > 0.85  # brightness augmentation closes the gap
