@@ -110,7 +110,7 @@ def test_distill_temperature_explorer_draws_the_soft_targets(page):
     page.get_by_role("tab", name="Distill").click()
     page.get_by_text("Temperature: the teacher's dark knowledge").wait_for(timeout=10_000)
     page.get_by_role("button", name="Show the softened predictions").click()
-    page.get_by_text("lifts the runners-up", exact=False).wait_for(timeout=60_000)
+    page.get_by_text("relative to the top class", exact=False).wait_for(timeout=60_000)
     plot = page.locator("[data-testid='matplotlib'] img:visible").first  # (other tabs keep their plots hidden)
     plot.wait_for(timeout=10_000)
     assert plot.evaluate("img => img.naturalWidth") > 1000  # the five temperatures side by side

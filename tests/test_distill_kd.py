@@ -98,6 +98,21 @@ def test_soft_targets_sum_to_one_and_flatten_with_T(logits):
         d.soft_targets(t[0], (0,))
 
 
+def test_temperatures_fit_the_logits_from_1_to_90_percent_of_the_maximum_entropy():
+    assert d.entropy_bits(np.full(8, 1 / 8)) == pytest.approx(3.0) and d.entropy_bits(np.eye(4)[0]) == 0.0
+    assert d.entropy_bits([0.5, 0.25, 0.25]) == pytest.approx(1.5)  # by hand: 0.5 * 1 + 2 * 0.25 * 2
+    for scale in (3.0, 12.0):  # an unsure and a confident teacher over 1,000 classes
+        z = torch.randn(1000, generator=torch.Generator().manual_seed(0)) * scale
+        Ts = d.temperatures_for(z)
+        assert len(Ts) == 5 and Ts[0] == 1.0 and list(Ts) == sorted(set(Ts))
+        bits = [d.entropy_bits(p) for p in d.soft_targets(z, Ts).values()]
+        assert bits == sorted(bits)  # flatter with every step
+        assert 0.85 * np.log2(1000) <= bits[-1] <= 0.95 * np.log2(1000) or Ts[-1] == 2.0
+    assert d.temperatures_for(torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 3)[-1] < \
+        d.temperatures_for(torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 12)[-1]
+    assert d.temperatures_for(np.zeros(10))[-1] == 2.0  # already uniform: the smallest range
+
+
 @one_thread()  # tiny models: see one_thread's docstring
 def test_distill_trains_checks_and_stops(digits_data, digits_teacher):
     train, test = digits_data

@@ -102,4 +102,28 @@ def test_the_temperature_figure_is_drawn_in_the_sessions_language(examples):
     assert titles[0].startswith("T = 1") and len(titles) == 5
     assert ("엔트로피" if hangul else "entropy") in titles[0]
     ws.lang = "en"
-    assert "entropy" in ui.explore(examples["cat"], None, ws)[0].axes[0].get_title()
+    fig, line = ui.explore(examples["cat"], None, ws)
+    assert "entropy" in fig.axes[0].get_title()
+
+
+def test_the_temperature_explorer_shares_one_scale_and_says_what_rises(examples):
+    """Ts fitted to the ImageNet teacher's logits (not 1..20, where it is uniform by T = 5), one x scale with the
+    uniform line, and a line whose figures are the soft targets' own."""
+    from cvdemo import distill
+    from cvdemo.images import load_image
+    from cvdemo.inference import get_classifier
+    from cvdemo.ui import distill as ui
+    from cvdemo.ui.session import Workspace
+
+    fig, line = ui.explore(examples["coffee"], None, Workspace())
+    clf = get_classifier()
+    z = clf.logits(clf.preprocess(load_image(examples["coffee"])))[0]
+    Ts = distill.temperatures_for(z)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [f"T = {T:g}" for T in Ts] and Ts[-1] < 5
+    assert len({ax.get_xlim() for ax in fig.axes}) == 1  # one scale
+    assert all(any(abs(x - 1 / 1000) < 1e-9 for x in ln.get_xdata()) for ax in fig.axes for ln in ax.get_lines())
+    p = distill.soft_targets(z, Ts)
+    a, b = np.argsort(-p[1])[:2]
+    assert f"{p[Ts[-1]][a]:.1%}" in line and f"{p[Ts[-1]][b] / p[Ts[-1]][a]:.2f}" in line
+    assert p[Ts[-1]][b] / p[Ts[-1]][a] > p[1][b] / p[1][a]  # the runner-up closes in on the top class
+    assert "relative to the top class" in line

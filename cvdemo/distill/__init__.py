@@ -20,9 +20,10 @@ from .digits import (CHECKPOINTS, build_student, digits_student_input, digits_te
                      load_teacher, main, make_teacher, sweep, sweep_comparison, three_way, three_way_live)
 from .image_students import (STUDENTS, build_image_student, distill_any, distill_classifier, distill_plan,
                              right_way_round, save_student, student_data_config)
-from .kd import TransferSet, distill, kd_loss, soft_targets, teacher_logits
+from .kd import TransferSet, distill, entropy_bits, kd_loss, soft_targets, teacher_logits, temperatures_for
 
 __all__ = ["CHECKPOINTS", "STUDENTS", "TransferSet", "build_image_student", "build_student", "digits_student_input",
-           "digits_teacher_input", "distill", "distill_any", "distill_classifier", "distill_plan", "format_table",
-           "kd_loss", "load_teacher", "main", "make_teacher", "right_way_round", "save_student", "soft_targets",
-           "student_data_config", "sweep", "sweep_comparison", "teacher_logits", "three_way", "three_way_live"]
+           "digits_teacher_input", "distill", "distill_any", "distill_classifier", "distill_plan", "entropy_bits",
+           "format_table", "kd_loss", "load_teacher", "main", "make_teacher", "right_way_round", "save_student",
+           "soft_targets", "student_data_config", "sweep", "sweep_comparison", "teacher_logits", "temperatures_for",
+           "three_way", "three_way_live"]

@@ -8,6 +8,7 @@ import shutil
 import gradio as gr
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 
 from .. import distill, images
 from ..errors import LimitError
@@ -18,43 +19,48 @@ from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pi
 from .i18n import _, tr
 from .session import Workspace
 
-TEMPERATURES = (1, 2, 5, 10, 20)
 TOP = 8  # classes shown per temperature
 TRANSFER = "transfer"  # the teacher choice "this session's Transfer-tab model" (the default)
 
 
-def entropy_bits(p: np.ndarray) -> float:
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
-
-
 @user_errors
 def explore(image, model: str | None, workspace: Workspace):
-    """The teacher's softmax at T = 1, 2, 5, 10, 20 for one image: a figure and a line explaining it."""
+    """The teacher's softmax at five temperatures fitted to this image's logits (`distill.temperatures_for`), on
+    one shared scale with the uniform distribution's line: a figure and a line saying what rises."""
     classifier = pick(model, workspace)
     logits = classifier.logits(classifier.preprocess(images.load_image(require(image))))[0]
-    probs = distill.soft_targets(logits, TEMPERATURES)
-    top = np.argsort(-probs[1])[:TOP]  # ordered by T = 1
+    temperatures = distill.temperatures_for(logits)
+    probs = distill.soft_targets(logits, temperatures)
+    first, last = temperatures[0], temperatures[-1]
+    top = np.argsort(-probs[first])[:TOP]  # ordered by T = 1
     names = [classifier.labels[i].split(",")[0][:22] for i in top]
+    uniform = 1 / len(logits)
     plt, lang = pyplot(), figure_lang(workspace)
-    fig, axes = plt.subplots(1, len(TEMPERATURES), figsize=(15, 3.3), sharey=True)
-    for ax, T in zip(axes, TEMPERATURES):
+    fig, axes = plt.subplots(1, len(temperatures), figsize=(15, 3.3), sharey=True, sharex=True)
+    for ax, T in zip(axes, temperatures):
         p = probs[T][top]
-        ax.barh(range(len(top)), p, color="#4f46e5" if T == 1 else "#10b981")
-        ax.set_xlim(0, max(p.max() * 1.35, 1e-6))
+        ax.barh(range(len(top)), p, color="#4f46e5" if T == first else "#10b981")
+        ax.axvline(uniform, color="#ef4444", linestyle="--", linewidth=1)
         for i, v in enumerate(p):
             ax.text(v, i, f" {v:.1%}" if v >= 0.01 else f" {v:.2%}", va="center", fontsize=7)
-        ax.set_title(tr(lang, "distill.fig_entropy", T=T, bits=f"{entropy_bits(probs[T]):.1f}"), fontsize=9)
+        ax.set_title(tr(lang, "distill.fig_entropy", T=f"{T:g}", bits=f"{distill.entropy_bits(probs[T]):.1f}"),
+                     fontsize=9)
         ax.set_xlabel(tr(lang, "distill.fig_others", share=f"{1 - probs[T][top].sum():.0%}"), fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_xticks([])
+    axes[0].set_xlim(0, min(1.0, max(probs[first][top].max() * 1.3, 1e-6)))  # one scale for every panel (sharex)
+    axes[0].xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axes[-1].legend([tr(lang, "distill.fig_uniform", classes=f"{len(logits):,}")], fontsize=7, loc="lower right")
     axes[0].set_yticks(range(len(top)), names)
     axes[0].invert_yaxis()
     fig.tight_layout()
     plt.close(fig)
-    return fig, workspace.tr("distill.explore_line", name=names[0], p1=f"{probs[1][top[0]]:.1%}",
-                             p20=f"{probs[20][top[0]]:.1%}", rest=f"{len(logits) - len(top):,}",
-                             others=f"{1 - probs[20][top].sum():.0%}", classes=f"{len(logits):,}")
+    a, b = top[0], top[1]
+    return fig, workspace.tr(
+        "distill.explore_line", name=names[0], runner=names[1], T=f"{last:g}",
+        p1=f"{probs[first][a]:.1%}", q1=f"{probs[first][b]:.1%}", r1=f"{probs[first][b] / probs[first][a]:.2f}",
+        p2=f"{probs[last][a]:.1%}", q2=f"{probs[last][b]:.1%}", r2=f"{probs[last][b] / probs[last][a]:.2f}",
+        h1=f"{distill.entropy_bits(probs[first]):.1f}", h2=f"{distill.entropy_bits(probs[last]):.1f}",
+        hmax=f"{np.log2(len(logits)):.1f}", classes=f"{len(logits):,}")
 
 
 def size(n: int) -> str:
