@@ -55,10 +55,22 @@ def default_config(mode: str, seed: int = 0, **overrides) -> TrainConfig:
     return TrainConfig(**{**DEFAULTS[mode], "seed": seed, **overrides})
 
 
-def scratch_config(pretrained_seconds: float, seed: int = 0) -> TrainConfig:
-    """The from-scratch comparison: the same architecture, as many epochs as fit in the time the
-    pretrained run took (at least MIN_SCRATCH_SECONDS)."""
-    return default_config("scratch", seed, epochs=MAX_EPOCHS, max_seconds=max(MIN_SCRATCH_SECONDS, pretrained_seconds))
+def scratch_config(pretrained_seconds: float, seed: int = 0, epochs: int = MAX_EPOCHS) -> TrainConfig:
+    """The from-scratch comparison: the same architecture for the pretrained run's `epochs`, within the time the
+    pretrained run took (at least MIN_SCRATCH_SECONDS); see `scratch_comparison`."""
+    return default_config("scratch", seed, epochs=epochs, max_seconds=max(MIN_SCRATCH_SECONDS, pretrained_seconds))
+
+
+def scratch_comparison(pretrained: TransferResult, scratch: TransferResult) -> dict:
+    """Whether the from-scratch run (`scratch_config`) makes a fair comparison with the pretrained one, and on what:
+    basis "epochs" (it finished as many epochs as the pretrained run), "time" (fewer epochs, but at least the
+    pretrained run's time and one full epoch: equal compute, unequal epochs) or None (it never finished an
+    epoch: its accuracy is an untrained network's, so there is no comparison). `gain`: what pretraining bought,
+    in accuracy points (None without a comparison)."""
+    done, wanted = len(scratch.history), len(pretrained.history)
+    basis = "epochs" if done >= wanted else "time" if done >= 1 else None
+    return {"basis": basis, "epochs": done, "pretrained_epochs": wanted,
+            "gain": 100 * (pretrained.val_acc - scratch.val_acc) if basis else None}
 
 
 @dataclass

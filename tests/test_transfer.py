@@ -256,6 +256,22 @@ def test_cli_train_runs_unchanged_under_torchrun(tmp_path):
     assert result.stdout.count("validation accuracy") == 1  # rank 0 only
 
 
+def test_the_from_scratch_comparison_is_shown_only_on_a_fair_budget():
+    """Same epochs, or at least the same time with one full epoch; an untrained scratch network is no comparison."""
+    from types import SimpleNamespace
+
+    from cvdemo.transfer import scratch_comparison, scratch_config
+
+    pretrained = SimpleNamespace(history=[{}] * 5, val_acc=0.9)
+    assert scratch_comparison(pretrained, SimpleNamespace(history=[{}] * 5, val_acc=0.6)) == {
+        "basis": "epochs", "epochs": 5, "pretrained_epochs": 5, "gain": pytest.approx(30.0)}
+    assert scratch_comparison(pretrained, SimpleNamespace(history=[{}], val_acc=0.4))["basis"] == "time"
+    assert scratch_comparison(pretrained, SimpleNamespace(history=[], val_acc=1 / 3)) == {
+        "basis": None, "epochs": 0, "pretrained_epochs": 5, "gain": None}
+    config = scratch_config(3.0, seed=1, epochs=5)
+    assert config.epochs == 5 and config.max_seconds == 20.0 and config.seed == 1  # at least MIN_SCRATCH_SECONDS
+
+
 def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     """The Transfer tab's handlers for a Korean session: counts, status, report, curves and the lesson panel
     in Korean, the panel with this run's measured accuracy (and, beside a from-scratch run, the gain)."""
@@ -276,7 +292,12 @@ def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     assert set(loss["split"]) == {"학습", "검증"} and all(hangul.search(caption) for _, caption in gallery)
     acc = f"{ws.result.val_acc:.1%}"
     assert lesson.startswith("**내 실행 결과:**") and f"검증 정확도가 **{acc}** 나왔습니다" in lesson
+    gain = f"**{(ws.result.val_acc - 1 / 3) * 100:+.1f}%p**"
     beside = your_run(ws, ws.result, 147, SimpleNamespace(history=[{}, {}], val_acc=1 / 3), 20.0)
-    assert "**33.3%**" in beside and f"**{(ws.result.val_acc - 1 / 3) * 100:+.1f}%p**" in beside
+    assert "**33.3%**" in beside and gain in beside and "20 에폭 중 2 에폭" in beside and "시간이 같을 때" in beside
+    same = your_run(ws, ws.result, 147, SimpleNamespace(history=[{}] * 20, val_acc=1 / 3), 20.0)
+    assert gain in same and "에폭이 같을 때" in same
+    never = your_run(ws, ws.result, 147, SimpleNamespace(history=[], val_acc=1 / 3), 20.0)
+    assert "비교할 수 없습니다" in never and "%p" not in never  # an untrained network's score is no comparison
     ws.lang = "en"  # the language switch re-renders the panel from the same numbers
     assert ws.shown("transfer").startswith("**Your run:**") and f"reached **{acc}**" in ws.shown("transfer")

@@ -23,7 +23,7 @@ def test_compare_shows_the_sizes_side_by_side_and_says_what_the_bigger_one_bough
     assert lesson.startswith("**Your run:**") and "260 px" in lesson and big in lesson
     ws.lang = "ko"
     table, bought, lesson = compare_sizes(examples["cat"], ws)
-    assert list(table.iloc[:, 0]) == ["입력 (px)", "파라미터 수", "크기 (float32 가중치)", "모델 시간 (ms)",
+    assert list(table.iloc[:, 0]) == ["입력 (px)", "파라미터 수", "크기 (float32 가중치)", "추론 시간 (ms)",
                                       "1위", "2위", "3위", "4위", "5위"]
     assert HANGUL.search(bought) and "파라미터는" in bought and lesson.startswith("**내 실행 결과:**")
     ws.lang = "en"  # the switch re-renders the panel from the same numbers

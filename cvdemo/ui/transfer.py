@@ -13,7 +13,7 @@ from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
-from ..transfer import DEFAULTS, scratch_config, transfer
+from ..transfer import DEFAULTS, scratch_comparison, scratch_config, transfer
 from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
@@ -114,29 +114,38 @@ def summary(result, workspace: Workspace, scratch=None, budget: float | None = N
     lines = [headline, "", workspace.tr("transfer.table_head"), "|---|---|"]
     lines += [f"| {c} | {a:.0%} |" for c, a in result.per_class_acc.items()]
     if scratch is not None:
-        lines += ["", workspace.tr("transfer.scratch_result", budget=f"{budget:.0f}", epochs=len(scratch.history),
-                                   seconds=f"{result.seconds:.0f}", acc=f"{scratch.val_acc:.1%}",
-                                   gain=gain(result, scratch))]
+        basis, words = scratch_words(result, scratch, budget)
+        lines += ["", workspace.tr(SCRATCH_RESULT[basis], **words)]
     lines += [f"\n_{workspace.say(note)}_" for note in result.notes]
     return "\n".join(lines)
 
 
-def gain(result, scratch) -> str:
-    """What pretraining was worth, in accuracy points."""
-    return f"{(result.val_acc - scratch.val_acc) * 100:+.1f}"
+SCRATCH_RESULT = {"epochs": "transfer.scratch_result_epochs", "time": "transfer.scratch_result_time",
+                  None: "transfer.scratch_result_none"}
+YOUR_RUN_SCRATCH = {"epochs": "transfer.your_run_scratch_epochs", "time": "transfer.your_run_scratch_time",
+                    None: "transfer.your_run_scratch_none"}
+
+
+def scratch_words(result, scratch, budget: float) -> tuple[str | None, dict]:
+    """The basis of the from-scratch comparison (`transfer.scratch_comparison`: the same epochs, equal time with
+    fewer epochs, or None when scratch never finished an epoch) and the figures its texts quote."""
+    c = scratch_comparison(result, scratch)
+    return c["basis"], {"budget": f"{budget:.0f}", "seconds": f"{result.seconds:.0f}", "done": c["epochs"],
+                        "epochs": c["pretrained_epochs"], "scratch_acc": f"{scratch.val_acc:.1%}",
+                        "gain": f"{c['gain']:+.1f}" if c["gain"] is not None else ""}
 
 
 def your_run(workspace: Workspace, result, images: int, scratch=None, budget: float | None = None) -> str:
-    """The lesson panel: what this run (on `images` images) measured, and (with the comparison) what
+    """The lesson panel: what this run (on `images` images) measured, and (with a fair comparison) what
     pretraining was worth."""
     val = int(result.confusion.sum())
     numbers = dict(mode=result.mode, arch=result.arch, acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
                    train=images - val, val=val, classes=len(result.classes))
     if scratch is None:
         return workspace.show("transfer", "transfer.your_run", step=f"{100 / max(val, 1):.1f}", **numbers)
-    return workspace.show("transfer", "transfer.your_run_scratch", budget=f"{budget:.0f}",
-                          epochs=len(scratch.history), scratch_acc=f"{scratch.val_acc:.1%}",
-                          gain=gain(result, scratch), chance=f"{1 / len(result.classes):.0%}", **numbers)
+    basis, words = scratch_words(result, scratch, budget)
+    return workspace.show("transfer", YOUR_RUN_SCRATCH[basis], chance=f"{1 / len(result.classes):.0%}",
+                          **{**words, **numbers})
 
 
 def progress(text: str, loss=None, acc=None) -> tuple:
@@ -170,7 +179,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
             yield progress(workspace.tr("transfer.scratch_running"))
-            scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0))
+            scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0), epochs=len(result.history))
             budget = scratch_cfg.max_seconds
             scratch = last_event(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
                                           val_fraction=float(val_fraction), stop=stop_flag)).result
