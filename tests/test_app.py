@@ -150,7 +150,8 @@ def test_fc_vs_cnn_endpoint_the_cnn_survives_the_largest_shift(client):
     assert rows[-1]["shift (px)"] == 8
     assert rows[-1]["CNN"] > rows[-1]["MLP"] + 0.3 and rows[0]["MLP"] > 0.7
     assert "pool" in text
-    assert lesson.startswith("**Your run:**") and f"**{rows[-1]['CNN']:.0%}**" in lesson
+    cnn_mean = sum(row["CNN"] for row in rows[1:]) / (len(rows) - 1)
+    assert lesson.startswith("**Your run:**") and f"**{cnn_mean:.0%}** on average" in lesson
 
 
 def test_feature_maps_endpoint_returns_a_grid_per_layer_in_order(client, examples):

@@ -20,8 +20,9 @@
 from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, feature_layers,
                       feature_maps, latency, latency_table, layer_report, layer_table, stacked_3x3_lesson)
 from .experiments import (CLASSIC_NAMES, DARK, SHIFT_NOTE, bias_experiment, darken, fc_vs_cnn_shift, fit_linear,
-                          train_classic)
+                          shift_summary, train_classic)
 
 __all__ = ["CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "NA", "SHIFT_NOTE", "available_layers",
-           "bias_experiment", "cpu_name", "darken", "default_layers", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear",
-           "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson", "train_classic"]
+           "bias_experiment", "cpu_name", "darken", "default_layers", "fc_vs_cnn_shift", "feature_layers",
+           "feature_maps", "fit_linear", "latency", "latency_table", "layer_report", "layer_table", "shift_summary",
+           "stacked_3x3_lesson", "train_classic"]

@@ -19,7 +19,7 @@ from ..models import create_model, list_models
 from ..train import MAX_BATCH_SIZE, Event, StopFlag, TrainConfig, evaluate, fit, one_thread, seeded
 
 __all__ = ["CLASSIC_NAMES", "DARK", "SHIFT_NOTE", "bias_experiment", "darken", "fc_vs_cnn_shift", "fit_linear",
-           "train_classic"]
+           "shift_summary", "train_classic"]
 
 
 # --- 1. fully connected vs convolutional, on shifted digits -------------------------------------------
@@ -113,6 +113,20 @@ SHIFT_NOTE = ("The CNN's two 2x2 max pools keep every 4th position: shifts of 4 
               "pooled cells, shifts of 2 and 6 px land half-way between them, where its accuracy dips. Pooling makes "
               "a CNN only approximately shift-invariant (Zhang 2019, 'Making Convolutional Networks Shift-Invariant "
               "Again'); the MLP has no such structure at all.")
+
+
+def shift_summary(result: dict) -> dict:
+    """Per model of a `fc_vs_cnn_shift` result, over the shifted tests (1 px and up; 0 is the centred one):
+    "centred" accuracy, "mean" accuracy and the "worst" one with the shift it happened at ("worst_at"). One
+    shift alone can flatter the CNN: 4 and 8 px are whole pooled cells, its best case."""
+    shifted = [i for i, s in enumerate(result["shifts"]) if s > 0]
+    out = {}
+    for name in ("mlp", "cnn"):
+        accs = [result[name][i] for i in shifted]
+        worst = int(np.argmin(accs))
+        out[name] = {"centred": result[name][0], "mean": float(np.mean(accs)), "worst": accs[worst],
+                     "worst_at": result["shifts"][shifted[worst]]}
+    return out
 
 
 # --- 2. a classic trained from scratch --------------------------------------------------------------------

@@ -63,16 +63,14 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
                           for k in names for s, a in zip(r["shifts"], r[k])])
     table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": r["mlp"],
                           "CNN": r["cnn"]}).round(3)
-    p, t = r["params"], r["seconds"]
-    shift, mlp, cnn = r["shifts"][-1], r["mlp"][-1], r["cnn"][-1]
+    p, t, m = r["params"], r["seconds"], lessons.shift_summary(r)
+    figures = {f"{k}_{field}": f"{m[k][field]:.0%}" for k in m for field in ("centred", "mean", "worst")}
+    figures.update(mlp_at=m["mlp"]["worst_at"], cnn_at=m["cnn"]["worst_at"], shift=r["shifts"][-1])
     text = workspace.tr("architectures.fc_summary", epochs=r["epochs"], train_images=r["train_images"],
                         digit=r["digit"], canvas=r["canvas"], test_images=r["test_images"],
                         mlp_params=f"{p['mlp']:,}", hidden=r["mlp_hidden"], mlp_s=f"{t['mlp']:.1f}",
-                        cnn_params=f"{p['cnn']:,}", cnn_s=f"{t['cnn']:.1f}", shift=shift, mlp=f"{mlp:.0%}",
-                        cnn=f"{cnn:.0%}")
-    lesson = workspace.show("architectures", "architectures.your_run_shift", epochs=r["epochs"], shift=shift,
-                            mlp=f"{mlp:.0%}", cnn=f"{cnn:.0%}", mlp0=f"{r['mlp'][0]:.0%}", cnn0=f"{r['cnn'][0]:.0%}",
-                            mlp_drop=round(100 * (r["mlp"][0] - mlp)), cnn_drop=round(100 * (r["cnn"][0] - cnn)))
+                        cnn_params=f"{p['cnn']:,}", cnn_s=f"{t['cnn']:.1f}", **figures)
+    lesson = workspace.show("architectures", "architectures.your_run_shift", epochs=r["epochs"], **figures)
     return curve, table, text, lesson
 
 
