@@ -80,5 +80,6 @@ def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
         run("zip", "digits", 0.05, str(archive), 0.9, False, False, 1, 0, ws))
     assert "50 unlabeled" in status and len(table) == 2
     assert curve is None and "no hidden labels" in line  # nothing to measure precision against
+    assert "correct is unknown" in lesson and "- of them" not in lesson
     assert len(accepted) + len(rejected) > 0
     assert all("✓" not in caption and "✗" not in caption for _, caption in accepted + rejected)

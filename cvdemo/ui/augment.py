@@ -57,7 +57,8 @@ def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     plain, aug = r["without_augmentation"], r["with_augmentation"]
     numbers = {"plain_normal": f"{plain['normal']:.0%}", "plain_dark": f"{plain['dark']:.0%}",
                "aug_normal": f"{aug['normal']:.0%}", "aug_dark": f"{aug['dark']:.0%}", "seconds": f"{r['seconds']:.0f}"}
-    workspace.show("augment", "augment.your_run_bias", gain=f"{(aug['dark'] - plain['dark']) * 100:+.0f}", **numbers)
+    workspace.show("augment", "augment.your_run_bias", gain=f"{(aug['dark'] - plain['dark']) * 100:+.0f}",
+                   dark=r["dark_factor"], **numbers)
     return workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
                         spec=json.dumps(r["spec"]["ops"][0]), **numbers)
 

@@ -131,11 +131,15 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
            accepted, rejected, your_run(workspace, pool, rows))
 
 
+YOUR_RUN = {(True, True): "selftrain.your_run", (False, True): "selftrain.your_run_no_gain",  # (gained, precision known)
+            (True, False): "selftrain.your_run_unknown", (False, False): "selftrain.your_run_no_gain_unknown"}
+
+
 def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
     """The lesson panel: the baseline, the last round, the gain, and how good the pseudo-labels were."""
     first, last = rows[0], rows[-1]
-    precision = "-" if last["precision"] is None else f"{last['precision']:.1%}"
-    key = "selftrain.your_run" if last["accuracy"] > first["accuracy"] else "selftrain.your_run_no_gain"
+    precision = None if last["precision"] is None else f"{last['precision']:.1%}"  # None: no hidden labels
+    key = YOUR_RUN[last["accuracy"] > first["accuracy"], precision is not None]
     return workspace.show("selftrain", key, data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
                           base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
                           gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
