@@ -105,6 +105,7 @@ def test_stacked_3x3_lesson():
                    ("3 x conv 3x3", 7, 27 * c2), ("1 x conv 7x7", 7, 49 * c2)]
     assert [c["param_ratio"] for c in lesson["comparisons"]] == [18 / 25, 27 / 49]
     assert all(c["same_rf"] for c in lesson["comparisons"])
+    assert [r["relus"] for r in lesson["rows"]] == [2, 1, 3, 1]  # one ReLU after every conv, as VGG has
 
 
 def test_latency():

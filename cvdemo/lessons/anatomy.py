@@ -298,23 +298,21 @@ def layer_table(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), *,
 
 def stacked_3x3_lesson(channels: int = 64, size: int = 32) -> dict:
     """Two stacked 3x3 convs see as far as one 5x5, three as far as one 7x7, with fewer parameters and
-    more ReLUs. Builds the layers (C -> C, no bias, padding keeps the size) and measures RF and params
+    more ReLUs (one after each conv: 2 or 3 against 1). Builds the layers (C -> C, no bias, padding keeps the size) and measures RF and params
     with the same code as `layer_table`. Returns {"channels", "rows": [...], "comparisons": [...]}."""
     c = channels
 
     def stack(n: int, k: int) -> nn.Sequential:
         layers: list[nn.Module] = []
-        for i in range(n):
-            layers.append(nn.Conv2d(c, c, k, padding=k // 2, bias=False))
-            if i < n - 1:
-                layers.append(nn.ReLU())
+        for _ in range(n):  # each conv followed by its ReLU, as in VGG
+            layers += [nn.Conv2d(c, c, k, padding=k // 2, bias=False), nn.ReLU()]
         return nn.Sequential(*layers)
 
     rows = []
     for n, k, formula in ((2, 3, "2*9*C^2"), (1, 5, "25*C^2"), (3, 3, "3*9*C^2"), (1, 7, "49*C^2")):
         table = layer_table(stack(n, k), (c, size, size))
         rows.append({"layers": f"{n} x conv {k}x{k}", "rf": table[-1]["rf"], "params": table[-1]["params"],
-                     "formula": formula, "formula_value": n * k * k * c * c, "relus": n - 1,
+                     "formula": formula, "formula_value": n * k * k * c * c, "relus": n,
                      "flops": table[-1]["flops"], "flops_per_position": table[-1]["flops"] // (size * size)})
     comparisons = [{"stack": rows[i]["layers"], "single": rows[i + 1]["layers"], "rf": rows[i]["rf"],
                     "same_rf": rows[i]["rf"] == rows[i + 1]["rf"],
