@@ -24,7 +24,7 @@ turns them into a progress bar and live plots and the CLI into a tqdm bar. Read 
   `classification_loss` on `(x, y)` with no smoothing, so val_loss / val_acc mean the same thing in
   transfer learning, distillation and self-training.
 - optimiser: AdamW over `params` (default: the model's parameters with requires_grad) unless an
-  `optimizer` is given; its weight decay skips biases and normalisation weights (parameters with ndim <= 1,
+  `optimizer` is given (`adamw` builds one with per-group learning rates); its weight decay skips biases and normalisation weights (parameters with ndim <= 1,
   as timm and nanoGPT do). Either way every parameter group's learning rate follows a cosine from its
   own starting value to 0 over all steps (no warm-up); the starting values are put back at the end.
 - budget: `config.epochs` passes over the training data, or fewer with `config.max_steps`: training then
@@ -256,6 +256,18 @@ def fit(model: torch.nn.Module, train_data: Dataset, val_data: Dataset | None = 
                 step_events)
 
 
+def adamw(config: TrainConfig, *groups: tuple[Iterable[torch.nn.Parameter], float]) -> torch.optim.AdamW:
+    """`fit`'s optimiser: AdamW over (parameters, learning-rate scale) groups, each at `config.lr` x its scale,
+    trainable parameters only; weight decay skips biases and normalisation weights (ndim <= 1), as timm and
+    nanoGPT do."""
+    out = []
+    for params, scale in groups:
+        params = [p for p in params if p.requires_grad]
+        out += [{"params": [p for p in params if p.ndim > 1], "lr": config.lr * scale},
+                {"params": [p for p in params if p.ndim <= 1], "lr": config.lr * scale, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in out if g["params"]], lr=config.lr, weight_decay=config.weight_decay)
+
+
 def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, batch_transform, stop,
          step_events) -> Iterator[Event]:
     start = time.monotonic()
@@ -320,12 +332,8 @@ def _fit(model, train_data, val_data, config, compute_loss, optimizer, params, b
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=None if device.index is None else [device.index]) if distributed else model
         compute_loss = compute_loss or partial(classification_loss, label_smoothing=config.label_smoothing)
-        if optimizer is None:  # no weight decay on biases and normalisation weights (ndim <= 1)
-            params = [p for p in (model.parameters() if params is None else params) if p.requires_grad]
-            groups = [{"params": [p for p in params if p.ndim > 1]},
-                      {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
-            optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr,
-                                          weight_decay=config.weight_decay)
+        if optimizer is None:
+            optimizer = adamw(config, (model.parameters() if params is None else params, 1.0))
         base_lrs = [group["lr"] for group in optimizer.param_groups]
 
         for epoch in range(1, epochs + 1):

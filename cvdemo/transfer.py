@@ -32,11 +32,13 @@ from .datasets import Dataset, check_trainable, split
 from .errors import LimitError, Note
 from .inference import Classifier, extract_features, get_classifier
 from .models import DEFAULT_MODEL, create_model
-from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, fit, keyed_generator, one_thread, predict, seeded
+from .train import (MAX_EPOCHS, Event, StopFlag, TrainConfig, adamw, fit, keyed_generator, one_thread, predict,
+                    seeded)
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
 CPU_MAX_BATCH = 16  # full / scratch training on a CPU: batch 32 needs ~2.7 GB of activations, 16 half that
+HEAD_LR_SCALE = 10.0  # fine-tune / full: the new head's learning rate over the backbone's (the probe's 1e-2 at 1e-3)
 MIN_SCRATCH_SECONDS = 20.0  # the from-scratch comparison gets at least this (a few steps would say nothing)
 
 
@@ -153,6 +155,14 @@ def build_network(mode: str, arch: str, num_classes: int) -> torch.nn.Module:
     return model
 
 
+def head_faster(net: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """Fine-tuning's optimiser: the new head (random weights) learns at HEAD_LR_SCALE x `config.lr`, the
+    pretrained backbone (already good features) at `config.lr` (`cvdemo.train.adamw`)."""
+    head = list(net.get_classifier().parameters())
+    ids = {id(p) for p in head}
+    return adamw(config, ([p for p in net.parameters() if id(p) not in ids], 1.0), (head, HEAD_LR_SCALE))
+
+
 class ProbeNet(torch.nn.Module):
     """Features (cached) -> linear head; only the head trains."""
 
@@ -218,7 +228,8 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     last = None
     # The probe's linear head is tiny: one torch thread is faster than two waiting on each other.
     with one_thread() if mode == "probe" else contextlib.nullcontext():
-        for event in fit(net, train_set, val_set, config=config, batch_transform=mix, stop=stop):
+        optimizer = head_faster(net, config) if mode in ("finetune", "full") else None
+        for event in fit(net, train_set, val_set, config=config, optimizer=optimizer, batch_transform=mix, stop=stop):
             last = event
             if event.kind in ("done", "stopped"):
                 break

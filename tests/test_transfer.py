@@ -64,6 +64,22 @@ def test_finetune_freezes_all_but_the_last_stages():
     assert all(p.requires_grad for p in build_network("full", "tf_efficientnet_lite0", 3).parameters())
 
 
+def test_the_new_head_learns_ten_times_faster_than_the_backbone():
+    """Fine-tuning: the head starts random, the backbone is already good; weight decay skips biases and norms."""
+    from cvdemo.transfer import HEAD_LR_SCALE, head_faster
+
+    model = build_network("finetune", "tf_efficientnet_lite0", 3)
+    optimizer = head_faster(model, TrainConfig(lr=1e-3, weight_decay=0.05))
+    head = {id(p) for p in model.get_classifier().parameters()}
+    for group in optimizer.param_groups:
+        in_head = {id(p) in head for p in group["params"]}
+        assert len(in_head) == 1  # a group is all head or all backbone
+        assert group["lr"] == pytest.approx(1e-3 * (HEAD_LR_SCALE if in_head.pop() else 1))
+        assert group["weight_decay"] == (0.0 if all(p.ndim <= 1 for p in group["params"]) else 0.05)
+    trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert trained == {id(p) for p in model.parameters() if p.requires_grad} and HEAD_LR_SCALE == 10
+
+
 CUTMIX = {"ops": [{"op": "hflip"}, {"op": "cutmix", "alpha": 1.0}]}
 
 
