@@ -239,9 +239,23 @@ def _too_many_pixels(width: int | None, height: int | None, limit: int,
         size = f"{width}x{height} = {amount(pixels)}"
     else:
         size = amount(pixels) if pixels else "too large"
+    mp, limit_mp = _apart(pixels, limit, 1e6)
     return ImageError(f"The image is {size}; the limit is {amount(limit)}. "
                       "Downscale it and try again.", "image.too_many_pixels",
-                      width=width, height=height, pixels=pixels, limit=limit)
+                      width=width, height=height, pixels=pixels, limit=limit, mp=mp, limit_mp=limit_mp)
+
+
+def _apart(n: int | None, limit: int, unit: float) -> tuple[str, str]:
+    """n and limit in `unit`s (1e6: megapixels, 2**20: MB), with the fewest decimals (at least one, a trailing
+    ".0" dropped) at which a number over the limit no longer reads as the limit: for translated messages."""
+    if n is None:  # known only to be over the limit
+        shown = f"{limit / unit:,.1f}".removesuffix(".0")
+        return f"> {shown}", shown
+    for decimals in range(1, 10):
+        a, b = (f"{v / unit:,.{decimals}f}" for v in (n, limit))
+        if a != b or n == limit:
+            break
+    return ((a, b) if decimals > 1 else (a.removesuffix(".0"), b.removesuffix(".0")))
 
 
 def _pixels_in(err: Image.DecompressionBombError) -> int | None:
@@ -260,9 +274,10 @@ def _megabytes(n: int) -> str:
 
 def _too_large(size: int | None, limit: int) -> ImageError:
     size_text = _megabytes(size) if size is not None else f"over {_megabytes(limit)}"
+    mb, limit_mb = _apart(size, limit, 2**20)
     return ImageError(f"The file is {size_text}; the limit is {_megabytes(limit)}. "
                       "Compress or downscale it and try again.", "image.too_large_bytes",
-                      size=size, limit=limit)
+                      size=size, limit=limit, mb=mb, limit_mb=limit_mb)
 
 
 def _corrupt(err: BaseException) -> ImageError:

@@ -342,7 +342,8 @@ def test_too_many_bytes(tmp_path: Path, png_path: Path) -> None:
     data = png_path.read_bytes()
     limit = len(data) - 1
     err = refused(png_path, "image.too_large_bytes", max_bytes=limit)
-    assert err.params == {"size": len(data), "limit": limit}
+    assert (err.params["size"], err.params["limit"]) == (len(data), limit)
+    assert err.params["mb"] != err.params["limit_mb"]  # one byte over still reads as over, in any language
     refused(data, "image.too_large_bytes", max_bytes=limit)
     refused(io.BytesIO(data), "image.too_large_bytes", max_bytes=limit)
     assert load_image(png_path, max_bytes=len(data)).size == (7, 5)  # exactly at the limit
@@ -541,3 +542,13 @@ def test_a_size_just_over_the_limit_says_exact_counts() -> None:
     err = images._too_many_pixels(40_000_001, 1, images.MAX_PIXELS)
     assert "40000001x1 = 40,000,001 pixels; the limit is 40,000,000 pixels" in str(err)
     assert "= 50 megapixels; the limit is 40 megapixels" in str(images._too_many_pixels(10_000, 5_000, 40_000_000))
+
+
+def test_korean_refusals_carry_the_same_figures_in_megapixels_and_mb() -> None:
+    from cvdemo.ui.i18n import message_text
+
+    assert "(48메가픽셀; 한도는 40메가픽셀)" in message_text(images._too_many_pixels(8000, 6000, 40_000_000), "ko")
+    assert "(40.000001메가픽셀; 한도는 40.000000메가픽셀)" in message_text(
+        images._too_many_pixels(40_000_001, 1, 40_000_000), "ko")  # just over: still apart
+    assert "(60 MB; 한도는 50 MB)" in message_text(images._too_large(60 * 2**20, 50 * 2**20), "ko")
+    assert "(> 50 MB; 한도는 50 MB)" in message_text(images._too_large(None, 50 * 2**20), "ko")
