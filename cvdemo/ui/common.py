@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import html
 import inspect
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +46,19 @@ class RawImage(gr.Image):
         return payload.path
 
 
+# Characters Markdown, HTML or KaTeX read as markup (and the character-reference sign itself): each becomes a
+# numeric character reference, which Markdown and HTML show as the character and never read as structure.
+_MARKUP = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>\"'`*_[](){}#|~!$\\"})
+
+
+def escape(text) -> str:
+    """A user's string (a class, file, model or dataset name, or a library note that quotes one) shown as itself
+    in a Markdown or HTML output: no tag, link, emphasis or table cell can come from it, and line breaks become
+    spaces. Gallery captions, gr.Label and gr.Dataframe cells are drawn as plain text by the page: they need no
+    escaping (they would show the references)."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).translate(_MARKUP)
+
+
 def require(image):
     """The handler's image, or a clear error when the input is empty."""
     if image is None:
@@ -74,9 +89,11 @@ def user_errors(fn):
         lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
         title = tr(lang, "app.error_title")
         if isinstance(err, CvdemoError):
-            return gr.Error(message_text(err, lang), title=title)
+            log.warning("%s refused: %s %r", fn.__name__, err.code, str(err)[:200])  # one line, no traceback
+            # the page shows an error's message as HTML: the names it quotes stay text
+            return gr.Error(html.escape(message_text(err, lang), quote=False), title=title, print_exception=False)
         log.exception("%s failed", fn.__name__)
-        return gr.Error(tr(lang, "app.server_error"), title=title)
+        return gr.Error(tr(lang, "app.server_error"), title=title, print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -123,7 +140,7 @@ def skipped_text(workspace: Workspace, skipped: list) -> str:
     """The files a dataset reader skipped (its Notes), as a list under the result, in the session's language."""
     if not skipped:
         return ""
-    lines = [f"- {workspace.say(m)}" for m in skipped[:MAX_SKIP_LINES]]
+    lines = [f"- {escape(workspace.say(m))}" for m in skipped[:MAX_SKIP_LINES]]
     if len(skipped) > MAX_SKIP_LINES:
         lines.append("- " + workspace.tr("app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
     return "\n\n" + workspace.tr("app.skipped") + "\n" + "\n".join(lines)
@@ -134,8 +151,9 @@ HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  #
 
 @functools.lru_cache(maxsize=1)
 def pyplot():
-    """matplotlib's pyplot, headless, that draws Hangul (Korean texts, a user's Korean class names) with the
-    first Korean font installed, after its default font (a glyph missing from one comes from the next)."""
+    """matplotlib's pyplot, headless, that draws text as written (no mathtext) and Hangul (Korean texts, a user's
+    Korean class names) with the first Korean font installed, after its default font (a glyph missing from one
+    comes from the next)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,6 +169,7 @@ def pyplot():
             if any(key in Path(path).name.lower() for key in ("nanum", "notosanscjk", "undotum")):
                 font_manager.fontManager.addfont(path)
     plt.rcParams["font.family"] = ["DejaVu Sans", *installed()]
+    plt.rcParams["text.parse_math"] = False  # a user's class name with '$' in it is drawn as written, not as TeX
     return plt
 
 

@@ -13,7 +13,7 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pick, pyplot, require,
+from .common import (MAX_TRAIN_SECONDS, RawImage, escape, figure_lang, model_choices, pick, pyplot, require,
                      throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
@@ -52,7 +52,7 @@ def explore(image, model: str | None, workspace: Workspace):
     axes[0].invert_yaxis()
     fig.tight_layout()
     plt.close(fig)
-    return fig, workspace.tr("distill.explore_line", name=names[0], p1=f"{probs[1][top[0]]:.1%}",
+    return fig, workspace.tr("distill.explore_line", name=escape(names[0]), p1=f"{probs[1][top[0]]:.1%}",
                              p20=f"{probs[20][top[0]]:.1%}", rest=f"{len(logits) - len(top):,}",
                              others=f"{1 - probs[20][top].sum():.0%}", classes=f"{len(logits):,}")
 
@@ -296,9 +296,10 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         result = event.result  # the last event: "done" or "stopped"
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
-        yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
-               report(result, teacher_name, student, source, workspace),
-               your_run(result, teacher_name, student, workspace), name,
+        shown = {"teacher": escape(teacher_name), "student": escape(student)}  # Markdown: names as text
+        yield (workspace.tr("distill.done", name=escape(name)), curve(history, workspace, label_free),
+               report(result, **shown, source=source, workspace=workspace),
+               your_run(result, **shown, workspace=workspace), name,
                gr.Dropdown(choices=model_choices(workspace), value=name))
 
 

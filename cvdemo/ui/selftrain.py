@@ -11,7 +11,7 @@ from PIL import Image
 from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
-from .common import skipped_text, user_errors
+from .common import escape, skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -125,7 +125,7 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
     curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
-    done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+    done = tr("selftrain.done", data=escape(pool.name), labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
               test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + skipped_text(workspace, skipped)
     yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold,
            accepted, rejected, your_run(workspace, pool, rows))
@@ -136,7 +136,7 @@ def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
     first, last = rows[0], rows[-1]
     precision = "-" if last["precision"] is None else f"{last['precision']:.1%}"
     key = "selftrain.your_run" if last["accuracy"] > first["accuracy"] else "selftrain.your_run_no_gain"
-    return workspace.show("selftrain", key, data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+    return workspace.show("selftrain", key, data=escape(pool.name), labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
                           base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
                           gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
                           precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}",

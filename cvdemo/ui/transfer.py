@@ -14,7 +14,7 @@ from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import DEFAULTS, scratch_config, transfer
-from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
+from .common import MAX_TRAIN_SECONDS, escape, model_choices, pyplot, skipped_text, throttle, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -38,9 +38,9 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
         data, skipped = uploads.from_class_files(by_class)
     datasets.check_trainable(data)
     workspace.dataset = data
-    counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
+    counts = " · ".join(f"**{escape(c)}** {n}" for c, n in data.counts().items())
     return (workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
-            + "".join(f"\n\n_{workspace.say(note)}_" for note in merged) + skipped_text(workspace, skipped))
+            + "".join(f"\n\n_{escape(workspace.say(note))}_" for note in merged) + skipped_text(workspace, skipped))
 
 
 def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
@@ -107,17 +107,17 @@ def confusion_plot(result):
 
 
 def summary(result, workspace: Workspace, scratch=None, budget: float | None = None) -> str:
-    headline = workspace.tr("transfer.result", name=result.classifier.name, acc=f"{result.val_acc:.1%}",
+    headline = workspace.tr("transfer.result", name=escape(result.classifier.name), acc=f"{result.val_acc:.1%}",
                             seconds=f"{result.seconds:.1f}")
     if result.stopped:
         headline += " " + workspace.tr("transfer.stopped_early")
     lines = [headline, "", workspace.tr("transfer.table_head"), "|---|---|"]
-    lines += [f"| {c} | {a:.0%} |" for c, a in result.per_class_acc.items()]
+    lines += [f"| {escape(c)} | {a:.0%} |" for c, a in result.per_class_acc.items()]
     if scratch is not None:
         lines += ["", workspace.tr("transfer.scratch_result", budget=f"{budget:.0f}", epochs=len(scratch.history),
                                    seconds=f"{result.seconds:.0f}", acc=f"{scratch.val_acc:.1%}",
                                    gain=gain(result, scratch))]
-    lines += [f"\n_{workspace.say(note)}_" for note in result.notes]
+    lines += [f"\n_{escape(workspace.say(note))}_" for note in result.notes]
     return "\n".join(lines)
 
 
@@ -130,7 +130,7 @@ def your_run(workspace: Workspace, result, images: int, scratch=None, budget: fl
     """The lesson panel: what this run (on `images` images) measured, and (with the comparison) what
     pretraining was worth."""
     val = int(result.confusion.sum())
-    numbers = dict(mode=result.mode, arch=result.arch, acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
+    numbers = dict(mode=result.mode, arch=escape(result.arch), acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
                    train=images - val, val=val, classes=len(result.classes))
     if scratch is None:
         return workspace.show("transfer", "transfer.your_run", step=f"{100 / max(val, 1):.1f}", **numbers)
@@ -178,7 +178,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
                    for im, t, p, c in result.misclassified]
-        yield (workspace.tr("transfer.done", name=name), *curves(result.history, workspace),
+        yield (workspace.tr("transfer.done", name=escape(name)), *curves(result.history, workspace),
                summary(result, workspace, scratch, budget), confusion_plot(result), gallery,
                gr.Dropdown(choices=model_choices(workspace), value=name),
                your_run(workspace, result, len(data), scratch, budget))
@@ -225,7 +225,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                                         _("transfer.source_files")), SOURCES)),
                               value="builtin", label=_("transfer.source"))
             builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
-            zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath")
+            zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath", elem_id="transfer-zip")
             with gr.Accordion(_("transfer.per_class"), open=False):
                 names, files = [], []
                 for i in range(SLOTS):
@@ -242,7 +242,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                         add = gr.Button(_("transfer.add_shot"))
                         shots = gr.Markdown()
             load = gr.Button(_("transfer.load"), variant="secondary")
-            counts = gr.Markdown()
+            counts = gr.Markdown(elem_id="transfer-counts")
         with gr.Column():
             arch = gr.Dropdown(list(OFFLINE_WEIGHTS), value=DEFAULT_MODEL, allow_custom_value=True,
                                label=_("transfer.backbone"), info=_("transfer.backbone_info"))
