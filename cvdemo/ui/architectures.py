@@ -12,7 +12,7 @@ from ..errors import LimitError
 from ..images import sample_photos
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
+from .common import MAX_TRAIN_SECONDS, Number, RawImage, Slider, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -163,8 +163,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("architectures.fc_head"))
     with gr.Row():
         with gr.Column(scale=1):
-            seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
-            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"))
+            seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
+            epochs = Slider(1, 30, 10, step=1, label=_("app.epochs"))
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
@@ -177,7 +177,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
         arch = gr.Dropdown(TABLE_MODELS, value="paper_alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
-        size = gr.Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
+        size = Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
     table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=420, visible=False)
@@ -200,7 +200,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             classic = gr.Dropdown(CLASSICS, value="small_alexnet", label=_("architectures.architecture"))
-            classic_epochs = gr.Slider(1, 30, 5, step=1, label=_("app.epochs"))
+            classic_epochs = Slider(1, 30, 5, step=1, label=_("app.epochs"))
             with gr.Row():
                 train_run = gr.Button(_("architectures.train"), variant="primary")
                 halt = gr.Button(_("app.stop"), variant="stop")

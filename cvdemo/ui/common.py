@@ -1,4 +1,4 @@
-"""Pieces every tab shares: the raw image input, the model lists, error translation, live-update throttling,
+"""Pieces every tab shares: the input doors (raw images, files without URLs, finite numbers), the model lists, error translation, live-update throttling,
 Hangul-capable figures."""
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import binascii
 import functools
 import html
 import inspect
+import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import ImageData
+from gradio_client.utils import is_http_url_like
+from pydantic import ConfigDict, model_validator
 
+from .. import datasets
 from ..errors import CvdemoError, ImageError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
@@ -27,11 +33,55 @@ MAX_TRAIN_SECONDS = 300  # wall-clock limit of one training run in the app
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
+def refusal(key: str, label=None, **params) -> gr.Error:
+    """A refusal made before any handler runs, where no session tells the language: said in both. `label` (a
+    component's label, gr.I18n text) is said in each language too."""
+    def said(lang: str) -> str:
+        named = {} if label is None else {"label": label_text(label, lang)}
+        return html.escape(tr(lang, key, **named, **params), quote=False)
+
+    log.warning("refused before any handler: %s %r", key, params)  # one line, no traceback
+
+    return gr.Error(f"{said('en')} / {said('ko')}", title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}",
+                    print_exception=False)
+
+
+def label_text(label, lang: str) -> str:
+    """A component's label (a gr.I18n key, or text with keys in it: '1. ' + _(key)) in `lang`."""
+    return re.sub(r"__i18n__(\{.*?\})", lambda m: tr(lang, json.loads(m.group(1))["key"]), str(label))
+
+
+def no_url(url_or_file_path) -> None:
+    """File inputs take uploads only: a URL sent through the API is refused clearly (Gradio would download it, or
+    answer a bare error where it can't)."""
+    if is_http_url_like(str(url_or_file_path or "")):
+        raise refusal("app.url_refused", url=str(url_or_file_path)[:80])
+
+
+class ImageUpload(ImageData):
+    """An image input's payload: an uploaded file's record. Anything else (a bare path or URL string sent through
+    the API) becomes a record with no file, which RawImage refuses clearly (Gradio's validation would answer it
+    with its own technical text)."""
+
+    model_config = ConfigDict(title="ImageData")  # the API page names it as Gradio's own
+
+    @model_validator(mode="before")
+    @classmethod
+    def uploaded(cls, value):
+        return value if isinstance(value, (dict, ImageData)) else {"orig_name": repr(value)[:80]}
+
+
 class RawImage(gr.Image):
     """gr.Image (upload, webcam, paste) that hands the uploaded file to cvdemo.images untouched,
-    so every image passes the one door (limits, EXIF, modes) instead of Gradio's own decoding."""
+    so every image passes the one door (limits, EXIF, modes) instead of Gradio's own decoding. URLs and
+    payloads that are not uploads are refused."""
 
     is_template = True  # rendered by the frontend's Image component
+    data_model = ImageUpload
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        no_url(url_or_file_path)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
 
     def preprocess(self, payload):  # -> str | bytes | None
         if payload is None:
@@ -40,15 +90,58 @@ class RawImage(gr.Image):
             try:
                 return base64.b64decode(payload.url.split(",", 1)[1])
             except (IndexError, binascii.Error):  # no comma, or not base64
-                # no session here to tell the language: say it in both
-                raise gr.Error(f"{tr('en', 'app.broken_paste')} / {tr('ko', 'app.broken_paste')}",
-                               title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}") from None
+                raise refusal("app.broken_paste") from None
+        if payload.path is None:
+            raise refusal("app.not_an_upload", value=payload.orig_name)
         return payload.path
 
 
-# Characters Markdown, HTML or KaTeX read as markup (and the character-reference sign itself): each becomes a
-# numeric character reference, which Markdown and HTML show as the character and never read as structure.
-_MARKUP = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>\"'`*_[](){}#|~!$\\"})
+class File(gr.File):
+    """gr.File that takes uploads only (URLs refused)."""
+
+    is_template = True
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        no_url(url_or_file_path)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+
+def finite(component: gr.components.Component, payload):
+    """A number field's payload as a number: a JSON number, or a string holding one ("0.5", as a form sends it);
+    NaN, infinity, text or nothing is refused, naming the field (Gradio's own check would fail with a bare
+    error). Its range is checked after, by Gradio."""
+    if isinstance(payload, str):
+        try:
+            payload = float(payload)
+        except ValueError:
+            pass
+    if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
+        raise refusal("app.not_a_number", label=component.label or "", value=repr(payload)[:40])
+    return payload
+
+
+class Number(gr.Number):
+    """gr.Number whose value is a finite number or nothing (`finite`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return None if payload is None else super().preprocess(finite(self, payload))
+
+
+class Slider(gr.Slider):
+    """gr.Slider whose value is a finite number (`finite`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return super().preprocess(finite(self, payload))
+
+
+# Characters Markdown, HTML or KaTeX read as markup in running text (and the character-reference sign itself): each
+# becomes a numeric character reference, which Markdown and HTML show as the character and never read as structure.
+# ('(', '!', quotes stay: a link or image needs '[', and no user string goes into an attribute.)
+_MARKUP = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>`*_[]#|~$\\"})
 
 
 def escape(text) -> str:
@@ -91,7 +184,11 @@ def user_errors(fn):
         if isinstance(err, CvdemoError):
             log.warning("%s refused: %s %r", fn.__name__, err.code, str(err)[:200])  # one line, no traceback
             # the page shows an error's message as HTML: the names it quotes stay text
-            return gr.Error(html.escape(message_text(err, lang), quote=False), title=title, print_exception=False)
+            lines = [message_text(err, lang)]
+            if getattr(err, "skipped", None):  # check_trainable's refusal: what the reader skipped, and why
+                lines += [tr(lang, "app.skipped"), *(f"- {line}" for line in skipped_lines(lang, err.skipped))]
+            return gr.Error("<br>".join(html.escape(line, quote=False) for line in lines), title=title,
+                            print_exception=False)
         log.exception("%s failed", fn.__name__)
         return gr.Error(tr(lang, "app.server_error"), title=title, print_exception=False)
 
@@ -136,14 +233,31 @@ def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)
 
 
+def skipped_lines(lang: str, skipped: list) -> list[str]:
+    """The files a dataset reader skipped (its Notes) in `lang`, as plain text: a line each, the first
+    MAX_SKIP_LINES, then how many more."""
+    lines = [message_text(m, lang) for m in skipped[:MAX_SKIP_LINES]]
+    if len(skipped) > MAX_SKIP_LINES:
+        lines.append(tr(lang, "app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
+    return lines
+
+
 def skipped_text(workspace: Workspace, skipped: list) -> str:
-    """The files a dataset reader skipped (its Notes), as a list under the result, in the session's language."""
+    """The files a dataset reader skipped, as a Markdown list under the result, in the session's language."""
     if not skipped:
         return ""
-    lines = [f"- {escape(workspace.say(m))}" for m in skipped[:MAX_SKIP_LINES]]
-    if len(skipped) > MAX_SKIP_LINES:
-        lines.append("- " + workspace.tr("app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
-    return "\n\n" + workspace.tr("app.skipped") + "\n" + "\n".join(lines)
+    return ("\n\n" + workspace.tr("app.skipped") + "\n"
+            + "\n".join(f"- {escape(line)}" for line in skipped_lines(workspace.lang, skipped)))
+
+
+def check_trainable(data, skipped: list) -> None:
+    """datasets.check_trainable, whose refusal also lists the files the reader skipped and why (a zip left with
+    one class because the other's files were all skipped says which and why): `user_errors` shows them."""
+    try:
+        datasets.check_trainable(data)
+    except CvdemoError as err:
+        err.skipped = skipped
+        raise
 
 
 HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  # packages.txt: fonts-nanum

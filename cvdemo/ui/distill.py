@@ -13,8 +13,8 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, RawImage, escape, figure_lang, model_choices, pick, pyplot, require,
-                     throttle, user_errors)
+from .common import (MAX_TRAIN_SECONDS, RawImage, Slider, escape, figure_lang, model_choices, pick, pyplot,
+                     require, throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
 
@@ -334,11 +334,11 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     soft_plot = gr.Plot(label=_("distill.soft_plot"), show_label=False)
     gr.Markdown(_("distill.three_way_heading"))
     with gr.Row():
-        labelled = gr.Slider(30, 500, 100, step=10, label=_("distill.labelled"))
-        T = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
-        alpha = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
+        labelled = Slider(30, 500, 100, step=10, label=_("distill.labelled"))
+        T = Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha = Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
     with gr.Row(equal_height=True):
-        seeds = gr.Slider(1, 3, 3, step=1, label=_("distill.seeds"))
+        seeds = Slider(1, 3, 3, step=1, label=_("distill.seeds"))
         student = gr.Radio(["mlp", "cnn"], value="mlp", label=_("distill.student"))
         transfer_set = gr.Checkbox(True, label=_("distill.transfer_set"))
         run3 = gr.Button(_("distill.run_three_way"), variant="primary")
@@ -348,9 +348,11 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     table3 = gr.Markdown()
     gr.Markdown(_("distill.sweep_heading"))
     with gr.Row():
-        alphas = gr.CheckboxGroup([0.0, 0.25, 0.5, 0.75, 0.9, 1.0], value=[0.0, 0.5, 0.9], label=_("distill.alpha"))
-        temps = gr.CheckboxGroup([1, 2, 4, 8, 16], value=[1, 4, 8], label=_("distill.T"))
-        sweep_epochs = gr.Slider(3, 30, 15, step=1, label=_("app.epochs"))
+        # string values: what the API page documents for a CheckboxGroup (the handler reads them as numbers)
+        alphas = gr.CheckboxGroup(["0.0", "0.25", "0.5", "0.75", "0.9", "1.0"], value=["0.0", "0.5", "0.9"],
+                                  label=_("distill.alpha"))
+        temps = gr.CheckboxGroup(["1", "2", "4", "8", "16"], value=["1", "4", "8"], label=_("distill.T"))
+        sweep_epochs = Slider(3, 30, 15, step=1, label=_("app.epochs"))
         run_sweep = gr.Button(_("distill.run_sweep"))
     with gr.Row():
         heatmap = gr.Plot(label=_("distill.heatmap"), show_label=False)
@@ -365,10 +367,10 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
             pretrained4 = gr.Checkbox(False, label=_("distill.pretrained_student"),
                                       info=_("distill.pretrained_student_info"))
     with gr.Row():
-        T4 = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
-        alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
-        epochs4 = gr.Slider(1, 100, 12, step=1, label=_("app.epochs"))
-        copies = gr.Slider(0, 8, 2, step=1, label=_("distill.copies"))
+        T4 = Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha4 = Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
+        epochs4 = Slider(1, 100, 12, step=1, label=_("app.epochs"))
+        copies = Slider(0, 8, 2, step=1, label=_("distill.copies"))
     with gr.Row():
         train = gr.Button(_("distill.train"), variant="primary")
         halt = gr.Button(_("app.stop"), variant="stop")

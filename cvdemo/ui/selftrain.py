@@ -11,7 +11,7 @@ from PIL import Image
 from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
-from .common import escape, skipped_text, user_errors
+from .common import File, Number, Slider, check_trainable, escape, skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -99,7 +99,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
             raise LimitError("Choose a zip of class folders (with an unlabeled/ folder) first.",
                              code="dataset.no_zip")
         data, skipped = uploads.from_zip(zip_file)
-        datasets.check_trainable(data)
+        check_trainable(data, skipped)
         return prepare(data, float(fraction), seed), skipped
     return prepare(builtin, float(fraction), seed), []  # (an unknown name: load_builtin says so)
 
@@ -160,18 +160,18 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         source = gr.Radio([(_("selftrain.source_builtin"), "builtin"), (_("selftrain.source_zip"), "zip")],
                           value="builtin", label=_("selftrain.source"))
         builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
-        fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
+        fraction = Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
                              info=_("selftrain.fraction_info"))
-        zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
+        zip_file = File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
-        threshold = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
+        threshold = Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
                               info=_("selftrain.threshold_info"))
         with gr.Column():
             balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
             larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
-        rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
-        seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
+        rounds = Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
+        seed = Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
         halt = gr.Button(_("app.stop"), variant="stop")

@@ -14,7 +14,8 @@ from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import DEFAULTS, scratch_config, transfer
-from .common import MAX_TRAIN_SECONDS, escape, model_choices, pyplot, skipped_text, throttle, user_errors
+from .common import (MAX_TRAIN_SECONDS, File, Number, Slider, check_trainable, escape, model_choices, pyplot,
+                     skipped_text, throttle, user_errors)
 from .i18n import _
 from .session import Workspace
 
@@ -36,7 +37,7 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     else:
         by_class, merged = class_files(slots[:SLOTS], slots[SLOTS:2 * SLOTS], workspace.shots)
         data, skipped = uploads.from_class_files(by_class)
-    datasets.check_trainable(data)
+    check_trainable(data, skipped)
     workspace.dataset = data
     counts = " · ".join(f"**{escape(c)}** {n}" for c, n in data.counts().items())
     return (workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
@@ -195,7 +196,8 @@ def export_files(workspace: Workspace, what: str):
     if what == "dataset":
         if workspace.dataset is None:
             raise LimitError("Load a dataset first.", code="dataset.missing")
-        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
+        name = uploads.file_stem(workspace.dataset.name)
+        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{name}-dataset.zip"))
     result = workspace.result
     if result is None:
         raise LimitError("Train a model first.", code="model.missing")
@@ -225,14 +227,14 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                                         _("transfer.source_files")), SOURCES)),
                               value="builtin", label=_("transfer.source"))
             builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
-            zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath", elem_id="transfer-zip")
+            zip_file = File(label=_("transfer.zip"), file_types=[".zip"], type="filepath", elem_id="transfer-zip")
             with gr.Accordion(_("transfer.per_class"), open=False):
                 names, files = [], []
                 for i in range(SLOTS):
                     with gr.Row():
                         names.append(gr.Textbox(label=f"{i + 1}. " + _("transfer.class_name"), scale=1,
                                                 elem_id=f"class-name-{i}"))
-                        files.append(gr.File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
+                        files.append(File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
                                              type="filepath", scale=2, elem_id=f"class-files-{i}"))
                 with gr.Row():
                     shot = gr.Image(sources=["webcam"], type="pil", label=_("transfer.shot"))
@@ -251,15 +253,15 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             compare = gr.Checkbox(True, label=_("transfer.compare"))
             start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
-                batch_size = gr.Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
+                epochs = Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                batch_size = Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = gr.Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
-                weight_decay = gr.Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
+                lr = Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                weight_decay = Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
                                          maximum=1.0)
             with gr.Row():
-                val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
-                seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+                val_fraction = Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
+                seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
             use_augment = gr.Checkbox(False, label=_("transfer.use_augment"))
             with gr.Row():
                 run = gr.Button(_("transfer.train"), variant="primary")
