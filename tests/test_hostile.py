@@ -1,8 +1,10 @@
 """Issue 18: what a public Space gets from hostile traffic is refused clearly (a message that names the problem,
 never Gradio's bare error or the app's "something went wrong"), through a real server and raw API calls."""
 import json
+import time
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gradio_client import Client
@@ -13,16 +15,40 @@ from cvdemo.ui.session import Workspace
 GENERIC = ("Something went wrong", "has not enabled verbose error reporting")
 
 
+class Call:
+    """One job through Gradio's REST queue, with JSON a client library would not send (NaN, a bare URL string) and
+    any session hash: `submit` queues it, `events` reads its stream ("generating", "complete", "error" with their
+    payloads), `close` hangs up as a client that went away does."""
+
+    def __init__(self, server: str, api: str, data: list, session: str | None = None) -> None:
+        body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
+        request = urllib.request.Request(f"{server}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+        event = json.load(urllib.request.urlopen(request, timeout=60))["event_id"]
+        self.stream = urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event}", timeout=300)
+
+    def events(self):
+        kind = None
+        for line in self.stream:
+            line = line.decode().strip()
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind != "heartbeat":
+                yield kind, json.loads(line[6:])
+                if kind in ("complete", "error"):
+                    return
+
+    def result(self) -> tuple[str, dict | list | None]:
+        *_, last = self.events()
+        self.close()
+        return last
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 def raw_call(server: str, api: str, data: list, session: str | None = None) -> tuple[str, dict | list | None]:
-    """One call through Gradio's REST queue, with JSON a client library would not send (NaN, a bare URL string):
-    ("complete" or "error", its payload)."""
-    body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
-    request = urllib.request.Request(f"{server}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-    event = json.load(urllib.request.urlopen(request, timeout=60))["event_id"]
-    lines = urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event}", timeout=300).read().decode().splitlines()
-    kind = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")][-1]
-    payload = [line.split(": ", 1)[1] for line in lines if line.startswith("data: ")][-1]
-    return kind, json.loads(payload)
+    """("complete" or "error", its payload) of one raw call."""
+    return Call(server, api, data, session).result()
 
 
 def refusal(server: str, api: str, data: list) -> str:
@@ -113,3 +139,47 @@ def test_an_emoji_named_dataset_exports_under_a_short_safe_name(tmp_path):
         assert back.counts() == {"cat": 5, "dog": 5}
     finally:
         ws.close()
+
+
+def test_classification_never_waits_behind_training_and_abandoned_jobs_are_dropped(server, examples):
+    """Issue 18.2: a training job runs, and sessions without number flood the training endpoints with more jobs
+    than the app's whole queue holds. A few wait, the rest are refused at once saying so, and /classify still
+    answers. When their clients hang up, the jobs are dropped (within seconds): a fresh job then runs."""
+    from gradio_client import handle_file
+
+    from cvdemo.ui import QUEUE_SIZE
+    from cvdemo.ui.common import TRAINING
+
+    running = Call(server, "train_classic", ["small_alexnet", 30])
+    assert next(running.events())[0] == "generating"  # it runs
+    with ThreadPoolExecutor(8) as pool:
+        flood = list(pool.map(lambda _: Call(server, "train_classic", ["small_alexnet", 30]), range(QUEUE_SIZE + 1)))
+    first = [next(call.events()) for call in flood]  # a waiting job's stream says nothing yet ("generating")
+    refusals = [payload["error"] for kind, payload in first if kind == "error"]
+    assert len(refusals) == len(flood) - TRAINING.max_waiting
+    assert all("jobs are already waiting" in text for text in refusals), refusals[0]
+    assert Client(server, verbose=False).predict(handle_file(examples["cat"]), api_name="/classify")["label"]
+    for call in [running, *flood]:  # every client goes away
+        call.close()
+    deadline = time.monotonic() + 60
+    while (outcome := raw_call(server, "distill_sweep", [["0.9"], ["4"], 3, 30, "mlp", False]))[0] == "error":
+        assert time.monotonic() < deadline, outcome  # still refused: the abandoned jobs were kept
+        time.sleep(1)
+    assert outcome[0] == "complete"
+
+
+def test_the_gate_takes_one_job_per_session_and_a_bounded_line():
+    """The training gate: a second job from a session that has one is refused; beyond its waiting places, a job
+    is refused at once; jobs run in the order they came."""
+    from cvdemo.errors import LimitError
+    from cvdemo.ui.common import Gate
+
+    gate, sessions = Gate("training", slots=1, waiting=2), [Workspace() for _ in range(4)]
+    with gate.ticket(sessions[0]) as first, gate.ticket(sessions[1]) as second, gate.ticket(sessions[2]) as third:
+        assert gate.wait(first, 0) is None  # it runs
+        assert (gate.wait(second, 0), gate.wait(third, 0)) == (0, 1)
+        with pytest.raises(LimitError, match="this session"):
+            gate.ticket(sessions[1]).__enter__()
+        with pytest.raises(LimitError, match="2 training jobs are already waiting"):
+            gate.ticket(sessions[3]).__enter__()
+    assert gate.running == 0 and gate.queue == [] and gate.holders == set()

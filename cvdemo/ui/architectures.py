@@ -12,7 +12,8 @@ from ..errors import LimitError
 from ..images import sample_photos
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .common import MAX_TRAIN_SECONDS, Number, RawImage, Slider, require, user_errors
+from .common import (LAYER_TABLES, MAX_TRAIN_SECONDS, TRAINING, Number, RawImage, Slider, gated, require,
+                     user_errors)
 from .i18n import _
 from .session import Workspace
 
@@ -54,6 +55,7 @@ def _reveal() -> gr.Dataframe:
 
 
 @user_errors
+@gated(TRAINING)
 def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     """Train an MLP and a SmallCNN on centred digits, test them shifted: curve, table, summary, and the
     lesson panel's "your run"."""
@@ -77,6 +79,7 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 
 
 @user_errors
+@gated(LAYER_TABLES)
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
     size = int(size)
@@ -125,6 +128,7 @@ def feature_maps(image, layers: list[str], workspace: Workspace | None = None):
 
 
 @user_errors
+@gated(TRAINING)
 def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     """Train a small classic from scratch on the digits; stream status and the accuracy curve, then the
     result and the lesson panel's "your run"."""
@@ -212,13 +216,13 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                                 label=_("architectures.accuracy"))
 
     shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
-                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
+                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=None
                     ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
     table_run.click(layer_table, [arch, size, workspace], [table, table_text], api_name="layer_table",
-                    concurrency_id="layer_table", concurrency_limit=1
+                    concurrency_id="layer_table", concurrency_limit=None
                     ).success(_reveal, None, table, api_visibility="private", queue=False)
     maps_run.click(feature_maps, [image, layers, workspace], gallery, api_name="feature_maps",
                    concurrency_id="inference")
     train_run.click(train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
-                    api_name="train_classic", concurrency_id="training", concurrency_limit=1)
+                    api_name="train_classic", concurrency_id="training", concurrency_limit=None)
     halt.click(stop_classic, [run, workspace], status, api_visibility="private", queue=False)

@@ -11,7 +11,7 @@ from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..lessons import bias_experiment
-from .common import Number, RawImage, Slider, require, user_errors
+from .common import TRAINING, Number, RawImage, Slider, gated, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -50,6 +50,7 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
 
 
 @user_errors
+@gated(TRAINING)
 def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
     workspace = workspace or Workspace()
@@ -155,7 +156,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
         bias_run = gr.Button(_("augment.bias_run"))
         bias_out = gr.Markdown()
     bias_run.click(run_bias_experiment, [bias_seed, workspace], bias_out, api_name="bias_experiment",
-                   concurrency_id="training", concurrency_limit=1
+                   concurrency_id="training", concurrency_limit=None
                    ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
     controls = [order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
                 shear, n, m, cut_alpha, mix_alpha]
@@ -164,7 +165,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     preset.select(lambda name: json.dumps(PRESETS[name], indent=2), preset, spec, api_visibility="private", queue=False)
     inputs = [image, spec, k, seed, mix_image, workspace]
     drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
-    drawn.success(export, spec, [json_out, code_out], api_visibility="private")
+    drawn.success(export, spec, [json_out, code_out], api_visibility="private", queue=False)
     drawn.success(your_run, workspace, lesson, api_visibility="private", queue=False)
     resample.click(lambda s: int(s or 0) + 1, seed, seed, api_visibility="private", queue=False).then(
         augment, inputs, [gallery, per_sample, summary], api_visibility="private", concurrency_id="inference"

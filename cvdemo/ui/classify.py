@@ -125,12 +125,12 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
     info_state = gr.State()
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
-                                                  api_visibility="private")
+                                                  api_visibility="private", queue=False)
     image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
                  queue=False)  # no stale results
     image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
                  concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
-                                                     api_visibility="private")
+                                                     api_visibility="private", queue=False)
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
     sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",
                 concurrency_id="inference")

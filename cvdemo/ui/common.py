@@ -1,5 +1,5 @@
-"""Pieces every tab shares: the input doors (raw images, files without URLs, finite numbers), the model lists, error translation, live-update throttling,
-Hangul-capable figures."""
+"""Pieces every tab shares: the input doors (raw images, files without URLs, finite numbers), the gate of heavy
+jobs, the model lists, error translation and escaping, live-update throttling, Hangul-capable figures."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +11,9 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +22,7 @@ from gradio_client.utils import is_http_url_like
 from pydantic import ConfigDict, model_validator
 
 from .. import datasets
-from ..errors import CvdemoError, ImageError
+from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
 from ..train import Event
@@ -41,9 +43,8 @@ def refusal(key: str, label=None, **params) -> gr.Error:
         return html.escape(tr(lang, key, **named, **params), quote=False)
 
     log.warning("refused before any handler: %s %r", key, params)  # one line, no traceback
-
-    return gr.Error(f"{said('en')} / {said('ko')}", title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}",
-                    print_exception=False)
+    title = f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}"
+    return gr.Error(f"{said('en')} / {said('ko')}", title=title, print_exception=False)
 
 
 def label_text(label, lang: str) -> str:
@@ -169,6 +170,102 @@ def model_choices(workspace: Workspace | None = None) -> list[str]:
     return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
 
 
+class Gate:
+    """Heavy jobs of one kind (training) across every session: `slots` run at a time and at most `waiting` more
+    wait, one per session (a second from the same session is refused); a job beyond that is refused at once.
+    Gradio's queue never holds these jobs (their events have no concurrency limit there: the gate is the limit),
+    so no number of sessions can fill it, and classification, which waits in Gradio's queue, never waits behind
+    them. Use it through `gated`."""
+
+    def __init__(self, kind: str, slots: int = 1, waiting: int = 4) -> None:
+        self.kind, self.slots, self.max_waiting = kind, slots, waiting
+        self.changed = threading.Condition()
+        self.running = 0
+        self.queue: list[object] = []  # the waiting jobs' tickets, first come first
+        self.holders: set[int] = set()  # the sessions (id of their Workspace) with a job waiting or running
+
+    @contextmanager
+    def ticket(self, workspace: Workspace | None) -> Iterator[object]:
+        """A place in the line (refused when the line is full or this session holds one); left on exit."""
+        holder = id(workspace) if workspace is not None else None
+        with self.changed:
+            if holder in self.holders:
+                raise LimitError("A job of this kind is already waiting or running in this session: stop it or "
+                                 "wait for it.", code="limit.busy")
+            if self.running >= self.slots and len(self.queue) >= self.max_waiting:
+                raise LimitError(f"{len(self.queue)} {self.kind} jobs are already waiting (the limit is "
+                                 f"{self.max_waiting}). Try again in a few minutes.", code="limit.queue_full",
+                                 kind=self.kind, waiting=len(self.queue))
+            ticket = object()
+            self.queue.append(ticket)
+            if holder is not None:
+                self.holders.add(holder)
+        try:
+            yield ticket
+        finally:
+            with self.changed:
+                if ticket in self.queue:
+                    self.queue.remove(ticket)
+                else:
+                    self.running -= 1
+                self.holders.discard(holder)
+                self.changed.notify_all()
+
+    def wait(self, ticket: object, timeout: float | None) -> int | None:
+        """Wait up to `timeout` seconds for this ticket's turn: None once its job may run (it holds a slot then),
+        else how many jobs are ahead of it."""
+        def turn() -> bool:
+            return self.running < self.slots and self.queue[0] is ticket
+
+        with self.changed:
+            if self.changed.wait_for(turn, timeout):
+                self.queue.pop(0)
+                self.running += 1
+                return None
+            return self.queue.index(ticket)
+
+
+TRAINING = Gate("training", slots=1, waiting=4)  # every lesson that trains a network
+DATASETS = Gate("dataset", slots=2, waiting=4)  # reading a user's zip or files into a dataset
+LAYER_TABLES = Gate("layer table", slots=1, waiting=4)  # building a network and timing it
+
+
+def gated(gate: Gate):
+    """Run a handler through `gate` (after user_errors, so that its refusals are said). A generator handler waits
+    yielding `gr.skip()` every second (Gradio drops a waiting job whose client is gone at a yield) and says once
+    how many jobs are ahead; a plain one waits without a word."""
+    def wrap(fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def stream(*args, **kwargs):
+                workspace = _workspace(args, kwargs)
+                with gate.ticket(workspace) as ticket:
+                    ahead = gate.wait(ticket, 0)
+                    if ahead is not None:
+                        gr.Info(tr(workspace.lang if workspace else "en", "app.waiting_turn", ahead=ahead + 1))
+                    while ahead is not None:
+                        yield gr.skip()
+                        ahead = gate.wait(ticket, 1.0)
+                    yield from fn(*args, **kwargs)
+
+            return stream
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with gate.ticket(_workspace(args, kwargs)) as ticket:
+                gate.wait(ticket, None)
+                return fn(*args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+def _workspace(args: tuple, kwargs: dict) -> Workspace | None:
+    """The session's Workspace among a handler's arguments."""
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), None)
+
+
 def user_errors(fn):
     """Turn the library's errors into messages in the page (gr.Error); the server keeps serving.
     Anything else (a bug, or input of a type no handler expects) is logged with its traceback
@@ -179,7 +276,8 @@ def user_errors(fn):
     def translate(err: Exception, args: tuple, kwargs: dict) -> gr.Error:
         if isinstance(err, gr.Error):
             return err
-        lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
+        workspace = _workspace(args, kwargs)
+        lang = workspace.lang if workspace else "en"
         title = tr(lang, "app.error_title")
         if isinstance(err, CvdemoError):
             log.warning("%s refused: %s %r", fn.__name__, err.code, str(err)[:200])  # one line, no traceback

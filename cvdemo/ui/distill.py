@@ -13,8 +13,8 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, RawImage, Slider, escape, figure_lang, model_choices, pick, pyplot,
-                     require, throttle, user_errors)
+from .common import (MAX_TRAIN_SECONDS, TRAINING, RawImage, Slider, escape, figure_lang, gated, model_choices,
+                     pick, pyplot, require, throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
 
@@ -116,6 +116,7 @@ def three_way_table(r: dict, workspace: Workspace) -> str:
 
 
 @user_errors
+@gated(TRAINING)
 def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Workspace):
     """Teacher vs student on labels alone vs KD student (digits), streaming each run's held-out accuracy
     per epoch; the last update adds the results table and what the run showed (for the lesson panel)."""
@@ -156,6 +157,7 @@ def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -
 
 
 @user_errors
+@gated(TRAINING)
 def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspace: Workspace):
     """KD student test accuracy over alpha x T (one seed) as an annotated heatmap, the best and worst cells,
     and whether KD helped at all."""
@@ -265,6 +267,7 @@ def pick_teacher(workspace: Workspace, teacher: str | None):
 
 
 @user_errors
+@gated(TRAINING)
 def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "kd_student_cnn",
                   teacher: str = TRANSFER, pretrained: bool = False):
     """Distill a teacher (`teacher`: this session's Transfer-tab model, or any classifier name) into a small
@@ -385,16 +388,17 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     show.click(explore, [image, model, workspace], [soft_plot, soft_text], api_name="soft_targets",
                concurrency_id="inference")
     run3.click(three_way, [labelled, T, alpha, seeds, student, transfer_set, workspace],
-               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training", concurrency_limit=1)
+               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training",
+               concurrency_limit=None)
     run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
                     [heatmap, sweep_text, lesson], api_name="distill_sweep", concurrency_id="training",
-                    concurrency_limit=1)
+                    concurrency_limit=None)
     train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
                 [status4, acc_plot, report4, lesson, student_name, classify_model], api_name="distill_transfer",
-                concurrency_id="training", concurrency_limit=1).success(
+                concurrency_id="training", concurrency_limit=None).success(
         lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
-        [model, teacher4], api_visibility="private")
+        [model, teacher4], api_visibility="private", queue=False)
     halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
     student4.input(lambda name: name in OFFLINE_WEIGHTS, student4, pretrained4, api_visibility="private",
                    queue=False)  # an offline ImageNet network is offered to start from its weights
-    export.click(export_student, [workspace, student_name], downloads, api_visibility="private")
+    export.click(export_student, [workspace, student_name], downloads, api_visibility="private", queue=False)

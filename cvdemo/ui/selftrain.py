@@ -11,7 +11,7 @@ from PIL import Image
 from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
-from .common import File, Number, Slider, check_trainable, escape, skipped_text, user_errors
+from .common import TRAINING, File, Number, Slider, check_trainable, escape, gated, skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -105,6 +105,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
 
 
 @user_errors
+@gated(TRAINING)
 def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace: Workspace):
     """Noisy Student rounds, streaming the per-round plot and table; then the pseudo-label galleries, the
     precision-coverage curve and what the run showed."""
@@ -136,7 +137,8 @@ def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
     first, last = rows[0], rows[-1]
     precision = "-" if last["precision"] is None else f"{last['precision']:.1%}"
     key = "selftrain.your_run" if last["accuracy"] > first["accuracy"] else "selftrain.your_run_no_gain"
-    return workspace.show("selftrain", key, data=escape(pool.name), labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+    return workspace.show("selftrain", key, data=escape(pool.name), labelled=len(pool.labelled),
+                          unlabeled=len(pool.unlabeled),
                           base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
                           gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
                           precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}",
@@ -191,7 +193,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
     go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace], outputs,
-             api_name="selftrain", concurrency_id="training", concurrency_limit=1)
+             api_name="selftrain", concurrency_id="training", concurrency_limit=None)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     threshold.release(rethreshold, [threshold, workspace], [curve, at_threshold, accepted, rejected],
-                      api_visibility="private")
+                      api_visibility="private", queue=False)

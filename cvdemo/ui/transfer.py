@@ -4,6 +4,7 @@ live curves, per-class accuracy, confusion matrix, misclassified images, and exp
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import gradio as gr
 import pandas as pd
@@ -14,8 +15,8 @@ from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import DEFAULTS, scratch_config, transfer
-from .common import (MAX_TRAIN_SECONDS, File, Number, Slider, check_trainable, escape, model_choices, pyplot,
-                     skipped_text, throttle, user_errors)
+from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, File, Number, Slider, check_trainable, escape,
+                     gated, model_choices, pyplot, skipped_text, throttle, user_errors)
 from .i18n import _
 from .session import Workspace
 
@@ -25,6 +26,7 @@ TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transf
 
 
 @user_errors
+@gated(DATASETS)
 def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slots):
     """Build the session's dataset from the chosen source; report counts and what was skipped."""
     merged = []
@@ -131,8 +133,8 @@ def your_run(workspace: Workspace, result, images: int, scratch=None, budget: fl
     """The lesson panel: what this run (on `images` images) measured, and (with the comparison) what
     pretraining was worth."""
     val = int(result.confusion.sum())
-    numbers = dict(mode=result.mode, arch=escape(result.arch), acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
-                   train=images - val, val=val, classes=len(result.classes))
+    numbers = dict(mode=result.mode, arch=escape(result.arch), acc=f"{result.val_acc:.1%}",
+                   seconds=f"{result.seconds:.1f}", train=images - val, val=val, classes=len(result.classes))
     if scratch is None:
         return workspace.show("transfer", "transfer.your_run", step=f"{100 / max(val, 1):.1f}", **numbers)
     return workspace.show("transfer", "transfer.your_run_scratch", budget=f"{budget:.0f}",
@@ -147,6 +149,7 @@ def progress(text: str, loss=None, acc=None) -> tuple:
 
 
 @user_errors
+@gated(TRAINING)
 def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed,
           use_augment, spec):
     """Run a transfer-learning job, streaming progress and live curves; the model joins this session's list."""
@@ -288,15 +291,15 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             push_btn = gr.Button(_("transfer.push"))
         pushed = gr.Markdown()
 
-    add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private")
-    load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset")
+    add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private", queue=False)
+    load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset",
+               concurrency_id="datasets", concurrency_limit=None)
     run.click(train, [workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction,
                       seed, use_augment, augment_spec],
               [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
-              api_name="train", concurrency_id="training", concurrency_limit=1)
+              api_name="train", concurrency_id="training", concurrency_limit=None)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
-    export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
-    export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
-    export_data.click(lambda ws: export_files(ws, "dataset"), workspace, downloads, api_visibility="private")
-    push_btn.click(push, [workspace, repo_id, token], pushed, api_visibility="private")
+    for button, what in ((export_model, "model"), (export_onnx_btn, "onnx"), (export_data, "dataset")):
+        button.click(partial(export_files, what=what), workspace, downloads, api_visibility="private", queue=False)
+    push_btn.click(push, [workspace, repo_id, token], pushed, api_visibility="private", queue=False)
