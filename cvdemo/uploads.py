@@ -83,6 +83,16 @@ def clean_class_name(name: Any) -> str:
     return text[:MAX_CLASS_NAME].rstrip()
 
 
+def file_stem(name: Any, limit: int = 48) -> str:
+    """A name (a dataset's: a zip's or folder's, which may be long or all emoji) as a file-name stem that every file
+    system takes: letters, digits, '.', '-' and '_' kept (Hangul too), the rest '-', at most `limit` bytes in
+    UTF-8; "dataset" when nothing is left."""
+    stem = re.sub(r"[^\w.-]+", "-", unicodedata.normalize("NFC", str(name))).strip("-.")
+    while len(stem.encode()) > limit:
+        stem = stem[:-1]
+    return stem.rstrip("-.") or "dataset"
+
+
 def class_key(name: Any) -> str:
     """What two class names must share to be the same class: cleaned, case ignored."""
     return clean_class_name(name).casefold()

@@ -60,16 +60,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Url(str):
+    """A server's URL; `.log` is the path of what it writes to stdout and stderr."""
+
+    log: Path
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """A real app server (`python app.py`) on 127.0.0.1, offline; yields its URL."""
+    """A real app server (`python app.py`) on 127.0.0.1, offline; yields its URL (`.log`: its output)."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    url = Url(f"http://127.0.0.1:{port}/")
+    url.log = log
     try:
         deadline = time.time() + 180
         while True:

@@ -155,3 +155,30 @@ def test_selftrain_plots_rounds_and_shows_accepted_and_rejected_pseudo_labels(pa
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "selftrain.png"), full_page=True)
     assert page.errors == []
+
+
+def test_markup_in_a_zips_class_names_is_shown_as_text(page, tmp_path):
+    """Issue 18.7 in the page: folder names with a tag, an unclosed <b> and TeX show as written (no image fetched,
+    nothing bold, no formula)."""
+    import zipfile
+
+    from PIL import Image
+
+    names = ["<img src=x onerror=alert(1)>", "<b>bold", "$$x$$"]
+    archive = tmp_path / "markup.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for c, name in enumerate(names):
+            for i in range(3):
+                Image.new("RGB", (32, 32), (90 * c, 30 * i, 60)).save(tmp_path / "x.png")
+                zf.write(tmp_path / "x.png", f"{name}/{i}.png")
+    page.get_by_role("tab", name="Transfer").click()
+    page.get_by_label("Zip of class folders", exact=True).check()
+    page.locator("#transfer-zip input[type=file]").set_input_files(str(archive))
+    page.wait_for_timeout(1500)  # the upload finishes
+    page.get_by_role("button", name="Load dataset").click()
+    counts = page.locator("#transfer-counts")
+    counts.get_by_text("9 images in 3 classes", exact=False).wait_for(timeout=60_000)
+    text = counts.inner_text()
+    assert all(name in text for name in names), text
+    assert counts.locator("img, b, .katex").count() == 0
+    assert page.errors == []

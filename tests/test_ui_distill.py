@@ -1,5 +1,6 @@
 """The Distill tab's handlers (cvdemo.ui.distill): the Transfer run's own split, the three-way and sweep texts in
 the session's language with the measured numbers, an exportable student, the temperature figure."""
+import html
 import json
 import re
 from pathlib import Path
@@ -75,7 +76,8 @@ def test_distill_handler_with_an_imagenet_teacher_adds_an_exportable_student(few
     status, _, report, lesson, name, dropdown = last
     assert name == "my model 1: kd_student_cnn student of tf_efficientnet_lite0" and name in ws.models
     assert "교사의 1,000개 클래스에 대한 레이블이 없으므로" in report and "내 데이터셋" in report
-    agreement = re.search(r"\| 학생: kd_student_cnn \(처음부터 학습, 64 px\) \| (\d+\.\d%)", report).group(1)
+    shown = html.unescape(report)  # names reach the Markdown escaped (kd&#95;student...), the page shows them as is
+    agreement = re.search(r"\| 학생: kd_student_cnn \(처음부터 학습, 64 px\) \| (\d+\.\d%)", shown).group(1)
     assert lesson.startswith("**내 실행 결과:**") and agreement in lesson
     files = ui.export_student(ws, name)
     config = json.loads(Path(files[1]).read_text())

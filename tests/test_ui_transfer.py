@@ -63,3 +63,45 @@ def test_live_updates_come_at_most_twice_a_second_of_the_run_and_always_at_the_l
     shown = [due(Event("epoch", epoch, 5, 0, 0, elapsed=t)) for epoch, t in
              [(1, 0.1), (2, 0.6), (3, 0.8), (4, 1.0), (5, 1.05)]]
     assert shown == [False, True, False, False, True]
+
+
+MARKUP_NAMES = ["<img src=x onerror=alert(1)>", "<b>bold", "a|b *c* [l](x) $$x$$"]
+
+
+def rendered(markdown: str) -> str:
+    """Markdown as a CommonMark renderer with tables makes it HTML (the page's own renderer reads the same)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def test_markup_in_class_names_is_shown_as_text_not_rendered(tmp_path):
+    """Issue 18.7: a zip's folder names are the classes; wherever the page shows them as Markdown (the counts, the
+    result's table, the lesson panel, the confusion plot's ticks) they come out as the text itself: no tag, no
+    emphasis, no extra table cell. The misclassified gallery's captions are drawn as plain text: kept as is."""
+    import html
+    import zipfile
+
+    from cvdemo.ui.transfer import confusion_plot, train
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for c, name in enumerate(MARKUP_NAMES):
+            for i in range(5):
+                image = tmp_path / "x.png"
+                Image.new("RGB", (32, 32), (80 * c + 9 * i, 200 - 60 * c, 11 * i)).save(image)
+                zf.write(image, f"{name}/{i}.png")
+    ws = Workspace()
+    counts = load_dataset(ws, SOURCES[1], "textures", str(archive), *[""] * 4, *[None] * 4)
+    assert sorted(ws.dataset.classes) == sorted(MARKUP_NAMES)
+    *_, last = train(ws, "tf_efficientnet_lite0", "probe", False, 3, 8, 0.01, 0.0, 0.3, 0, False, "")
+    status, _, _, report, _, gallery, _, lesson = last
+    for markdown in (counts, report):
+        page = rendered(markdown)
+        assert not set(re.findall(r"<(\w+)", page)) - {"p", "strong", "em", "table", "thead", "tbody", "tr", "th",
+                                                       "td", "br"}, page
+        assert all(html.escape(name, quote=False) in page for name in MARKUP_NAMES), page
+    assert rendered(report).count("<td>") == 2 * len(MARKUP_NAMES)  # a row per class, no cell split by '|'
+    assert "<" not in status + lesson
+    assert all(caption.split(" ")[0] for _, caption in gallery)  # plain text (no entities needed there)
+    confusion_plot(ws.result).canvas.draw()  # '$$x$$' drawn as written (no TeX parse error)

@@ -66,7 +66,9 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_options() -> dict:
-    """Arguments for `demo.launch`: upload limit, the only extra files served (the examples) and the
-    translations the browser uses (gr.I18n).
+    """Arguments for `demo.launch`: upload limit, the only extra files served (the examples), the
+    translations the browser uses (gr.I18n), and Gradio's own refusals said (a payload it can't read before any
+    handler runs: a path that was not uploaded, a string where a file goes) instead of a bare error.
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
-    return {"max_file_size": images.MAX_BYTES, "allowed_paths": images.sample_photos(), "i18n": i18n()}
+    return {"max_file_size": images.MAX_BYTES, "allowed_paths": images.sample_photos(), "i18n": i18n(),
+            "show_error": True}

@@ -12,7 +12,8 @@ from ..errors import LimitError
 from ..images import sample_photos
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
+from .common import (LAYER_TABLES, MAX_TRAIN_SECONDS, TRAINING, Number, RawImage, Slider, gated, require,
+                     user_errors)
 from .i18n import _
 from .session import Workspace
 
@@ -54,6 +55,7 @@ def _reveal() -> gr.Dataframe:
 
 
 @user_errors
+@gated(TRAINING)
 def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     """Train an MLP and a SmallCNN on centred digits, test them shifted: curve, table, summary, and the
     lesson panel's "your run"."""
@@ -75,6 +77,7 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 
 
 @user_errors
+@gated(LAYER_TABLES)
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
     size = int(size)
@@ -123,6 +126,7 @@ def feature_maps(image, layers: list[str], workspace: Workspace | None = None):
 
 
 @user_errors
+@gated(TRAINING)
 def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     """Train a small classic from scratch on the digits; stream status and the accuracy curve, then the
     result and the lesson panel's "your run"."""
@@ -161,8 +165,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("architectures.fc_head"))
     with gr.Row():
         with gr.Column(scale=1):
-            seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
-            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"))
+            seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
+            epochs = Slider(1, 30, 10, step=1, label=_("app.epochs"))
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
@@ -175,7 +179,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
         arch = gr.Dropdown(TABLE_MODELS, value="paper_alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
-        size = gr.Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
+        size = Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
     table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=420, visible=False)
@@ -198,7 +202,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             classic = gr.Dropdown(CLASSICS, value="small_alexnet", label=_("architectures.architecture"))
-            classic_epochs = gr.Slider(1, 30, 5, step=1, label=_("app.epochs"))
+            classic_epochs = Slider(1, 30, 5, step=1, label=_("app.epochs"))
             with gr.Row():
                 train_run = gr.Button(_("architectures.train"), variant="primary")
                 halt = gr.Button(_("app.stop"), variant="stop")
@@ -210,13 +214,13 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                                 label=_("architectures.accuracy"))
 
     shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
-                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
+                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=None
                     ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
     table_run.click(layer_table, [arch, size, workspace], [table, table_text], api_name="layer_table",
-                    concurrency_id="layer_table", concurrency_limit=1
+                    concurrency_id="layer_table", concurrency_limit=None
                     ).success(_reveal, None, table, api_visibility="private", queue=False)
     maps_run.click(feature_maps, [image, layers, workspace], gallery, api_name="feature_maps",
                    concurrency_id="inference")
     train_run.click(train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
-                    api_name="train_classic", concurrency_id="training", concurrency_limit=1)
+                    api_name="train_classic", concurrency_id="training", concurrency_limit=None)
     halt.click(stop_classic, [run, workspace], status, api_visibility="private", queue=False)

@@ -11,7 +11,7 @@ from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..lessons import bias_experiment
-from .common import RawImage, require, user_errors
+from .common import TRAINING, Number, RawImage, Slider, gated, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -50,6 +50,7 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
 
 
 @user_errors
+@gated(TRAINING)
 def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
     workspace = workspace or Workspace()
@@ -108,29 +109,29 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                                 label=_("augment.ops"), info=_("augment.ops_info"))
             with gr.Accordion(_("augment.parameters"), open=False):
                 with gr.Row():
-                    b_lo = gr.Slider(0, 3, 0.6, step=0.05, label=_("augment.brightness_from"))
-                    b_hi = gr.Slider(0, 3, 1.4, step=0.05, label=_("augment.brightness_to"))
+                    b_lo = Slider(0, 3, 0.6, step=0.05, label=_("augment.brightness_from"))
+                    b_hi = Slider(0, 3, 1.4, step=0.05, label=_("augment.brightness_to"))
                 with gr.Row():
-                    c_lo = gr.Slider(0, 3, 0.8, step=0.05, label=_("augment.contrast_from"))
-                    c_hi = gr.Slider(0, 3, 1.2, step=0.05, label=_("augment.contrast_to"))
+                    c_lo = Slider(0, 3, 0.8, step=0.05, label=_("augment.contrast_from"))
+                    c_hi = Slider(0, 3, 1.2, step=0.05, label=_("augment.contrast_to"))
                 with gr.Row():
-                    degrees = gr.Slider(0, 180, 30, step=1, label=_("augment.rotation"))
-                    p_h = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.hflip_p"))
-                    p_v = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.vflip_p"))
+                    degrees = Slider(0, 180, 30, step=1, label=_("augment.rotation"))
+                    p_h = Slider(0, 1, 0.5, step=0.05, label=_("augment.hflip_p"))
+                    p_v = Slider(0, 1, 0.5, step=0.05, label=_("augment.vflip_p"))
                 with gr.Row():
-                    s_lo = gr.Slider(0.05, 1, 0.4, step=0.05, label=_("augment.crop_from"))
-                    s_hi = gr.Slider(0.05, 1, 1.0, step=0.05, label=_("augment.crop_to"))
+                    s_lo = Slider(0.05, 1, 0.4, step=0.05, label=_("augment.crop_from"))
+                    s_hi = Slider(0.05, 1, 1.0, step=0.05, label=_("augment.crop_to"))
                 with gr.Row():
-                    translate = gr.Slider(0, 0.5, 0.1, step=0.01, label=_("augment.translate"))
-                    z_lo = gr.Slider(0.5, 2, 0.9, step=0.05, label=_("augment.scale_from"))
-                    z_hi = gr.Slider(0.5, 2, 1.1, step=0.05, label=_("augment.scale_to"))
-                    shear = gr.Slider(0, 45, 10, step=1, label=_("augment.shear"))
+                    translate = Slider(0, 0.5, 0.1, step=0.01, label=_("augment.translate"))
+                    z_lo = Slider(0.5, 2, 0.9, step=0.05, label=_("augment.scale_from"))
+                    z_hi = Slider(0.5, 2, 1.1, step=0.05, label=_("augment.scale_to"))
+                    shear = Slider(0, 45, 10, step=1, label=_("augment.shear"))
                 with gr.Row():
-                    n = gr.Slider(0, 14, 2, step=1, label=_("augment.randaug_n"))
-                    m = gr.Slider(0, 30, 9, step=1, label=_("augment.randaug_m"))
+                    n = Slider(0, 14, 2, step=1, label=_("augment.randaug_n"))
+                    m = Slider(0, 30, 9, step=1, label=_("augment.randaug_m"))
                 with gr.Row():
-                    cut_alpha = gr.Slider(0.1, 5, 1.0, step=0.1, label=_("augment.cutmix_alpha"))
-                    mix_alpha = gr.Slider(0.1, 5, 0.4, step=0.1, label=_("augment.mixup_alpha"))
+                    cut_alpha = Slider(0.1, 5, 1.0, step=0.1, label=_("augment.cutmix_alpha"))
+                    mix_alpha = Slider(0.1, 5, 0.4, step=0.1, label=_("augment.mixup_alpha"))
             presets = [(_("augment.preset_light"), "light"), (_("augment.preset_strong"), "strong"),
                        (_("augment.preset_randaugment"), "randaugment")]
             preset = gr.Dropdown(presets, value=None, label=_("augment.preset"))
@@ -138,8 +139,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                                               0.4, 1.0, 0.1, 0.9, 1.1, 10, 2, 9, 1.0, 0.4),
                            language="json", label=_("augment.spec"))
             with gr.Row():
-                k = gr.Slider(1, MAX_SAMPLES, 8, step=1, label=_("augment.samples_k"))
-                seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+                k = Slider(1, MAX_SAMPLES, 8, step=1, label=_("augment.samples_k"))
+                seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
             with gr.Row():
                 draw = gr.Button(_("augment.draw"), variant="primary")
                 resample = gr.Button(_("augment.resample"))
@@ -152,11 +153,11 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                 code_out = gr.Code(language="python", label=_("augment.code_label"))
     with gr.Accordion(_("augment.bias_title"), open=False):
         gr.Markdown(_("augment.bias_intro"))
-        bias_seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+        bias_seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
         bias_run = gr.Button(_("augment.bias_run"))
         bias_out = gr.Markdown()
     bias_run.click(run_bias_experiment, [bias_seed, workspace], bias_out, api_name="bias_experiment",
-                   concurrency_id="training", concurrency_limit=1
+                   concurrency_id="training", concurrency_limit=None
                    ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
     controls = [order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
                 shear, n, m, cut_alpha, mix_alpha]
@@ -165,7 +166,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     preset.select(lambda name: json.dumps(PRESETS[name], indent=2), preset, spec, api_visibility="private", queue=False)
     inputs = [image, spec, k, seed, mix_image, workspace]
     drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
-    drawn.success(export, spec, [json_out, code_out], api_visibility="private")
+    drawn.success(export, spec, [json_out, code_out], api_visibility="private", queue=False)
     drawn.success(your_run, workspace, lesson, api_visibility="private", queue=False)
     resample.click(lambda s: int(s or 0) + 1, seed, seed, api_visibility="private", queue=False).then(
         augment, inputs, [gallery, per_sample, summary], api_visibility="private", concurrency_id="inference"

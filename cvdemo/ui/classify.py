@@ -8,7 +8,7 @@ import pandas as pd
 from ..images import sample_photos
 from ..inference import compare
 from ..models import DEFAULT_MODEL
-from .common import RawImage, model_choices, pick, require, user_errors
+from .common import RawImage, escape, model_choices, pick, require, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -37,7 +37,8 @@ def describe(info, workspace: Workspace):
     if not info:
         return "", gr.skip()
     (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
-    line = workspace.tr("classify.info", model=info["model"], runtime=info["runtime"], ms=f"{info['ms']:.1f}")
+    first, second = escape(first), escape(second)  # a session model's classes are the user's names
+    line = workspace.tr("classify.info", model=escape(info["model"]), runtime=info["runtime"], ms=f"{info['ms']:.1f}")
     return line, workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
                                 p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}")
 
@@ -124,12 +125,12 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
     info_state = gr.State()
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
-                                                  api_visibility="private")
+                                                  api_visibility="private", queue=False)
     image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
                  queue=False)  # no stale results
     image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
                  concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
-                                                     api_visibility="private")
+                                                     api_visibility="private", queue=False)
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
     sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",
                 concurrency_id="inference")

@@ -1,18 +1,28 @@
-"""Pieces every tab shares: the raw image input, the model lists, error translation, live-update throttling,
-Hangul-capable figures."""
+"""Pieces every tab shares: the input doors (raw images, files without URLs, finite numbers), the gate of heavy
+jobs, the model lists, error translation and escaping, live-update throttling, Hangul-capable figures."""
 from __future__ import annotations
 
 import base64
 import binascii
 import functools
+import html
 import inspect
+import json
 import logging
-from collections.abc import Callable
+import math
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import ImageData
+from gradio_client.utils import is_http_url_like
+from pydantic import ConfigDict, model_validator
 
-from ..errors import CvdemoError, ImageError
+from .. import datasets
+from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
 from ..train import Event
@@ -25,11 +35,54 @@ MAX_TRAIN_SECONDS = 300  # wall-clock limit of one training run in the app
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
+def refusal(key: str, label=None, **params) -> gr.Error:
+    """A refusal made before any handler runs, where no session tells the language: said in both. `label` (a
+    component's label, gr.I18n text) is said in each language too."""
+    def said(lang: str) -> str:
+        named = {} if label is None else {"label": label_text(label, lang)}
+        return html.escape(tr(lang, key, **named, **params), quote=False)
+
+    log.warning("refused before any handler: %s %r", key, params)  # one line, no traceback
+    title = f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}"
+    return gr.Error(f"{said('en')} / {said('ko')}", title=title, print_exception=False)
+
+
+def label_text(label, lang: str) -> str:
+    """A component's label (a gr.I18n key, or text with keys in it: '1. ' + _(key)) in `lang`."""
+    return re.sub(r"__i18n__(\{.*?\})", lambda m: tr(lang, json.loads(m.group(1))["key"]), str(label))
+
+
+def no_url(url_or_file_path) -> None:
+    """File inputs take uploads only: a URL sent through the API is refused clearly (Gradio would download it, or
+    answer a bare error where it can't)."""
+    if is_http_url_like(str(url_or_file_path or "")):
+        raise refusal("app.url_refused", url=str(url_or_file_path)[:80])
+
+
+class ImageUpload(ImageData):
+    """An image input's payload: an uploaded file's record. Anything else (a bare path or URL string sent through
+    the API) becomes a record with no file, which RawImage refuses clearly (Gradio's validation would answer it
+    with its own technical text)."""
+
+    model_config = ConfigDict(title="ImageData")  # the API page names it as Gradio's own
+
+    @model_validator(mode="before")
+    @classmethod
+    def uploaded(cls, value):
+        return value if isinstance(value, (dict, ImageData)) else {"orig_name": repr(value)[:80]}
+
+
 class RawImage(gr.Image):
     """gr.Image (upload, webcam, paste) that hands the uploaded file to cvdemo.images untouched,
-    so every image passes the one door (limits, EXIF, modes) instead of Gradio's own decoding."""
+    so every image passes the one door (limits, EXIF, modes) instead of Gradio's own decoding. URLs and
+    payloads that are not uploads are refused."""
 
     is_template = True  # rendered by the frontend's Image component
+    data_model = ImageUpload
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        no_url(url_or_file_path)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
 
     def preprocess(self, payload):  # -> str | bytes | None
         if payload is None:
@@ -38,10 +91,66 @@ class RawImage(gr.Image):
             try:
                 return base64.b64decode(payload.url.split(",", 1)[1])
             except (IndexError, binascii.Error):  # no comma, or not base64
-                # no session here to tell the language: say it in both
-                raise gr.Error(f"{tr('en', 'app.broken_paste')} / {tr('ko', 'app.broken_paste')}",
-                               title=f"{tr('en', 'app.error_title')} / {tr('ko', 'app.error_title')}") from None
+                raise refusal("app.broken_paste") from None
+        if payload.path is None:
+            raise refusal("app.not_an_upload", value=payload.orig_name)
         return payload.path
+
+
+class File(gr.File):
+    """gr.File that takes uploads only (URLs refused)."""
+
+    is_template = True
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        no_url(url_or_file_path)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+
+def finite(component: gr.components.Component, payload):
+    """A number field's payload as a number: a JSON number, or a string holding one ("0.5", as a form sends it);
+    NaN, infinity, text or nothing is refused, naming the field (Gradio's own check would fail with a bare
+    error). Its range is checked after, by Gradio."""
+    if isinstance(payload, str):
+        try:
+            payload = float(payload)
+        except ValueError:
+            pass
+    if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
+        raise refusal("app.not_a_number", label=component.label or "", value=repr(payload)[:40])
+    return payload
+
+
+class Number(gr.Number):
+    """gr.Number whose value is a finite number or nothing (`finite`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return None if payload is None else super().preprocess(finite(self, payload))
+
+
+class Slider(gr.Slider):
+    """gr.Slider whose value is a finite number (`finite`)."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return super().preprocess(finite(self, payload))
+
+
+# Characters Markdown, HTML or KaTeX read as markup in running text (and the character-reference sign itself): each
+# becomes a numeric character reference, which Markdown and HTML show as the character and never read as structure.
+# ('(', '!', quotes stay: a link or image needs '[', and no user string goes into an attribute.)
+_MARKUP = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>`*_[]#|~$\\"})
+
+
+def escape(text) -> str:
+    """A user's string (a class, file, model or dataset name, or a library note that quotes one) shown as itself
+    in a Markdown or HTML output: no tag, link, emphasis or table cell can come from it, and line breaks become
+    spaces. Gallery captions, gr.Label and gr.Dataframe cells are drawn as plain text by the page: they need no
+    escaping (they would show the references)."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).translate(_MARKUP)
 
 
 def require(image):
@@ -61,6 +170,102 @@ def model_choices(workspace: Workspace | None = None) -> list[str]:
     return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
 
 
+class Gate:
+    """Heavy jobs of one kind (training) across every session: `slots` run at a time and at most `waiting` more
+    wait, one per session (a second from the same session is refused); a job beyond that is refused at once.
+    Gradio's queue never holds these jobs (their events have no concurrency limit there: the gate is the limit),
+    so no number of sessions can fill it, and classification, which waits in Gradio's queue, never waits behind
+    them. Use it through `gated`."""
+
+    def __init__(self, kind: str, slots: int = 1, waiting: int = 4) -> None:
+        self.kind, self.slots, self.max_waiting = kind, slots, waiting
+        self.changed = threading.Condition()
+        self.running = 0
+        self.queue: list[object] = []  # the waiting jobs' tickets, first come first
+        self.holders: set[int] = set()  # the sessions (id of their Workspace) with a job waiting or running
+
+    @contextmanager
+    def ticket(self, workspace: Workspace | None) -> Iterator[object]:
+        """A place in the line (refused when the line is full or this session holds one); left on exit."""
+        holder = id(workspace) if workspace is not None else None
+        with self.changed:
+            if holder in self.holders:
+                raise LimitError("A job of this kind is already waiting or running in this session: stop it or "
+                                 "wait for it.", code="limit.busy")
+            if self.running >= self.slots and len(self.queue) >= self.max_waiting:
+                raise LimitError(f"{len(self.queue)} {self.kind} jobs are already waiting (the limit is "
+                                 f"{self.max_waiting}). Try again in a few minutes.", code="limit.queue_full",
+                                 kind=self.kind, waiting=len(self.queue))
+            ticket = object()
+            self.queue.append(ticket)
+            if holder is not None:
+                self.holders.add(holder)
+        try:
+            yield ticket
+        finally:
+            with self.changed:
+                if ticket in self.queue:
+                    self.queue.remove(ticket)
+                else:
+                    self.running -= 1
+                self.holders.discard(holder)
+                self.changed.notify_all()
+
+    def wait(self, ticket: object, timeout: float | None) -> int | None:
+        """Wait up to `timeout` seconds for this ticket's turn: None once its job may run (it holds a slot then),
+        else how many jobs are ahead of it."""
+        def turn() -> bool:
+            return self.running < self.slots and self.queue[0] is ticket
+
+        with self.changed:
+            if self.changed.wait_for(turn, timeout):
+                self.queue.pop(0)
+                self.running += 1
+                return None
+            return self.queue.index(ticket)
+
+
+TRAINING = Gate("training", slots=1, waiting=4)  # every lesson that trains a network
+DATASETS = Gate("dataset", slots=2, waiting=4)  # reading a user's zip or files into a dataset
+LAYER_TABLES = Gate("layer table", slots=1, waiting=4)  # building a network and timing it
+
+
+def gated(gate: Gate):
+    """Run a handler through `gate` (after user_errors, so that its refusals are said). A generator handler waits
+    yielding `gr.skip()` every second (Gradio drops a waiting job whose client is gone at a yield) and says once
+    how many jobs are ahead; a plain one waits without a word."""
+    def wrap(fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def stream(*args, **kwargs):
+                workspace = _workspace(args, kwargs)
+                with gate.ticket(workspace) as ticket:
+                    ahead = gate.wait(ticket, 0)
+                    if ahead is not None:
+                        gr.Info(tr(workspace.lang if workspace else "en", "app.waiting_turn", ahead=ahead + 1))
+                    while ahead is not None:
+                        yield gr.skip()
+                        ahead = gate.wait(ticket, 1.0)
+                    yield from fn(*args, **kwargs)
+
+            return stream
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with gate.ticket(_workspace(args, kwargs)) as ticket:
+                gate.wait(ticket, None)
+                return fn(*args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+def _workspace(args: tuple, kwargs: dict) -> Workspace | None:
+    """The session's Workspace among a handler's arguments."""
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), None)
+
+
 def user_errors(fn):
     """Turn the library's errors into messages in the page (gr.Error); the server keeps serving.
     Anything else (a bug, or input of a type no handler expects) is logged with its traceback
@@ -71,12 +276,19 @@ def user_errors(fn):
     def translate(err: Exception, args: tuple, kwargs: dict) -> gr.Error:
         if isinstance(err, gr.Error):
             return err
-        lang = next((a.lang for a in (*args, *kwargs.values()) if isinstance(a, Workspace)), "en")
+        workspace = _workspace(args, kwargs)
+        lang = workspace.lang if workspace else "en"
         title = tr(lang, "app.error_title")
         if isinstance(err, CvdemoError):
-            return gr.Error(message_text(err, lang), title=title)
+            log.warning("%s refused: %s %r", fn.__name__, err.code, str(err)[:200])  # one line, no traceback
+            # the page shows an error's message as HTML: the names it quotes stay text
+            lines = [message_text(err, lang)]
+            if getattr(err, "skipped", None):  # check_trainable's refusal: what the reader skipped, and why
+                lines += [tr(lang, "app.skipped"), *(f"- {line}" for line in skipped_lines(lang, err.skipped))]
+            return gr.Error("<br>".join(html.escape(line, quote=False) for line in lines), title=title,
+                            print_exception=False)
         log.exception("%s failed", fn.__name__)
-        return gr.Error(tr(lang, "app.server_error"), title=title)
+        return gr.Error(tr(lang, "app.server_error"), title=title, print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -119,14 +331,31 @@ def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)
 
 
+def skipped_lines(lang: str, skipped: list) -> list[str]:
+    """The files a dataset reader skipped (its Notes) in `lang`, as plain text: a line each, the first
+    MAX_SKIP_LINES, then how many more."""
+    lines = [message_text(m, lang) for m in skipped[:MAX_SKIP_LINES]]
+    if len(skipped) > MAX_SKIP_LINES:
+        lines.append(tr(lang, "app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
+    return lines
+
+
 def skipped_text(workspace: Workspace, skipped: list) -> str:
-    """The files a dataset reader skipped (its Notes), as a list under the result, in the session's language."""
+    """The files a dataset reader skipped, as a Markdown list under the result, in the session's language."""
     if not skipped:
         return ""
-    lines = [f"- {workspace.say(m)}" for m in skipped[:MAX_SKIP_LINES]]
-    if len(skipped) > MAX_SKIP_LINES:
-        lines.append("- " + workspace.tr("app.skipped_more", n=len(skipped) - MAX_SKIP_LINES))
-    return "\n\n" + workspace.tr("app.skipped") + "\n" + "\n".join(lines)
+    return ("\n\n" + workspace.tr("app.skipped") + "\n"
+            + "\n".join(f"- {escape(line)}" for line in skipped_lines(workspace.lang, skipped)))
+
+
+def check_trainable(data, skipped: list) -> None:
+    """datasets.check_trainable, whose refusal also lists the files the reader skipped and why (a zip left with
+    one class because the other's files were all skipped says which and why): `user_errors` shows them."""
+    try:
+        datasets.check_trainable(data)
+    except CvdemoError as err:
+        err.skipped = skipped
+        raise
 
 
 HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  # packages.txt: fonts-nanum
@@ -134,8 +363,9 @@ HANGUL_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum")  #
 
 @functools.lru_cache(maxsize=1)
 def pyplot():
-    """matplotlib's pyplot, headless, that draws Hangul (Korean texts, a user's Korean class names) with the
-    first Korean font installed, after its default font (a glyph missing from one comes from the next)."""
+    """matplotlib's pyplot, headless, that draws text as written (no mathtext) and Hangul (Korean texts, a user's
+    Korean class names) with the first Korean font installed, after its default font (a glyph missing from one
+    comes from the next)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,6 +381,7 @@ def pyplot():
             if any(key in Path(path).name.lower() for key in ("nanum", "notosanscjk", "undotum")):
                 font_manager.fontManager.addfont(path)
     plt.rcParams["font.family"] = ["DejaVu Sans", *installed()]
+    plt.rcParams["text.parse_math"] = False  # a user's class name with '$' in it is drawn as written, not as TeX
     return plt
 
 

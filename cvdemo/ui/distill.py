@@ -14,8 +14,8 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, RawImage, figure_lang, model_choices, pick, pyplot, require,
-                     throttle, user_errors)
+from .common import (MAX_TRAIN_SECONDS, TRAINING, RawImage, Slider, escape, figure_lang, gated, model_choices,
+                     pick, pyplot, require, throttle, user_errors)
 from .i18n import _, tr
 from .session import Workspace
 
@@ -56,7 +56,7 @@ def explore(image, model: str | None, workspace: Workspace):
     plt.close(fig)
     a, b = top[0], top[1]
     return fig, workspace.tr(
-        "distill.explore_line", name=names[0], runner=names[1], T=f"{last:g}",
+        "distill.explore_line", name=escape(names[0]), runner=escape(names[1]), T=f"{last:g}",
         p1=f"{probs[first][a]:.1%}", q1=f"{probs[first][b]:.1%}", r1=f"{probs[first][b] / probs[first][a]:.2f}",
         p2=f"{probs[last][a]:.1%}", q2=f"{probs[last][b]:.1%}", r2=f"{probs[last][b] / probs[last][a]:.2f}",
         h1=f"{distill.entropy_bits(probs[first]):.1f}", h2=f"{distill.entropy_bits(probs[last]):.1f}",
@@ -122,6 +122,7 @@ def three_way_table(r: dict, workspace: Workspace) -> str:
 
 
 @user_errors
+@gated(TRAINING)
 def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Workspace):
     """Teacher vs student on labels alone vs KD student (digits), streaming each run's held-out accuracy
     per epoch; the last update adds the results table and what the run showed (for the lesson panel)."""
@@ -162,6 +163,7 @@ def sweep_verdict(grid: np.ndarray, alphas: list[float], workspace: Workspace) -
 
 
 @user_errors
+@gated(TRAINING)
 def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspace: Workspace):
     """KD student test accuracy over alpha x T (one seed) as an annotated heatmap, the best and worst cells,
     and whether KD helped at all."""
@@ -271,6 +273,7 @@ def pick_teacher(workspace: Workspace, teacher: str | None):
 
 
 @user_errors
+@gated(TRAINING)
 def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str = "kd_student_cnn",
                   teacher: str = TRANSFER, pretrained: bool = False):
     """Distill a teacher (`teacher`: this session's Transfer-tab model, or any classifier name) into a small
@@ -302,9 +305,10 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         result = event.result  # the last event: "done" or "stopped"
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
-        yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
-               report(result, teacher_name, student, source, workspace),
-               your_run(result, teacher_name, student, workspace), name,
+        shown = {"teacher": escape(teacher_name), "student": escape(student)}  # Markdown: names as text
+        yield (workspace.tr("distill.done", name=escape(name)), curve(history, workspace, label_free),
+               report(result, **shown, source=source, workspace=workspace),
+               your_run(result, **shown, workspace=workspace), name,
                gr.Dropdown(choices=model_choices(workspace), value=name))
 
 
@@ -339,11 +343,11 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     soft_plot = gr.Plot(label=_("distill.soft_plot"), show_label=False)
     gr.Markdown(_("distill.three_way_heading"))
     with gr.Row():
-        labelled = gr.Slider(30, 500, 100, step=10, label=_("distill.labelled"))
-        T = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
-        alpha = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
+        labelled = Slider(30, 500, 100, step=10, label=_("distill.labelled"))
+        T = Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha = Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
     with gr.Row(equal_height=True):
-        seeds = gr.Slider(1, 3, 3, step=1, label=_("distill.seeds"))
+        seeds = Slider(1, 3, 3, step=1, label=_("distill.seeds"))
         student = gr.Radio(["mlp", "cnn"], value="mlp", label=_("distill.student"))
         transfer_set = gr.Checkbox(True, label=_("distill.transfer_set"))
         run3 = gr.Button(_("distill.run_three_way"), variant="primary")
@@ -353,9 +357,11 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     table3 = gr.Markdown()
     gr.Markdown(_("distill.sweep_heading"))
     with gr.Row():
-        alphas = gr.CheckboxGroup([0.0, 0.25, 0.5, 0.75, 0.9, 1.0], value=[0.0, 0.5, 0.9], label=_("distill.alpha"))
-        temps = gr.CheckboxGroup([1, 2, 4, 8, 16], value=[1, 4, 8], label=_("distill.T"))
-        sweep_epochs = gr.Slider(3, 30, 15, step=1, label=_("app.epochs"))
+        # string values: what the API page documents for a CheckboxGroup (the handler reads them as numbers)
+        alphas = gr.CheckboxGroup(["0.0", "0.25", "0.5", "0.75", "0.9", "1.0"], value=["0.0", "0.5", "0.9"],
+                                  label=_("distill.alpha"))
+        temps = gr.CheckboxGroup(["1", "2", "4", "8", "16"], value=["1", "4", "8"], label=_("distill.T"))
+        sweep_epochs = Slider(3, 30, 15, step=1, label=_("app.epochs"))
         run_sweep = gr.Button(_("distill.run_sweep"))
     with gr.Row():
         heatmap = gr.Plot(label=_("distill.heatmap"), show_label=False)
@@ -370,10 +376,10 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
             pretrained4 = gr.Checkbox(False, label=_("distill.pretrained_student"),
                                       info=_("distill.pretrained_student_info"))
     with gr.Row():
-        T4 = gr.Slider(1, 20, 4, step=0.5, label=_("distill.T"))
-        alpha4 = gr.Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
-        epochs4 = gr.Slider(1, 100, 12, step=1, label=_("app.epochs"))
-        copies = gr.Slider(0, 8, 2, step=1, label=_("distill.copies"))
+        T4 = Slider(1, 20, 4, step=0.5, label=_("distill.T"))
+        alpha4 = Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
+        epochs4 = Slider(1, 100, 12, step=1, label=_("app.epochs"))
+        copies = Slider(0, 8, 2, step=1, label=_("distill.copies"))
     with gr.Row():
         train = gr.Button(_("distill.train"), variant="primary")
         halt = gr.Button(_("app.stop"), variant="stop")
@@ -388,16 +394,17 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     show.click(explore, [image, model, workspace], [soft_plot, soft_text], api_name="soft_targets",
                concurrency_id="inference")
     run3.click(three_way, [labelled, T, alpha, seeds, student, transfer_set, workspace],
-               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training", concurrency_limit=1)
+               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training",
+               concurrency_limit=None)
     run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
                     [heatmap, sweep_text, lesson], api_name="distill_sweep", concurrency_id="training",
-                    concurrency_limit=1)
+                    concurrency_limit=None)
     train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
                 [status4, acc_plot, report4, lesson, student_name, classify_model], api_name="distill_transfer",
-                concurrency_id="training", concurrency_limit=1).success(
+                concurrency_id="training", concurrency_limit=None).success(
         lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
-        [model, teacher4], api_visibility="private")
+        [model, teacher4], api_visibility="private", queue=False)
     halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
     student4.input(lambda name: name in OFFLINE_WEIGHTS, student4, pretrained4, api_visibility="private",
                    queue=False)  # an offline ImageNet network is offered to start from its weights
-    export.click(export_student, [workspace, student_name], downloads, api_visibility="private")
+    export.click(export_student, [workspace, student_name], downloads, api_visibility="private", queue=False)

@@ -11,7 +11,7 @@ from PIL import Image
 from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
-from .common import skipped_text, user_errors
+from .common import TRAINING, File, Number, Slider, check_trainable, escape, gated, skipped_text, user_errors
 from .i18n import _
 from .session import Workspace
 
@@ -99,12 +99,13 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
             raise LimitError("Choose a zip of class folders (with an unlabeled/ folder) first.",
                              code="dataset.no_zip")
         data, skipped = uploads.from_zip(zip_file)
-        datasets.check_trainable(data)
+        check_trainable(data, skipped)
         return prepare(data, float(fraction), seed), skipped
     return prepare(builtin, float(fraction), seed), []  # (an unknown name: load_builtin says so)
 
 
 @user_errors
+@gated(TRAINING)
 def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace: Workspace):
     """Noisy Student rounds, streaming the per-round plot and table; then the pseudo-label galleries, the
     precision-coverage curve and what the run showed."""
@@ -125,7 +126,7 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
     curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
-    done = tr("selftrain.done", data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+    done = tr("selftrain.done", data=escape(pool.name), labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
               test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + skipped_text(workspace, skipped)
     yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold,
            accepted, rejected, your_run(workspace, pool, rows))
@@ -140,7 +141,8 @@ def your_run(workspace: Workspace, pool: Pool, rows: list[dict]) -> str:
     first, last = rows[0], rows[-1]
     precision = None if last["precision"] is None else f"{last['precision']:.1%}"  # None: no hidden labels
     key = YOUR_RUN[last["accuracy"] > first["accuracy"], precision is not None]
-    return workspace.show("selftrain", key, data=pool.name, labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
+    return workspace.show("selftrain", key, data=escape(pool.name), labelled=len(pool.labelled),
+                          unlabeled=len(pool.unlabeled),
                           base=f"{first['accuracy']:.1%}", acc=f"{last['accuracy']:.1%}", rounds=last["round"],
                           gain=f"{(last['accuracy'] - first['accuracy']) * 100:+.1f}", accepted=last["accepted"],
                           precision=precision, step=f"{100 / max(len(pool.test), 1):.1f}",
@@ -164,18 +166,18 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         source = gr.Radio([(_("selftrain.source_builtin"), "builtin"), (_("selftrain.source_zip"), "zip")],
                           value="builtin", label=_("selftrain.source"))
         builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
-        fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
+        fraction = Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
                              info=_("selftrain.fraction_info"))
-        zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
+        zip_file = File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
-        threshold = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
+        threshold = Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
                               info=_("selftrain.threshold_info"))
         with gr.Column():
             balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
             larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
-        rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
-        seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
+        rounds = Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
+        seed = Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
         halt = gr.Button(_("app.stop"), variant="stop")
@@ -195,7 +197,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
     go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace], outputs,
-             api_name="selftrain", concurrency_id="training", concurrency_limit=1)
+             api_name="selftrain", concurrency_id="training", concurrency_limit=None)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     threshold.release(rethreshold, [threshold, workspace], [curve, at_threshold, accepted, rejected],
-                      api_visibility="private")
+                      api_visibility="private", queue=False)

@@ -4,6 +4,7 @@ live curves, per-class accuracy, confusion matrix, misclassified images, and exp
 from __future__ import annotations
 
 import shutil
+from functools import partial
 
 import gradio as gr
 import pandas as pd
@@ -14,16 +15,18 @@ from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig, last_event
 from ..transfer import DEFAULTS, scratch_comparison, scratch_config, transfer
-from .common import MAX_TRAIN_SECONDS, model_choices, pyplot, skipped_text, throttle, user_errors
+from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, File, Number, Slider, check_trainable, escape,
+                     gated, model_choices, pyplot, skipped_text, throttle, user_errors)
 from .i18n import _
 from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
 SOURCES = ("builtin", "zip", "files")  # the dataset's source: a built-in set, a zip, images per class (slots)
-TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
+SETTINGS = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
 
 
 @user_errors
+@gated(DATASETS)
 def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slots):
     """Build the session's dataset from the chosen source; report counts and what was skipped."""
     merged = []
@@ -36,11 +39,11 @@ def load_dataset(workspace: Workspace, source: str, builtin: str, zip_file, *slo
     else:
         by_class, merged = class_files(slots[:SLOTS], slots[SLOTS:2 * SLOTS], workspace.shots)
         data, skipped = uploads.from_class_files(by_class)
-    datasets.check_trainable(data)
+    check_trainable(data, skipped)
     workspace.dataset = data
-    counts = " · ".join(f"**{c}** {n}" for c, n in data.counts().items())
+    counts = " · ".join(f"**{escape(c)}** {n}" for c, n in data.counts().items())
     return (workspace.tr("transfer.loaded", images=len(data), classes=len(data.classes), counts=counts)
-            + "".join(f"\n\n_{workspace.say(note)}_" for note in merged) + skipped_text(workspace, skipped))
+            + "".join(f"\n\n_{escape(workspace.say(note))}_" for note in merged) + skipped_text(workspace, skipped))
 
 
 def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], list[Note]]:
@@ -107,16 +110,16 @@ def confusion_plot(result):
 
 
 def summary(result, workspace: Workspace, scratch=None, budget: float | None = None) -> str:
-    headline = workspace.tr("transfer.result", name=result.classifier.name, acc=f"{result.val_acc:.1%}",
+    headline = workspace.tr("transfer.result", name=escape(result.classifier.name), acc=f"{result.val_acc:.1%}",
                             seconds=f"{result.seconds:.1f}")
     if result.stopped:
         headline += " " + workspace.tr("transfer.stopped_early")
     lines = [headline, "", workspace.tr("transfer.table_head"), "|---|---|"]
-    lines += [f"| {c} | {a:.0%} |" for c, a in result.per_class_acc.items()]
+    lines += [f"| {escape(c)} | {a:.0%} |" for c, a in result.per_class_acc.items()]
     if scratch is not None:
         basis, words = scratch_words(result, scratch, budget)
         lines += ["", workspace.tr(SCRATCH_RESULT[basis], **words)]
-    lines += [f"\n_{workspace.say(note)}_" for note in result.notes]
+    lines += [f"\n_{escape(workspace.say(note))}_" for note in result.notes]
     return "\n".join(lines)
 
 
@@ -139,8 +142,8 @@ def your_run(workspace: Workspace, result, images: int, scratch=None, budget: fl
     """The lesson panel: what this run (on `images` images) measured, and (with a fair comparison) what
     pretraining was worth."""
     val = int(result.confusion.sum())
-    numbers = dict(mode=result.mode, arch=result.arch, acc=f"{result.val_acc:.1%}", seconds=f"{result.seconds:.1f}",
-                   train=images - val, val=val, classes=len(result.classes))
+    numbers = dict(mode=result.mode, arch=escape(result.arch), acc=f"{result.val_acc:.1%}",
+                   seconds=f"{result.seconds:.1f}", train=images - val, val=val, classes=len(result.classes))
     if scratch is None:
         return workspace.show("transfer", "transfer.your_run", step=f"{100 / max(val, 1):.1f}", **numbers)
     basis, words = scratch_words(result, scratch, budget)
@@ -155,6 +158,7 @@ def progress(text: str, loss=None, acc=None) -> tuple:
 
 
 @user_errors
+@gated(TRAINING)
 def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction, seed,
           use_augment, spec):
     """Run a transfer-learning job, streaming progress and live curves; the model joins this session's list."""
@@ -187,7 +191,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
                    for im, t, p, c in result.misclassified]
-        yield (workspace.tr("transfer.done", name=name), *curves(result.history, workspace),
+        yield (workspace.tr("transfer.done", name=escape(name)), *curves(result.history, workspace),
                summary(result, workspace, scratch, budget), confusion_plot(result), gallery,
                gr.Dropdown(choices=model_choices(workspace), value=name),
                your_run(workspace, result, len(data), scratch, budget))
@@ -195,7 +199,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
 
 def mode_defaults(mode: str) -> tuple:
     """The training settings' values for `mode` (transfer.DEFAULTS)."""
-    return tuple(DEFAULTS[mode][key] for key in TRAINING)
+    return tuple(DEFAULTS[mode][key] for key in SETTINGS)
 
 
 @user_errors
@@ -204,7 +208,8 @@ def export_files(workspace: Workspace, what: str):
     if what == "dataset":
         if workspace.dataset is None:
             raise LimitError("Load a dataset first.", code="dataset.missing")
-        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{workspace.dataset.name}-dataset.zip"))
+        name = uploads.file_stem(workspace.dataset.name)
+        return str(uploads.export_zip(workspace.dataset, workspace.files() / f"{name}-dataset.zip"))
     result = workspace.result
     if result is None:
         raise LimitError("Train a model first.", code="model.missing")
@@ -234,14 +239,14 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                                         _("transfer.source_files")), SOURCES)),
                               value="builtin", label=_("transfer.source"))
             builtin = gr.Dropdown(list(datasets.BUILTIN), value="textures", label=_("transfer.builtin"))
-            zip_file = gr.File(label=_("transfer.zip"), file_types=[".zip"], type="filepath")
+            zip_file = File(label=_("transfer.zip"), file_types=[".zip"], type="filepath", elem_id="transfer-zip")
             with gr.Accordion(_("transfer.per_class"), open=False):
                 names, files = [], []
                 for i in range(SLOTS):
                     with gr.Row():
                         names.append(gr.Textbox(label=f"{i + 1}. " + _("transfer.class_name"), scale=1,
                                                 elem_id=f"class-name-{i}"))
-                        files.append(gr.File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
+                        files.append(File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
                                              type="filepath", scale=2, elem_id=f"class-files-{i}"))
                 with gr.Row():
                     shot = gr.Image(sources=["webcam"], type="pil", label=_("transfer.shot"))
@@ -251,7 +256,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                         add = gr.Button(_("transfer.add_shot"))
                         shots = gr.Markdown()
             load = gr.Button(_("transfer.load"), variant="secondary")
-            counts = gr.Markdown()
+            counts = gr.Markdown(elem_id="transfer-counts")
         with gr.Column():
             arch = gr.Dropdown(list(OFFLINE_WEIGHTS), value=DEFAULT_MODEL, allow_custom_value=True,
                                label=_("transfer.backbone"), info=_("transfer.backbone_info"))
@@ -260,15 +265,15 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             compare = gr.Checkbox(True, label=_("transfer.compare"))
             start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
-                batch_size = gr.Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
+                epochs = Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                batch_size = Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = gr.Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
-                weight_decay = gr.Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
+                lr = Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                weight_decay = Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
                                          maximum=1.0)
             with gr.Row():
-                val_fraction = gr.Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
-                seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
+                val_fraction = Slider(0.1, 0.5, 0.2, step=0.05, label=_("transfer.val_fraction"))
+                seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
             use_augment = gr.Checkbox(False, label=_("transfer.use_augment"))
             with gr.Row():
                 run = gr.Button(_("transfer.train"), variant="primary")
@@ -295,15 +300,15 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             push_btn = gr.Button(_("transfer.push"))
         pushed = gr.Markdown()
 
-    add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private")
-    load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset")
+    add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private", queue=False)
+    load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset",
+               concurrency_id="datasets", concurrency_limit=None)
     run.click(train, [workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction,
                       seed, use_augment, augment_spec],
               [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
-              api_name="train", concurrency_id="training", concurrency_limit=1)
+              api_name="train", concurrency_id="training", concurrency_limit=None)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
-    export_model.click(lambda ws: export_files(ws, "model"), workspace, downloads, api_visibility="private")
-    export_onnx_btn.click(lambda ws: export_files(ws, "onnx"), workspace, downloads, api_visibility="private")
-    export_data.click(lambda ws: export_files(ws, "dataset"), workspace, downloads, api_visibility="private")
-    push_btn.click(push, [workspace, repo_id, token], pushed, api_visibility="private")
+    for button, what in ((export_model, "model"), (export_onnx_btn, "onnx"), (export_data, "dataset")):
+        button.click(partial(export_files, what=what), workspace, downloads, api_visibility="private", queue=False)
+    push_btn.click(push, [workspace, repo_id, token], pushed, api_visibility="private", queue=False)
