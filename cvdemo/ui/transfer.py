@@ -268,7 +268,8 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                 epochs = Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
                 batch_size = Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
-                lr = Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
+                lr = Number(start["lr"], label=_("transfer.lr"), info=_("transfer.lr_info"), minimum=1e-6,
+                            maximum=1.0)
                 weight_decay = Number(start["weight_decay"], label=_("transfer.weight_decay"), minimum=0,
                                          maximum=1.0)
             with gr.Row():
