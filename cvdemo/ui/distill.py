@@ -319,8 +319,9 @@ def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
     return [(_("distill.teacher_transfer"), TRANSFER)] + [(name, name) for name in model_choices(workspace)]
 
 
-def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> None:
-    """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it)."""
+def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it).
+    Returns its own model lists (the explorer's model, the teacher)."""
     gr.Markdown(_("distill.explore_heading"))
     with gr.Row():
         image = RawImage(value=images.sample_photos()[0], label=_("app.image"), type="filepath",
@@ -395,3 +396,4 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     student4.input(lambda name: name in OFFLINE_WEIGHTS, student4, pretrained4, api_visibility="private",
                    queue=False)  # an offline ImageNet network is offered to start from its weights
     export.click(export_student, [workspace, student_name], downloads, api_visibility="private")
+    return model, teacher4
