@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..images import sample_photos
+from ..images import load_image, sample_photos
 from ..inference import compare
 from ..models import DEFAULT_MODEL
 from .common import RawImage, model_choices, pick, require, user_errors
@@ -16,10 +16,11 @@ from .session import Workspace
 def classify_image(image, model: str | None = None, workspace: Workspace | None = None):
     """Top-5 as a Label payload; the state keeps what the info line shows. `model` may name one
     of this session's fine-tuned models."""
-    classifier = pick(model, workspace)
-    top, ms = classifier.classify(require(image), top_k=5)
+    classifier, picture = pick(model, workspace), load_image(require(image))
+    top, ms = classifier.classify(picture, top_k=5)
     return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image,
-                       "top": top[:2]}
+                       "top": top[:2], "classes": len(classifier.labels), "size": picture.size,
+                       "box": classifier.crop_box(*picture.size), "crop": classifier.crop(picture)}
 
 
 def classify_if_image(image, model, workspace, shown):
@@ -33,13 +34,20 @@ def classify_if_image(image, model, workspace, shown):
 
 
 def describe(info, workspace: Workspace):
-    """The info line under the result, and what this run showed for the lesson panel."""
+    """The info line under the result, what this run showed for the lesson panel, the result's heading (the
+    model's own classes: a Transfer-tab model has a few, not ImageNet's 1000) and what the model saw (the
+    centre crop, in the Grad-CAM box until Explain)."""
     if not info:
-        return "", gr.skip()
+        return "", gr.skip(), gr.skip(), gr.skip()
     (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
     line = workspace.tr("classify.info", model=info["model"], runtime=info["runtime"], ms=f"{info['ms']:.1f}")
-    return line, workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
-                                p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}")
+    lesson = workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
+                            p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}", classes=f"{info['classes']:,}", model=info["model"])
+    heading = workspace.tr("classify.top_of", k=min(5, info["classes"]), n=f"{info['classes']:,}", model=info["model"])
+    (left, top, right, bottom), crop = info["box"], info["crop"]
+    seen = workspace.tr("classify.seen", w=round(right - left), h=round(bottom - top), width=info["size"][0],
+                        height=info["size"][1], cw=crop.width, ch=crop.height)
+    return line, lesson, gr.Label(label=heading), gr.Image(crop, label=seen)
 
 
 @user_errors
@@ -122,15 +130,17 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
         bought = gr.Markdown()
         table = gr.Dataframe(label=_("classify.compare_table"), interactive=False, wrap=True)
     info_state = gr.State()
+    described = [info, lesson, label, heatmap]
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
-              concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
+              concurrency_id="inference").success(describe, [info_state, workspace], described,
                                                   api_visibility="private")
     image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
                  queue=False)  # no stale results
     image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
-                 concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
+                 concurrency_id="inference").success(describe, [info_state, workspace], described,
                                                      api_visibility="private")
-    cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
+    cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference").success(
+        lambda ws: gr.Image(label=ws.tr("classify.gradcam")), workspace, heatmap, api_visibility="private", queue=False)
     sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",
                 concurrency_id="inference")
     return model

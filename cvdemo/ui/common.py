@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from huggingface_hub import constants as hub_constants
 
 from ..errors import CvdemoError, ImageError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
 from ..train import Event
-from .i18n import message_text, tr
+from .i18n import _, message_text, tr
 from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
@@ -56,9 +57,12 @@ def pick(model: str | None, workspace: Workspace | None):
     return workspace.classifier(model) if workspace else get_classifier(model or None)
 
 
-def model_choices(workspace: Workspace | None = None) -> list[str]:
-    """The models every model list offers: the offline ones first, this session's own, then Hub suggestions."""
-    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
+def model_choices(workspace: Workspace | None = None) -> list[tuple[str, str]]:
+    """The models every model list offers, as (shown, name): the offline ones first, this session's own, then Hub
+    suggestions (marked as needing the network when the Hub is switched off, HF_HUB_OFFLINE=1)."""
+    mark = " " + _("app.needs_network") if hub_constants.HF_HUB_OFFLINE else ""
+    own = list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else [])
+    return [(name, name) for name in own] + [(name + mark, name) for name in HUB_SUGGESTIONS]
 
 
 def user_errors(fn):

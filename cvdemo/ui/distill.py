@@ -299,7 +299,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         yield (workspace.tr("distill.done", name=name), curve(history, workspace, label_free),
                report(result, teacher_name, student, source, workspace),
                your_run(result, teacher_name, student, workspace), name,
-               gr.Dropdown(choices=model_choices(workspace), value=name))
+               gr.Dropdown(choices=model_choices(workspace)))
 
 
 @user_errors
@@ -316,7 +316,7 @@ def export_student(workspace: Workspace, name: str | None):
 
 def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
     """This session's Transfer-tab model first, then every model the Classify tab offers."""
-    return [(_("distill.teacher_transfer"), TRANSFER)] + [(name, name) for name in model_choices(workspace)]
+    return [(_("distill.teacher_transfer"), TRANSFER)] + model_choices(workspace)
 
 
 def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> tuple[gr.Dropdown, gr.Dropdown]:

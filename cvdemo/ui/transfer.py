@@ -180,7 +180,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
                    for im, t, p, c in result.misclassified]
         yield (workspace.tr("transfer.done", name=name), *curves(result.history, workspace),
                summary(result, workspace, scratch, budget), confusion_plot(result), gallery,
-               gr.Dropdown(choices=model_choices(workspace), value=name),
+               gr.Dropdown(choices=model_choices(workspace)),
                your_run(workspace, result, len(data), scratch, budget))
 
 
