@@ -9,7 +9,7 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson(exampl
     ws = Workspace()
     ws.lang = "ko"
     gallery, rows, summary = augment(examples["cat"], '{"ops": [{"op": "rotation", "degrees": 90}]}', 3, 5, None, ws)
-    assert len(gallery) == len(rows) == 3 and all(" → 1순위: " in caption for _, caption in gallery)
+    assert len(gallery) == len(rows) == 3 and all(caption.startswith("1순위: ") for _, caption in gallery)
     kept = re.search(r"샘플 \*\*3개 중 (\d)개\*\*에서 1순위가 그대로", summary).group(1)
     lesson = your_run(ws)
     assert lesson.startswith("**내 실행 결과:**")
@@ -17,3 +17,26 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson(exampl
     assert re.search(r"평균 \d+%였습니다", lesson)
     ws.lang = "en"  # switching the language re-renders the same run
     assert your_run(ws).startswith("**Your run:**") and f"**{kept} of your 3**" in your_run(ws)
+
+
+def test_a_preset_sets_the_controls_and_a_control_edits_the_pipeline_it_set():
+    """One source of truth: "strong" puts its 7 ops in the ops box and its values in the sliders; moving a slider
+    then changes that one field of the pipeline and keeps the rest (its 7 ops, the saturation no slider shows)."""
+    import json
+
+    from cvdemo.augment import PRESETS
+    from cvdemo.ui.augment import CONTROLS, controls_from_spec, spec_from_controls
+
+    strong = json.dumps(PRESETS["strong"])
+    order, *values = controls_from_spec(strong)
+    values = [1 if isinstance(v, dict) else v for v in values]  # (gr.skip(): a control its ops don't use keeps its value)
+    assert order == [op["op"] for op in PRESETS["strong"]["ops"]] and len(order) == 7
+    shown = dict(zip(CONTROLS, values))
+    assert shown[("crop", "scale", 0)] == 0.3 and shown[("rotation", "degrees", None)] == 20
+    assert json.loads(spec_from_controls(strong, order, *values)) == PRESETS["strong"]  # the JSON is what runs
+    values[CONTROLS.index(("rotation", "degrees", None))] = 45
+    edited = json.loads(spec_from_controls(strong, order, *values))["ops"]
+    assert [op["op"] for op in edited] == order
+    assert edited[2] == {"op": "rotation", "degrees": 45} and edited[4]["saturation"] == [0.6, 1.4]
+    assert [op["op"] for op in json.loads(spec_from_controls(strong, ["mixup", "hflip"], *values))["ops"]] == [
+        "hflip", "mixup"]  # batch ops last

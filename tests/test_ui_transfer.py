@@ -39,6 +39,17 @@ def test_slots_with_different_names_say_nothing_about_merging(pictures):
     assert ws.dataset.counts() == {"cat": 3, "dog": 3} and "Slots" not in text
 
 
+def test_a_slot_with_images_but_no_name_is_named_in_the_error(pictures):
+    import gradio as gr
+
+    ws = Workspace()
+    with pytest.raises(gr.Error, match="Slot 2 has 3 images but no class name"):
+        load_dataset(ws, SOURCES[2], "textures", None, "cat", "  ", "", "", pictures[0:3], pictures[3:6], None, None)
+    ws.lang = "ko"
+    with pytest.raises(gr.Error, match="2번 칸에 이미지가 3장"):
+        load_dataset(ws, SOURCES[2], "textures", None, "cat", "", "", "", pictures[0:3], pictures[3:6], None, None)
+
+
 def test_the_page_starts_from_the_probes_defaults():
     """The settings the tab shows first are transfer.DEFAULTS["probe"] (the mode it starts in)."""
     from cvdemo.transfer import DEFAULTS

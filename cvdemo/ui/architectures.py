@@ -3,6 +3,8 @@ FC vs CNN under shifts, AlexNet / VGG layer tables with latency, the 3x3 lesson,
 small classic trained from scratch."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pandas as pd
 from gradio.i18n import I18nData
@@ -12,7 +14,8 @@ from ..errors import LimitError
 from ..images import sample_photos
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
+from .common import (MAX_TRAIN_SECONDS, Curve, RawImage, call, expected, finished, heartbeat, left, require,
+                     training_job, user_errors, working)
 from .i18n import _
 from .session import Workspace
 
@@ -57,12 +60,17 @@ def _reveal() -> gr.Dataframe:
 def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     """Train an MLP and a SmallCNN on centred digits, test them shifted: curve, table, summary, and the
     lesson panel's "your run"."""
-    r = lessons.fc_vs_cnn_shift(epochs=int(epochs), seed=int(seed or 0))
+    what, start, skip = workspace.tr("architectures.fc_running", epochs=int(epochs)), time.monotonic(), gr.skip()
+    for item in heartbeat(call(lessons.fc_vs_cnn_shift, epochs=int(epochs), seed=int(seed or 0))):
+        if item is None:
+            yield skip, skip, working(workspace, what, time.monotonic() - start), skip
+        else:
+            r = item
     names = {"mlp": workspace.tr("architectures.mlp"), "cnn": "SmallCNN"}
     curve = pd.DataFrame([{"shift": s, "accuracy": a, "model": names[k]}
                           for k in names for s, a in zip(r["shifts"], r[k])])
-    table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": r["mlp"],
-                          "CNN": r["cnn"]}).round(3)
+    table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": [f"{a:.1%}" for a in r["mlp"]],
+                          "CNN": [f"{a:.1%}" for a in r["cnn"]]})
     p, t = r["params"], r["seconds"]
     shift, mlp, cnn = r["shifts"][-1], r["mlp"][-1], r["cnn"][-1]
     text = workspace.tr("architectures.fc_summary", epochs=r["epochs"], train_images=r["train_images"],
@@ -73,14 +81,19 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     lesson = workspace.show("architectures", "architectures.your_run_shift", epochs=r["epochs"], shift=shift,
                             mlp=f"{mlp:.0%}", cnn=f"{cnn:.0%}", mlp0=f"{r['mlp'][0]:.0%}", cnn0=f"{r['cnn'][0]:.0%}",
                             mlp_drop=round(100 * (r["mlp"][0] - mlp)), cnn_drop=round(100 * (r["cnn"][0] - cnn)))
-    return curve, table, text, lesson
+    yield curve, table, text, lesson
 
 
 @user_errors
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
-    size = int(size)
-    report = lessons.layer_report(_offered(key, TABLE_MODELS), (3, size, size), runs=LATENCY_RUNS)
+    name, size, start = _offered(key, TABLE_MODELS), int(size), time.monotonic()
+    what = workspace.tr("architectures.table_running", model=_label(key, TABLE_MODELS, workspace), runs=LATENCY_RUNS)
+    for item in heartbeat(call(lessons.layer_report, name, (3, size, size), runs=LATENCY_RUNS)):
+        if item is None:
+            yield gr.skip(), working(workspace, what, time.monotonic() - start)
+        else:
+            report = item
     rows, last, tr = report["rows"], report["deepest"], workspace.tr
     words = {"total": tr("architectures.total"), lessons.GLOBAL: tr("architectures.rf_global"),
              lessons.NA: tr("architectures.rf_na")}
@@ -89,7 +102,7 @@ def layer_table(key: str, size: int, workspace: Workspace):
         tr("architectures.col_type"): words.get(r["type"], r["type"]),
         tr("architectures.col_kernel"): r["kernel"],
         tr("architectures.col_shape"): "x".join(map(str, r["output_shape"])),
-        tr("architectures.col_params"): r["params"],
+        tr("architectures.col_params"): f"{r['params']:,}",
         "MFLOPs": round(r["flops"] / 1e6, 1),
         tr("architectures.col_rf"): (tr("architectures.rf_jump", rf=r["rf"], jump=r["jump"]) if r["jump"] != ""
                                      else words.get(r["rf"], str(r["rf"])))} for r in rows])
@@ -100,7 +113,7 @@ def layer_table(key: str, size: int, workspace: Workspace):
         text += " " + tr("architectures.table_rf", layer=last["name"], type=last["type"], rf=last["rf"])
     text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{report['ms']:.0f}",
                         threads=report["threads"], cores=report["cores"], cpu=report["cpu"])
-    return table, text
+    yield table, text
 
 
 def three_by_three() -> str:
@@ -140,13 +153,13 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
                            for s in splits]
                 line = workspace.tr("architectures.epoch_line", epoch=event.epoch, epochs=event.epochs,
                                     acc=f"{event.metrics['val_acc']:.1%}", seconds=f"{event.elapsed:.0f}")
+                line += left(workspace, event.elapsed, expected(event))
                 yield line, pd.DataFrame(points), gr.skip(), gr.skip()
     best = event.best or {}
     numbers = {"model": _label(key, CLASSICS, workspace), "epochs": len(event.history or []),
                "seconds": f"{event.elapsed:.0f}", "acc": f"{best.get('val_acc', 0):.1%}",
                "best": best.get("epoch", "-")}
-    done = workspace.tr("architectures.stopped") if event.kind == "stopped" else workspace.tr("architectures.done")
-    yield (done, pd.DataFrame(points) if points else None, workspace.tr("architectures.classic_result", **numbers),
+    yield (finished(workspace, event), pd.DataFrame(points) if points else None, workspace.tr("architectures.classic_result", **numbers),
            workspace.show("architectures", "architectures.your_run_classic", **numbers))
 
 
@@ -168,9 +181,9 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
-            shift_plot = gr.LinePlot(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
-                                     x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
-                                     label=_("architectures.shift_plot"))
+            shift_plot = Curve(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
+                               x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
+                               label=_("architectures.shift_plot"))
             shift_table = gr.Dataframe(label=_("architectures.shift_table"), interactive=False, max_height=220,
                                        visible=False)
 
@@ -180,7 +193,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         size = gr.Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
-    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=420, visible=False)
+    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=2000, visible=False)
 
     gr.Markdown(_("architectures.stacked_head"))
     gr.Markdown(three_by_three())
@@ -203,22 +216,21 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             classic_epochs = gr.Slider(1, 30, 5, step=1, label=_("app.epochs"))
             with gr.Row():
                 train_run = gr.Button(_("architectures.train"), variant="primary")
-                halt = gr.Button(_("app.stop"), variant="stop")
+                halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
             status = gr.Markdown()
             result = gr.Markdown()
         with gr.Column(scale=2):
-            curve = gr.LinePlot(x="epoch", y="accuracy", color="split", y_lim=[0, 1], color_title="",
-                                x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
-                                label=_("architectures.accuracy"))
+            curve = Curve(x="epoch", y="accuracy", color="split", y_lim=[0, 1], color_title="",
+                          x_title=_("app.epochs"), y_title=_("architectures.accuracy"), label=_("architectures.accuracy"))
 
-    shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
-                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
-                    ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
+    training_job(shift_run, fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
+                 workspace, shift_text, clear=(shift_plot,), api_name="fc_vs_cnn"
+                 ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
     table_run.click(layer_table, [arch, size, workspace], [table, table_text], api_name="layer_table",
                     concurrency_id="layer_table", concurrency_limit=1
                     ).success(_reveal, None, table, api_visibility="private", queue=False)
     maps_run.click(feature_maps, [image, layers, workspace], gallery, api_name="feature_maps",
                    concurrency_id="inference")
-    train_run.click(train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
-                    api_name="train_classic", concurrency_id="training", concurrency_limit=1)
+    training_job(train_run, train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
+                 workspace, status, clear=(curve, result), halt=halt, api_name="train_classic")
     halt.click(stop_classic, [run, workspace], status, api_visibility="private", queue=False)

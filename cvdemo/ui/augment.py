@@ -3,6 +3,7 @@ classifier makes of each, export the pipeline as JSON and as torchvision code.""
 from __future__ import annotations
 
 import json
+import time
 
 import gradio as gr
 
@@ -11,12 +12,13 @@ from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..lessons import bias_experiment
-from .common import RawImage, require, user_errors
+from .common import RawImage, call, heartbeat, require, training_job, user_errors, working
 from .i18n import _
 from .session import Workspace
 
 MAX_SAMPLES = 16
 PREVIEW_SIDE = 768  # images are shrunk to this longest side before augmenting (speed, memory)
+BIAS_TOOK: dict[str, float] = {}  # how long the bias experiment last took on this server ("seconds": its time left)
 
 
 @user_errors
@@ -52,14 +54,19 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
 @user_errors
 def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
-    workspace = workspace or Workspace()
-    r = bias_experiment(seed=int(seed or 0))
+    workspace, start = workspace or Workspace(), time.monotonic()
+    for item in heartbeat(call(bias_experiment, seed=int(seed or 0))):
+        if item is None:
+            yield working(workspace, workspace.tr("augment.bias_running"), time.monotonic() - start,
+                          BIAS_TOOK.get("seconds"))
+        else:
+            r, BIAS_TOOK["seconds"] = item, item["seconds"]
     plain, aug = r["without_augmentation"], r["with_augmentation"]
     numbers = {"plain_normal": f"{plain['normal']:.0%}", "plain_dark": f"{plain['dark']:.0%}",
                "aug_normal": f"{aug['normal']:.0%}", "aug_dark": f"{aug['dark']:.0%}", "seconds": f"{r['seconds']:.0f}"}
     workspace.show("augment", "augment.your_run_bias", gain=f"{(aug['dark'] - plain['dark']) * 100:+.0f}", **numbers)
-    return workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
-                        spec=json.dumps(r["spec"]["ops"][0]), **numbers)
+    yield workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
+                       spec=json.dumps(r["spec"]["ops"][0]), **numbers)
 
 
 def your_run(workspace: Workspace):
@@ -75,22 +82,51 @@ def export(spec: str):
     return pipeline.to_json(indent=2), pipeline.to_code()
 
 
-def spec_from_controls(order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
-                       shear, n, m, cut_alpha, mix_alpha) -> str:
-    """The controls as a spec: per-image ops in the order chosen, then CutMix/MixUp (batch ops come last)."""
-    params = {
-        "brightness": {"brightness": [b_lo, b_hi], "contrast": [c_lo, c_hi]},
-        "rotation": {"degrees": degrees},
-        "hflip": {"p": p_h},
-        "vflip": {"p": p_v},
-        "crop": {"scale": [s_lo, s_hi]},
-        "affine": {"translate": [translate, translate], "scale": [z_lo, z_hi], "shear": shear},
-        "randaugment": {"num_ops": int(n), "magnitude": int(m)},
-        "cutmix": {"alpha": cut_alpha},
-        "mixup": {"alpha": mix_alpha},
-    }
+# What each parameter control edits: (op, field, index in a [lo, hi] field or None; "both": [x, x]).
+CONTROLS = (("brightness", "brightness", 0), ("brightness", "brightness", 1), ("brightness", "contrast", 0),
+            ("brightness", "contrast", 1), ("rotation", "degrees", None), ("hflip", "p", None), ("vflip", "p", None),
+            ("crop", "scale", 0), ("crop", "scale", 1), ("affine", "translate", "both"), ("affine", "scale", 0),
+            ("affine", "scale", 1), ("affine", "shear", None), ("randaugment", "num_ops", None),
+            ("randaugment", "magnitude", None), ("cutmix", "alpha", None), ("mixup", "alpha", None))
+WHOLE = {"degrees", "shear", "num_ops", "magnitude"}  # fields that take whole numbers
+
+
+def spec_from_controls(spec: str, order, *values) -> str:
+    """The pipeline `spec` (JSON) edited by the controls: the ops chosen, in their order (CutMix/MixUp last: batch
+    ops), each op's fields the controls show set from them; fields they don't show (a preset's saturation, a
+    crop's ratio) kept."""
+    try:
+        ops = {op["op"]: dict(op) for op in json.loads(spec or "{}").get("ops", []) if isinstance(op, dict)}
+    except (ValueError, AttributeError, KeyError, TypeError):  # JSON being typed: the controls start it again
+        ops = {}
+    for (name, field, index), value in zip(CONTROLS, values):
+        op = ops.setdefault(name, {"op": name})
+        value = int(value) if field in WHOLE else value
+        if index is None:
+            op[field] = value
+        elif index == "both":
+            op[field] = [value, value]
+        else:
+            op[field] = [value, value] if not isinstance(op.get(field), list) else list(op[field])
+            op[field][index] = value
     order = sorted(order or [], key=lambda op: op in ("cutmix", "mixup"))  # stable: keeps the chosen order
-    return json.dumps({"ops": [{"op": op, **params[op]} for op in order]}, indent=2)
+    return json.dumps({"ops": [ops[op] for op in order]}, indent=2)
+
+
+def controls_from_spec(spec: str) -> tuple:
+    """A spec (a preset, or JSON typed in) shown by the controls: the ops box lists its ops, each parameter
+    control its value (controls whose op isn't in the spec keep theirs). Unreadable JSON leaves them all."""
+    try:
+        ops = {op["op"]: op for op in json.loads(spec).get("ops", [])}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return (gr.skip(),) * (len(CONTROLS) + 1)
+    values = []
+    for name, field, index in CONTROLS:
+        value = ops.get(name, {}).get(field)
+        if isinstance(value, list) and index is not None:
+            value = value[0 if index == "both" else index]
+        values.append(gr.skip() if value is None or isinstance(value, list) else value)
+    return [op for op in ops if op in OPS], *values
 
 
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
@@ -133,7 +169,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
             presets = [(_("augment.preset_light"), "light"), (_("augment.preset_strong"), "strong"),
                        (_("augment.preset_randaugment"), "randaugment")]
             preset = gr.Dropdown(presets, value=None, label=_("augment.preset"))
-            spec = gr.Code(spec_from_controls(["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
+            spec = gr.Code(spec_from_controls("", ["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
                                               0.4, 1.0, 0.1, 0.9, 1.1, 10, 2, 9, 1.0, 0.4),
                            language="json", label=_("augment.spec"))
             with gr.Row():
@@ -154,14 +190,17 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
         bias_seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
         bias_run = gr.Button(_("augment.bias_run"))
         bias_out = gr.Markdown()
-    bias_run.click(run_bias_experiment, [bias_seed, workspace], bias_out, api_name="bias_experiment",
-                   concurrency_id="training", concurrency_limit=1
-                   ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
-    controls = [order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
-                shear, n, m, cut_alpha, mix_alpha]
-    for control in controls:
-        control.change(spec_from_controls, controls, spec, api_visibility="private", queue=False)
-    preset.select(lambda name: json.dumps(PRESETS[name], indent=2), preset, spec, api_visibility="private", queue=False)
+    training_job(bias_run, run_bias_experiment, [bias_seed, workspace], bias_out, workspace, bias_out,
+                 api_name="bias_experiment").success(your_run, workspace, lesson, api_visibility="private", queue=False)
+    values = [b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi, shear, n, m, cut_alpha,
+              mix_alpha]
+    for control in (order, *values):  # a control edits the pipeline; it is no longer the preset picked
+        control.input(lambda *a: (spec_from_controls(*a), None), [spec, order, *values], [spec, preset],
+                      api_visibility="private", queue=False)
+    preset.select(lambda name: (json.dumps(PRESETS[name], indent=2),) + controls_from_spec(json.dumps(PRESETS[name])),
+                  preset, [spec, order, *values], api_visibility="private", queue=False)  # a preset sets the controls
+    spec.input(lambda text: (*controls_from_spec(text), None), spec, [order, *values, preset], api_visibility="private",
+               queue=False)  # and so does JSON typed in
     inputs = [image, spec, k, seed, mix_image, workspace]
     drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
     drawn.success(export, spec, [json_out, code_out], api_visibility="private")

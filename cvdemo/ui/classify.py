@@ -23,13 +23,16 @@ def classify_image(image, model: str | None = None, workspace: Workspace | None 
                        "box": classifier.crop_box(*picture.size), "crop": classifier.crop(picture)}
 
 
-def classify_if_image(image, model, workspace, shown):
-    """Classify as soon as an image arrives; clearing the image clears the result. Gradio fires
-    `change` twice for one upload: the second time the same image is already shown, so skip it."""
+def classify_if_image(image, model, workspace, tried: dict):
+    """Classify as soon as an image arrives; clearing the image clears the result. Gradio fires `change` twice
+    for one upload: an image already tried with this model (`tried`, this session's) is skipped, so that one
+    upload gives one result, or one error."""
     if image is None:
+        tried.clear()
         return None, None
-    if shown and shown.get("image") == image and shown.get("model") == pick(model, workspace).name:
+    if tried == {"image": image, "model": model}:
         return gr.skip(), gr.skip()
+    tried.update(image=image, model=model)
     return classify_image(image, model, workspace)
 
 
@@ -129,16 +132,17 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
         sizes = gr.Button(_("classify.compare"))
         bought = gr.Markdown()
         table = gr.Dataframe(label=_("classify.compare_table"), interactive=False, wrap=True)
-    info_state = gr.State()
+    info_state, tried = gr.State(), gr.State({})
     described = [info, lesson, label, heatmap]
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
               concurrency_id="inference").success(describe, [info_state, workspace], described,
                                                   api_visibility="private")
     image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
-                 queue=False)  # no stale results
-    image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
-                 concurrency_id="inference").success(describe, [info_state, workspace], described,
-                                                     api_visibility="private")
+                 queue=False)  # no stale results (the label too: it is replaced, or cleared when the image goes)
+    arrived = image.change(classify_if_image, [image, model, workspace, tried], [label, info_state],
+                           api_visibility="private", concurrency_id="inference")
+    arrived.success(describe, [info_state, workspace], described, api_visibility="private")
+    arrived.failure(lambda: None, None, image, api_visibility="private", queue=False)  # not an image: the box empties
     cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference").success(
         lambda ws: gr.Image(label=ws.tr("classify.gradcam")), workspace, heatmap, api_visibility="private", queue=False)
     sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",

@@ -7,10 +7,13 @@ import binascii
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from huggingface_hub import constants as hub_constants
 
 from ..errors import CvdemoError, ImageError
@@ -118,6 +121,135 @@ def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
         return True
 
     return due
+
+
+def heartbeat(items: Iterable, every: float = 1.0) -> Iterator:
+    """The items of `items`, made in a worker thread, with a None whenever `every` seconds pass without one: a
+    handler can show that a long silent step (a teacher's pass, an experiment) is still going, and for how long.
+    Closing this generator (the user left) closes `items` when it hands over its next item."""
+    box: queue.Queue = queue.Queue()
+    closed, end = threading.Event(), object()
+
+    def work() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if closed.is_set():
+                    break
+                box.put((item, None))
+            box.put((end, None))
+        except BaseException as err:  # noqa: BLE001 (raised again in the handler's thread)
+            box.put((end, err))
+        finally:
+            getattr(iterator, "close", lambda: None)()
+
+    threading.Thread(target=work, name="heartbeat", daemon=True).start()
+    try:
+        while True:
+            try:
+                item, err = box.get(timeout=every)
+            except queue.Empty:
+                yield None
+                continue
+            if item is end:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        closed.set()
+
+
+def call(fn: Callable, *args, **kwargs) -> Iterator:
+    """`fn(*args, **kwargs)` as a one-item iterator, called where it is iterated (in `heartbeat`'s thread)."""
+    yield fn(*args, **kwargs)
+
+
+def working(workspace: Workspace, what: str, seconds: float, expected: float | None = None) -> str:
+    """A live status line: what is happening, for how long, and about how long is left when `expected` (the
+    seconds the whole job should take) is known."""
+    return f"{what} · {workspace.tr('app.so_far', seconds=f'{seconds:.0f}')}" + left(workspace, seconds, expected)
+
+
+def left(workspace: Workspace, seconds: float, expected: float | None) -> str:
+    """" · about 12 s left" while a job that should take `expected` seconds in all has run `seconds`; else ""."""
+    if expected is None or expected <= seconds:
+        return ""
+    return " · " + workspace.tr("app.left", left=f"{expected - seconds:.0f}")
+
+
+def expected(event: Event) -> float | None:
+    """The seconds a run should take in all, from its epochs so far (None before the first ends)."""
+    return event.elapsed / event.epoch * event.epochs if event.epoch else None
+
+
+class Curve(gr.LinePlot):
+    """A LinePlot over a whole number (epochs, rounds, pixels of shift): up to FEW values get one tick each (no
+    "1.5": a nominal axis, the numbers right-aligned with spaces so that they sort as numbers); a single value is
+    drawn as points (a line needs two)."""
+
+    FEW = 20
+
+    def postprocess(self, value):
+        if isinstance(value, pd.DataFrame) and pd.api.types.is_integer_dtype(value[self.x]) and \
+                value[self.x].nunique() <= self.FEW:
+            width = len(str(value[self.x].max()))
+            value = value.assign(**{self.x: value[self.x].map(lambda v: f"{v:>{width}}")})
+        data = super().postprocess(value)
+        if isinstance(value, pd.DataFrame) and value[self.x].nunique() == 1:
+            data.mark = "point"
+        return data
+
+
+def finished(workspace: Workspace, event: Event, acc: str = "val_acc") -> str:
+    """A training run's last word: done, or stopped (after which epoch, and the epoch whose model is kept)."""
+    if event.kind != "stopped":
+        return workspace.tr("app.done")
+    if not event.best:
+        return workspace.tr("app.stopped_before")
+    return workspace.tr("app.stopped", epoch=len(event.history or []), epochs=event.epochs, best=event.best["epoch"],
+                        acc=f"{event.best.get(acc, 0):.1%}")
+
+
+class Running:
+    """Training jobs running on this server now, all sessions together (they run one at a time)."""
+
+    def __init__(self) -> None:
+        self.now, self.lock = 0, threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.now += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+TRAINING = Running()
+
+
+def training_job(button: gr.Button, fn: Callable, inputs: list, outputs: list, workspace: gr.State,
+                 status: gr.Markdown, clear: tuple = (), halt: gr.Button | None = None, **kwargs):
+    """`button` starts the training job `fn` (one at a time on this server). At once, unqueued: `status` says it
+    starts, or waits for another user's job; the last run's results (`clear`) go; the Stop button `halt` turns
+    on. Then `fn` runs, and `halt` turns off again. Returns `fn`'s event (`kwargs`: its api_name...)."""
+    def start(ws: Workspace):
+        line = ws.tr("app.waiting") if TRAINING.now else ws.tr("app.starting")
+        return (line, *[None] * len(clear)) + ((gr.Button(interactive=True),) if halt else ())
+
+    @functools.wraps(fn)
+    def counted(*args, **kwargs):
+        with TRAINING:
+            result = fn(*args, **kwargs)
+            yield from (result if inspect.isgenerator(result) else [result])
+
+    started = button.click(start, workspace, [status, *clear, *([halt] if halt else [])], queue=False,
+                           api_visibility="private")
+    job = started.then(counted, inputs, outputs, concurrency_id="training", concurrency_limit=1, **kwargs)
+    if halt:
+        job.then(lambda: gr.Button(interactive=False), None, halt, queue=False, api_visibility="private")
+    return job
 
 
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)
