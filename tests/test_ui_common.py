@@ -69,13 +69,13 @@ def test_curves_over_few_whole_numbers_get_one_tick_each_and_a_single_point_show
     assert many.datatypes["epoch"] == "quantitative"  # many epochs: whole-number ticks anyway
 
 
-def test_a_training_job_turns_stop_on_and_says_when_it_waits_for_another():
+def test_a_training_job_dims_the_last_plots_turns_stop_on_and_says_when_it_waits_for_another():
     with gr.Blocks() as demo:
         workspace = workspace_state()
         button, status, halt, plot = gr.Button(), gr.Markdown(), gr.Button(interactive=False), gr.LinePlot()
         training_job(button, lambda ws: "done", [workspace], status, workspace, status, clear=(plot,), halt=halt)
     start = next(fn.fn for fn in demo.fns.values() if fn.name == "start")
-    line, cleared, stop = start(Workspace())
-    assert line == "Starting…" and cleared is None and stop.interactive is True
+    line, dimmed, stop = start(Workspace())
+    assert line == "Starting…" and dimmed.elem_classes == ["stale"] and stop.interactive is True
     with TRAINING:  # another user's job is running
         assert start(Workspace())[0].startswith("Waiting: another training job is running")

@@ -74,3 +74,16 @@ def test_live_updates_come_at_most_twice_a_second_of_the_run_and_always_at_the_l
     shown = [due(Event("epoch", epoch, 5, 0, 0, elapsed=t)) for epoch, t in
              [(1, 0.1), (2, 0.6), (3, 0.8), (4, 1.0), (5, 1.05)]]
     assert shown == [False, True, False, False, True]
+
+
+def test_confusion_counts_are_readable_on_dark_and_light_cells():
+    """Counts on the darkest cells are drawn in white, the rest in black (black on navy can't be read)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cvdemo.ui.transfer import confusion_plot
+
+    result = SimpleNamespace(classes=["cat", "dog"], confusion=np.array([[9, 1], [0, 8]]))
+    colours = {text.get_text(): text.get_color() for text in confusion_plot(result).axes[0].texts}
+    assert colours == {"9": "white", "1": "black", "0": "black", "8": "white"}

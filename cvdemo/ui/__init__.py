@@ -18,6 +18,7 @@ QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at
 INFERENCE_CONCURRENCY = 2   # classifications at a time (each uses the CPU's cores)
 
 
+CSS = ".stale { opacity: 0.35; }"  # a result of the last run while a new run starts (ui.common.stale)
 TABS = ("classify", "augment", "transfer", "distill", "selftrain", "architectures")
 
 
@@ -88,4 +89,4 @@ def launch_options() -> dict:
     (i18n.LanguageFirst).
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
     return {"max_file_size": images.MAX_BYTES, "allowed_paths": images.sample_photos(), "i18n": i18n(),
-            "app_kwargs": {"middleware": [Middleware(LanguageFirst)]}}
+            "app_kwargs": {"middleware": [Middleware(LanguageFirst)]}, "css": CSS}

@@ -145,7 +145,7 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     run["stop"] = stop = StopFlag()
     points: list[dict] = []
     splits = {"train": workspace.tr("architectures.split_train"), "val": workspace.tr("architectures.split_val")}
-    yield workspace.tr("architectures.preparing"), None, "", gr.skip()  # None: clear the last run's curve
+    yield workspace.tr("architectures.preparing"), gr.skip(), "", gr.skip()  # (training_job cleared the curve)
     with one_thread():  # small models: one torch thread is faster than two waiting on each other
         for event in lessons.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
             if event.kind == "epoch":
@@ -177,15 +177,15 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
-            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"))
+            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"), elem_id="shift-epochs")
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
             shift_plot = Curve(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
                                x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
-                               label=_("architectures.shift_plot"))
+                               label=_("architectures.shift_plot"), elem_id="shift-plot")
             shift_table = gr.Dataframe(label=_("architectures.shift_table"), interactive=False, max_height=220,
-                                       visible=False)
+                                       visible=False, elem_id="shift-table")
 
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
@@ -193,7 +193,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         size = gr.Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
-    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=2000, visible=False)
+    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=2000, visible=False,
+                         elem_id="layer-table")
 
     gr.Markdown(_("architectures.stacked_head"))
     gr.Markdown(three_by_three())

@@ -140,7 +140,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
             mix_image = RawImage(label=_("augment.second_image"), type="filepath", sources=["upload", "clipboard"],
                                  height=160)
             order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,
-                                label=_("augment.ops"), info=_("augment.ops_info"))
+                                label=_("augment.ops"), info=_("augment.ops_info"), elem_id="augment-ops")
             with gr.Accordion(_("augment.parameters"), open=False):
                 with gr.Row():
                     b_lo = gr.Slider(0, 3, 0.6, step=0.05, label=_("augment.brightness_from"))
@@ -149,7 +149,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                     c_lo = gr.Slider(0, 3, 0.8, step=0.05, label=_("augment.contrast_from"))
                     c_hi = gr.Slider(0, 3, 1.2, step=0.05, label=_("augment.contrast_to"))
                 with gr.Row():
-                    degrees = gr.Slider(0, 180, 30, step=1, label=_("augment.rotation"))
+                    degrees = gr.Slider(0, 180, 30, step=1, label=_("augment.rotation"), elem_id="augment-rotation")
                     p_h = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.hflip_p"))
                     p_v = gr.Slider(0, 1, 0.5, step=0.05, label=_("augment.vflip_p"))
                 with gr.Row():
@@ -168,10 +168,10 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                     mix_alpha = gr.Slider(0.1, 5, 0.4, step=0.1, label=_("augment.mixup_alpha"))
             presets = [(_("augment.preset_light"), "light"), (_("augment.preset_strong"), "strong"),
                        (_("augment.preset_randaugment"), "randaugment")]
-            preset = gr.Dropdown(presets, value=None, label=_("augment.preset"))
+            preset = gr.Dropdown(presets, value=None, label=_("augment.preset"), elem_id="augment-preset")
             spec = gr.Code(spec_from_controls("", ["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
                                               0.4, 1.0, 0.1, 0.9, 1.1, 10, 2, 9, 1.0, 0.4),
-                           language="json", label=_("augment.spec"))
+                           language="json", label=_("augment.spec"), elem_id="augment-spec")
             with gr.Row():
                 k = gr.Slider(1, MAX_SAMPLES, 8, step=1, label=_("augment.samples_k"))
                 seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))

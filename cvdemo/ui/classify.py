@@ -116,15 +116,15 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
     with gr.Row():
         with gr.Column():
             image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                             height=320)
+                             height=320, elem_id="classify-image")
             model = gr.Dropdown(choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
-                                label=_("app.model"), info=_("classify.model_info"))
+                                label=_("app.model"), info=_("classify.model_info"), elem_id="classify-model")
             with gr.Row():
                 run = gr.Button(_("classify.run"), variant="primary")
                 cam = gr.Button(_("classify.explain"))
             gr.Examples(sample_photos(), inputs=image, label=_("classify.examples"))
         with gr.Column():
-            label = gr.Label(num_top_classes=5, label=_("classify.top5"))
+            label = gr.Label(num_top_classes=5, label=_("classify.top5"), elem_id="classify-top")
             info = gr.Markdown()
             heatmap = gr.Image(label=_("classify.gradcam"), interactive=False, height=320)
     with gr.Accordion(_("classify.compare_heading"), open=False):

@@ -211,6 +211,21 @@ def finished(workspace: Workspace, event: Event, acc: str = "val_acc") -> str:
                         acc=f"{event.best.get(acc, 0):.1%}")
 
 
+def stale(component):
+    """What a new run does at once to a result of the last run: clears it; a plot is dimmed instead (its "stale"
+    class), until the run draws it again: clearing a drawn plot can leave Gradio's resize observers reading a
+    plot that is gone (a page error)."""
+    return gr.LinePlot(elem_classes=["stale"]) if isinstance(component, gr.LinePlot) else None
+
+
+def undimmed(update, plots: list[int]):
+    """A job's update with each plot it draws (a table at a position in `plots`) undimmed."""
+    if not isinstance(update, tuple):
+        return update
+    return tuple(gr.LinePlot(value=value, elem_classes=[]) if i in plots and isinstance(value, pd.DataFrame)
+                 else value for i, value in enumerate(update))
+
+
 class Running:
     """Training jobs running on this server now, all sessions together (they run one at a time)."""
 
@@ -232,17 +247,22 @@ TRAINING = Running()
 def training_job(button: gr.Button, fn: Callable, inputs: list, outputs: list, workspace: gr.State,
                  status: gr.Markdown, clear: tuple = (), halt: gr.Button | None = None, **kwargs):
     """`button` starts the training job `fn` (one at a time on this server). At once, unqueued: `status` says it
-    starts, or waits for another user's job; the last run's results (`clear`) go; the Stop button `halt` turns
-    on. Then `fn` runs, and `halt` turns off again. Returns `fn`'s event (`kwargs`: its api_name...)."""
+    starts, or waits for another user's job; the last run's results (`clear`) go (plots: dimmed until drawn
+    again); the Stop button `halt` turns on. Then `fn` runs, and `halt` turns off again. Returns `fn`'s event
+    (`kwargs`: its api_name...)."""
     def start(ws: Workspace):
         line = ws.tr("app.waiting") if TRAINING.now else ws.tr("app.starting")
-        return (line, *[None] * len(clear)) + ((gr.Button(interactive=True),) if halt else ())
+        return (line, *map(stale, clear)) + ((gr.Button(interactive=True),) if halt else ())
+
+    plots = [i for i, component in enumerate(outputs if isinstance(outputs, list) else [outputs])
+             if isinstance(component, gr.LinePlot)]
 
     @functools.wraps(fn)
     def counted(*args, **kwargs):
         with TRAINING:
             result = fn(*args, **kwargs)
-            yield from (result if inspect.isgenerator(result) else [result])
+            for update in result if inspect.isgenerator(result) else [result]:
+                yield undimmed(update, plots)
 
     started = button.click(start, workspace, [status, *clear, *([halt] if halt else [])], queue=False,
                            api_visibility="private")

@@ -78,8 +78,8 @@ def held_out_curves(points: list[dict], names: dict[str, str], seeds: int, works
 def redrawn(frame: pd.DataFrame, color: str) -> gr.LinePlot:
     """A LinePlot update that lists its series: the page fixes a plot's colours and legend when it first
     draws it and only swaps the data after, so a series that appears later (the next seed, a new run)
-    would be left out; a changed legend makes it draw the plot again."""
-    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame[color])))
+    would be left out; a changed legend makes it draw the plot again. (Undimmed: ui.common.stale.)"""
+    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame[color])), elem_classes=[])
 
 
 def kd_verdict(r: dict, workspace: Workspace) -> str:

@@ -172,15 +172,15 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
         fraction = gr.Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
                              info=_("selftrain.fraction_info"))
-        zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath")
+        zip_file = gr.File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", elem_id="selftrain-zip")
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
         threshold = gr.Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
-                              info=_("selftrain.threshold_info"))
+                              info=_("selftrain.threshold_info"), elem_id="selftrain-threshold")
         with gr.Column():
             balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
             larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
-        rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
+        rounds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.rounds"), elem_id="selftrain-rounds")
         seed = gr.Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
@@ -188,7 +188,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     status = gr.Markdown()
     per_round = Curve(x="round", y="accuracy", color="run", label=_("selftrain.per_round"), color_title="",
                       x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"))
-    table = gr.Dataframe(label=_("selftrain.table"), interactive=False, wrap=True)
+    table = gr.Dataframe(label=_("selftrain.table"), interactive=False, wrap=True, elem_id="selftrain-table")
     gr.Markdown(_("selftrain.step_look"))
     with gr.Row():
         curve = gr.LinePlot(x="coverage", y="precision", label=_("selftrain.curve"), x_lim=[0, 1],

@@ -271,7 +271,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             compare = gr.Checkbox(True, label=_("transfer.compare"))
             start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                epochs = gr.Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"), elem_id="transfer-epochs")
                 batch_size = gr.Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
                 lr = gr.Number(start["lr"], label=_("transfer.lr"), minimum=1e-6, maximum=1.0)
@@ -283,17 +283,17 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             use_augment = gr.Checkbox(False, label=_("transfer.use_augment"))
             with gr.Row():
                 run = gr.Button(_("transfer.train"), variant="primary")
-                halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
+                halt = gr.Button(_("app.stop"), variant="stop", interactive=False, elem_id="transfer-stop")
             status = gr.Markdown()
             with gr.Row():
                 axes = dict(x="epoch", y="value", color="split", x_title=_("transfer.epoch_axis"),
                             color_title=_("transfer.split"))
-                loss_plot = Curve(label=_("transfer.loss"), y_title=_("transfer.loss"), **axes)
+                loss_plot = Curve(label=_("transfer.loss"), y_title=_("transfer.loss"), elem_id="transfer-loss", **axes)
                 acc_plot = Curve(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), **axes)
     with gr.Row():
         report = gr.Markdown()
         confusion = gr.Plot(label=_("transfer.confusion"))
-    wrong = gr.Gallery(label=_("transfer.misclassified"), columns=6, height="auto")
+    wrong = gr.Gallery(label=_("transfer.misclassified"), columns=6, height="auto", elem_id="transfer-wrong")
     with gr.Accordion(_("transfer.export"), open=False):
         with gr.Row():
             export_model = gr.Button(_("transfer.export_model"))
