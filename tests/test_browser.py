@@ -160,6 +160,7 @@ def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_pick
     halt.click()
     page.get_by_text(re.compile(r"Stopped after epoch \d+ of 300: the model of epoch \d+ \(")).wait_for(timeout=60_000)
     expect(halt).to_be_disabled()
+    expect(page.locator("#transfer-loss")).not_to_have_class(re.compile("stale"))  # this run's curves
 
     page.get_by_role("tab", name="Classify").click()  # the trained models are offered, not chosen for the user
     expect(page.locator("#classify-model input").first).to_have_value("tf_efficientnet_lite0")

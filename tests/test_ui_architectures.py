@@ -8,15 +8,25 @@ def last(generator):
     return final
 
 
+def shown(styled):
+    """What the page's table shows for a styled table (its display values), as an array of rows."""
+    import gradio as gr
+    import numpy as np
+
+    return np.array([[cell["display_value"] if isinstance(cell, dict) else cell for cell in row]
+                     for row in gr.Dataframe(interactive=False).postprocess(styled).metadata["display_value"]])
+
+
 def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
     ws = Workspace()
     ws.lang = "ko"
-    curve, table, text, lesson = last(fc_vs_cnn(0, 2, ws))
+    curve, styled, text, lesson = last(fc_vs_cnn(0, 2, ws))
+    table = styled.data
     assert list(table.columns) == ["이동 거리 (px)", "MLP", "CNN"] and table.iloc[-1, 0] == 8
     assert set(curve["model"]) == {"MLP (완전 연결)", "SmallCNN"}
     assert "8 px 이동에서" in text and "pooling" in text
-    assert all(value.endswith("%") for value in table.iloc[:, 1:].values.ravel())  # percentages, as the text says
-    mlp, cnn = (f"{float(value[:-1]) / 100:.0%}" for value in table.iloc[-1, 1:])
+    assert all(text.endswith("%") for text in shown(styled)[:, 1:].ravel())  # percentages, as the text says
+    mlp, cnn = (f"{value:.0%}" for value in table.iloc[-1, 1:])
     assert lesson.startswith("**내 실행 결과:**")
     assert "8 px 옮겨" in lesson and f"→ **{mlp}**" in lesson and f"→ **{cnn}**" in lesson  # the measured numbers
     ws.lang = "en"  # switching the language re-renders the same run
@@ -24,7 +34,8 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
     assert english.startswith("**Your run:**") and f"to **{mlp}**" in english and "by 8 px" in english
 
     ws.lang = "ko"
-    table, text = last(layer_table("paper_alexnet", 64, ws))
+    styled, text = last(layer_table("paper_alexnet", 64, ws))
+    table = styled.data
     assert list(table.columns[:2]) == ["층", "종류"] and table.iloc[-1, 0] == "합계"
-    assert table["파라미터 수"].iloc[-1] == "62,378,344"  # thousands separators, as in the text
+    assert table["파라미터 수"].iloc[-1] == 62_378_344 and shown(styled)[-1, 4] == "62,378,344"  # as in the text
     assert "파라미터 수 **62,378,344**" in text and "지연 시간" in text

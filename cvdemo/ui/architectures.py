@@ -69,8 +69,8 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     names = {"mlp": workspace.tr("architectures.mlp"), "cnn": "SmallCNN"}
     curve = pd.DataFrame([{"shift": s, "accuracy": a, "model": names[k]}
                           for k in names for s, a in zip(r["shifts"], r[k])])
-    table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": [f"{a:.1%}" for a in r["mlp"]],
-                          "CNN": [f"{a:.1%}" for a in r["cnn"]]})
+    table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": r["mlp"],
+                          "CNN": r["cnn"]}).round(3).style.format("{:.1%}", subset=["MLP", "CNN"])  # shown as 88.6%
     p, t = r["params"], r["seconds"]
     shift, mlp, cnn = r["shifts"][-1], r["mlp"][-1], r["cnn"][-1]
     text = workspace.tr("architectures.fc_summary", epochs=r["epochs"], train_images=r["train_images"],
@@ -102,10 +102,11 @@ def layer_table(key: str, size: int, workspace: Workspace):
         tr("architectures.col_type"): words.get(r["type"], r["type"]),
         tr("architectures.col_kernel"): r["kernel"],
         tr("architectures.col_shape"): "x".join(map(str, r["output_shape"])),
-        tr("architectures.col_params"): f"{r['params']:,}",
+        tr("architectures.col_params"): r["params"],
         "MFLOPs": round(r["flops"] / 1e6, 1),
         tr("architectures.col_rf"): (tr("architectures.rf_jump", rf=r["rf"], jump=r["jump"]) if r["jump"] != ""
-                                     else words.get(r["rf"], str(r["rf"])))} for r in rows])
+                                     else words.get(r["rf"], str(r["rf"])))} for r in rows]
+                         ).style.format("{:,}", subset=[tr("architectures.col_params")])  # shown as 62,378,344
     total = rows[-1]
     text = tr("architectures.table_summary", model=_label(key, TABLE_MODELS, workspace), size=size,
               params=f"{total['params']:,}", gflops=f"{total['flops'] / 1e9:.2f}")

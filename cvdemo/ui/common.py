@@ -248,25 +248,37 @@ def training_job(button: gr.Button, fn: Callable, inputs: list, outputs: list, w
                  status: gr.Markdown, clear: tuple = (), halt: gr.Button | None = None, **kwargs):
     """`button` starts the training job `fn` (one at a time on this server). At once, unqueued: `status` says it
     starts, or waits for another user's job; the last run's results (`clear`) go (plots: dimmed until drawn
-    again); the Stop button `halt` turns on. Then `fn` runs, and `halt` turns off again. Returns `fn`'s event
-    (`kwargs`: its api_name...)."""
+    again, or until the run ends well); the Stop button `halt` turns on. Then `fn` runs (an update that draws a
+    plot is held until the next comes), and `halt` turns off again. Returns `fn`'s event (`kwargs`: its
+    api_name...)."""
     def start(ws: Workspace):
         line = ws.tr("app.waiting") if TRAINING.now else ws.tr("app.starting")
         return (line, *map(stale, clear)) + ((gr.Button(interactive=True),) if halt else ())
 
-    plots = [i for i, component in enumerate(outputs if isinstance(outputs, list) else [outputs])
-             if isinstance(component, gr.LinePlot)]
+    shown = outputs if isinstance(outputs, list) else [outputs]
+    plots = [i for i, component in enumerate(shown)
+             if isinstance(component, gr.LinePlot) and any(component is c for c in clear)]
 
     @functools.wraps(fn)
     def counted(*args, **kwargs):
         with TRAINING:
-            result = fn(*args, **kwargs)
+            result, held = fn(*args, **kwargs), None
             for update in result if inspect.isgenerator(result) else [result]:
-                yield undimmed(update, plots)
+                if held is not None:  # not the last update: a live one, the plots it draws undimmed
+                    yield undimmed(held, plots)
+                held = None
+                if isinstance(update, tuple) and any(isinstance(update[i], pd.DataFrame) for i in plots):
+                    held = update  # (held: if it is the last, the API returns it as it is)
+                else:
+                    yield update
+            if held is not None:
+                yield held  # the page undims after
 
     started = button.click(start, workspace, [status, *clear, *([halt] if halt else [])], queue=False,
                            api_visibility="private")
     job = started.then(counted, inputs, outputs, concurrency_id="training", concurrency_limit=1, **kwargs)
+    for i in plots:
+        job.success(lambda: gr.LinePlot(elem_classes=[]), None, shown[i], queue=False, api_visibility="private")
     if halt:
         job.then(lambda: gr.Button(interactive=False), None, halt, queue=False, api_visibility="private")
     return job
