@@ -64,7 +64,8 @@ def tiny_dataset(page, folder: Path) -> None:
 
 
 # the elements inside an element that scroll in one DIRECTION (X or Y) because their content doesn't fit
-SCROLLS = """t => [...t.querySelectorAll('*')].filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowDIRECTION))
+SCROLLS = """t => [...t.querySelectorAll('*')]
+  .filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowDIRECTION))
   .filter(e => 'DIRECTION' === 'Y' ? e.scrollHeight > e.clientHeight + 2 : e.scrollWidth > e.clientWidth + 2)
   .map(e => e.className)"""
 
@@ -93,7 +94,8 @@ def test_classify_shows_what_the_model_saw_and_a_bad_upload_gives_one_error_and_
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "gradcam.png"), full_page=True)
     page.locator("#classify-model input").first.click()  # offline: the Hub's models say they need the network
-    expect(page.get_by_role("option", name="resnet50.a1_in1k (needs the network: the Hub is off here)")).to_be_attached()
+    hub = page.get_by_role("option", name="resnet50.a1_in1k (needs the network: the Hub is off here)")
+    expect(hub).to_be_attached()
     page.keyboard.press("Escape")
     assert page.errors == []
 
@@ -204,6 +206,8 @@ def test_architectures_progress_percentages_whole_ticks_and_the_whole_layer_tabl
     expect(page.locator("#shift-table")).to_contain_text("%", timeout=60_000)  # percentages, not 0.886
     ticks = page.locator("#shift-plot g[aria-label^='X-axis'] .role-axis-label text").all_text_contents()
     assert ticks and all("." not in t for t in ticks), ticks  # whole pixels
+    ticks = page.locator("#shift-plot g[aria-label^='Y-axis'] .role-axis-label text").all_text_contents()
+    assert ticks and all(t.endswith("%") for t in ticks), ticks  # accuracy in percent
     page.locator("#arch-model input").click()
     page.get_by_role("option", name="VGG16", exact=True).click()
     page.get_by_role("button", name="Show the layer table").click()

@@ -29,7 +29,7 @@ def test_a_preset_sets_the_controls_and_a_control_edits_the_pipeline_it_set():
 
     strong = json.dumps(PRESETS["strong"])
     order, *values = controls_from_spec(strong)
-    values = [1 if isinstance(v, dict) else v for v in values]  # (gr.skip(): a control its ops don't use keeps its value)
+    values = [1 if isinstance(v, dict) else v for v in values]  # (gr.skip(): an unused control keeps its value)
     assert order == [op["op"] for op in PRESETS["strong"]["ops"]] and len(order) == 7
     shown = dict(zip(CONTROLS, values))
     assert shown[("crop", "scale", 0)] == 0.3 and shown[("rotation", "degrees", None)] == 20
@@ -40,3 +40,23 @@ def test_a_preset_sets_the_controls_and_a_control_edits_the_pipeline_it_set():
     assert edited[2] == {"op": "rotation", "degrees": 45} and edited[4]["saturation"] == [0.6, 1.4]
     assert [op["op"] for op in json.loads(spec_from_controls(strong, ["mixup", "hflip"], *values))["ops"]] == [
         "hflip", "mixup"]  # batch ops last
+
+
+def test_the_bias_experiment_says_how_long_so_far_and_then_how_long_is_left(monkeypatch):
+    """The 30-second experiment shows live progress; the second run knows how long the first took."""
+    import time
+
+    import cvdemo.ui.augment as tab
+
+    def experiment(seed=0):
+        time.sleep(1.3)
+        scores = {"normal": 0.9, "dark": 0.5}
+        return {"without_augmentation": scores, "with_augmentation": scores, "seconds": 9.0, "train": 3, "val": 1,
+                "dark_factor": 0.3, "spec": {"ops": [{"op": "brightness"}]}}
+
+    monkeypatch.setattr(tab, "bias_experiment", experiment)
+    monkeypatch.setattr(tab, "BIAS_TOOK", {})
+    first = list(tab.run_bias_experiment(0, Workspace()))
+    assert "s so far" in first[0] and "left" not in first[0] and "90%" in first[-1]
+    second = list(tab.run_bias_experiment(0, Workspace()))
+    assert "about 8 s left" in second[0]  # 9 s last time, 1 s in

@@ -160,7 +160,8 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     numbers = {"model": _label(key, CLASSICS, workspace), "epochs": len(event.history or []),
                "seconds": f"{event.elapsed:.0f}", "acc": f"{best.get('val_acc', 0):.1%}",
                "best": best.get("epoch", "-")}
-    yield (finished(workspace, event), pd.DataFrame(points) if points else None, workspace.tr("architectures.classic_result", **numbers),
+    yield (finished(workspace, event), pd.DataFrame(points) if points else gr.skip(),
+           workspace.tr("architectures.classic_result", **numbers),
            workspace.show("architectures", "architectures.your_run_classic", **numbers))
 
 
@@ -184,7 +185,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         with gr.Column(scale=2):
             shift_plot = Curve(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
                                x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
-                               label=_("architectures.shift_plot"), elem_id="shift-plot")
+                               label=_("architectures.shift_plot"), elem_id="shift-plot", y_axis_format=".0%")
             shift_table = gr.Dataframe(label=_("architectures.shift_table"), interactive=False, max_height=220,
                                        visible=False, elem_id="shift-table")
 
@@ -223,7 +224,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             result = gr.Markdown()
         with gr.Column(scale=2):
             curve = Curve(x="epoch", y="accuracy", color="split", y_lim=[0, 1], color_title="",
-                          x_title=_("app.epochs"), y_title=_("architectures.accuracy"), label=_("architectures.accuracy"))
+                          x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
+                          label=_("architectures.accuracy"), y_axis_format=".0%")
 
     training_job(shift_run, fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
                  workspace, shift_text, clear=(shift_plot,), api_name="fc_vs_cnn"

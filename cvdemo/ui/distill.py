@@ -355,7 +355,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         run3 = gr.Button(_("distill.run_three_way"), variant="primary")
     status3 = gr.Markdown()
     curves3 = Curve(x="epoch", y="accuracy", color="run", y_lim=[0, 1], label=_("distill.curves"),
-                    elem_id="distill-curves")
+                    elem_id="distill-curves", y_axis_format=".0%")
     table3 = gr.Markdown()
     gr.Markdown(_("distill.sweep_heading"))
     with gr.Row():
@@ -386,7 +386,8 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         export = gr.Button(_("distill.export"))
     status4 = gr.Markdown()
     with gr.Row():
-        acc_plot = Curve(x="epoch", y="value", color="split", label=_("distill.student_curve"), scale=2)
+        acc_plot = Curve(x="epoch", y="value", color="split", label=_("distill.student_curve"), scale=2,
+                         y_axis_format=".0%")
         downloads = gr.File(label=_("distill.files"), file_count="multiple", height=120, scale=1)
     report4 = gr.Markdown()
     student_name = gr.State()

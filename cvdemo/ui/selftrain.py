@@ -187,12 +187,13 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
     status = gr.Markdown()
     per_round = Curve(x="round", y="accuracy", color="run", label=_("selftrain.per_round"), color_title="",
-                      x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"))
+                      x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"), y_axis_format=".0%")
     table = gr.Dataframe(label=_("selftrain.table"), interactive=False, wrap=True, elem_id="selftrain-table")
     gr.Markdown(_("selftrain.step_look"))
     with gr.Row():
         curve = gr.LinePlot(x="coverage", y="precision", label=_("selftrain.curve"), x_lim=[0, 1],
-                            x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"))
+                            x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"), x_axis_format=".0%",
+                            y_axis_format=".0%")
         at_threshold = gr.Markdown()
     with gr.Row():
         accepted = gr.Gallery(label=_("selftrain.accepted"), columns=4, height=320)

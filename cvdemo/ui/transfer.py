@@ -289,7 +289,8 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                 axes = dict(x="epoch", y="value", color="split", x_title=_("transfer.epoch_axis"),
                             color_title=_("transfer.split"))
                 loss_plot = Curve(label=_("transfer.loss"), y_title=_("transfer.loss"), elem_id="transfer-loss", **axes)
-                acc_plot = Curve(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), **axes)
+                acc_plot = Curve(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), y_axis_format=".0%",
+                                 **axes)
     with gr.Row():
         report = gr.Markdown()
         confusion = gr.Plot(label=_("transfer.confusion"))
