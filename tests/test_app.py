@@ -93,8 +93,9 @@ def test_a_fine_tuned_model_belongs_to_its_session_only(server, examples):
     assert "147 images in 3 classes" in counts
     outputs = mine.predict("tf_efficientnet_lite0", "probe", False, 30, 32, 0.01, 1e-4, 0.2, 0, False, "{}",
                            api_name="/train")
-    name, lesson = outputs[-2]["value"], outputs[-1]  # the Classify tab's model list, then the lesson panel
-    assert name.startswith("my model 1") and "textures" not in name
+    models, lesson = outputs[-2], outputs[-1]  # the Classify tab's model list, then the lesson panel
+    name = [v for _shown, v in models["choices"] if v.startswith("my model")][-1]  # offered, not chosen for the user (the list keeps its value)
+    assert name.startswith("my model 1") and "textures" not in name and "value" not in models
     assert lesson.startswith("**Your run:**") and "validation accuracy" in lesson
     brick = mine.predict(handle_file(examples["coffee"]), name, api_name="/classify")
     assert {c["label"] for c in brick["confidences"]} == {"brick", "grass", "gravel"}
@@ -167,7 +168,7 @@ def test_distill_the_transfer_model_and_classify_with_the_student(server, exampl
     client.predict("builtin", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
     client.predict("tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
     outputs = client.predict(4, 0.9, 3, 1, "kd_student_cnn", api_name="/distill_transfer")
-    student = outputs[-1]["value"]
+    student = [v for _shown, v in outputs[-1]["choices"] if v.startswith("my model")][-1]
     assert student.startswith("my model 2: kd_student_cnn student of")
     assert "smaller" in outputs[2]  # the report says how much smaller and what it kept
     assert outputs[3].startswith("**Your run:**") and "validation accuracy" in outputs[3]
@@ -178,7 +179,7 @@ def test_distill_the_transfer_model_and_classify_with_the_student(server, exampl
 def test_distill_an_imagenet_teacher_without_labels_and_classify_with_the_student(server, examples):
     client = Client(server, verbose=False)  # no dataset, no Transfer model: the built-in textures are the images
     outputs = client.predict(4, 0.9, 1, 0, "kd_student_cnn", "tf_efficientnet_lite0", api_name="/distill_transfer")
-    student = outputs[-1]["value"]
+    student = [v for _shown, v in outputs[-1]["choices"] if v.startswith("my model")][-1]
     assert student == "my model 1: kd_student_cnn student of tf_efficientnet_lite0"
     assert "No labels exist for the teacher's 1,000 classes" in outputs[2] and "built-in textures" in outputs[2]
     assert "agrees with the teacher's top-1" in outputs[3]

@@ -263,14 +263,25 @@ def test_skipped_files_are_reported_in_the_sessions_language():
     assert any("cat/notes.png" in k and "이미지" in k for k in korean)  # the file and its (Korean) reason
 
 
-def test_the_language_switch_finds_gradios_changelocale():
-    import gradio as gr
+def test_the_chosen_language_is_set_before_gradios_scripts_run():
+    """The page's HTML gets the script that makes the switch's choice the browser's language first in <head>
+    (Gradio reads navigator.language once, as it starts); other responses pass untouched."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
 
-    from cvdemo.ui.i18n import _CORE
+    from cvdemo.ui import launch_options
 
-    core = Path(gr.__file__).parent / "templates" / "frontend" / "assets" / _CORE
-    assert core.is_file(), "Gradio's frontend moved: the switch can't change the page's language"
-    assert "as changeLocale" in core.read_text(encoding="utf-8")
+    page = '<html><head><script type="module" src="./assets/index.js"></script></head><body></body></html>'
+    app = Starlette(routes=[Route("/", lambda r: HTMLResponse(page)), Route("/config", lambda r: JSONResponse({}))],
+                    middleware=launch_options()["app_kwargs"]["middleware"])
+    client = TestClient(app)
+    html = client.get("/").text
+    assert html.index("navigator") < html.index("index.js") and "localStorage.getItem('cvdemo-lang')" in html
+    assert html.replace(html[html.index("<script>"):html.index("</script>") + 9], "", 1) == page
+    assert client.get("/config").json() == {}
 
 
 def test_choices_send_codes_never_the_text_they_show():

@@ -6,6 +6,7 @@ import pytest
 from cvdemo import ModelError
 from cvdemo.inference import Classifier
 from cvdemo.models import create_model
+from cvdemo.ui.i18n import tr
 from cvdemo.ui.session import MAX_SESSION_MODELS, Workspace, workspace_state
 
 
@@ -53,3 +54,22 @@ def test_one_run_at_a_time_per_session_and_stop_reaches_the_run():
         assert "best model so far" in workspace.request_stop() and stop.is_set()
     with workspace.job() as again:  # the lock was released; a new run gets a fresh flag
         assert not again.is_set()
+
+
+def test_the_language_switch_hands_the_work_to_the_reloaded_page_once(monkeypatch):
+    """The switch reloads the page: this session's models and "your run" go to the new page (once, in time)."""
+    from cvdemo.ui import session, set_language, switch_language
+
+    workspace = Workspace()
+    name = workspace.add_model(trained(), "probe")
+    workspace.show("classify", "app.no_run_yet")
+    token, left = switch_language("ko", workspace)
+    assert left is not workspace and list(left.models) == []  # the old page keeps nothing
+    lang, moved, models, _distill_models, teachers, classify_panel, *_panels = set_language("ko", token, Workspace())
+    assert lang == "ko" and moved is workspace and workspace.lang == "ko"
+    assert name in [value for _label, value in models.choices] and name in [v for _l, v in teachers.choices]
+    assert classify_panel == tr("ko", "app.no_run_yet")  # the lesson panel's last run, in the new language
+    assert set_language("ko", token, Workspace())[1] is not workspace  # the token is spent
+    token = session.hand_off(workspace)
+    monkeypatch.setattr(session, "HANDOFF_SECONDS", -1)
+    assert session.take_over(token) is None and not workspace.models  # too late: closed

@@ -305,7 +305,7 @@ def test_the_tab_speaks_korean_and_its_lesson_quotes_the_run():
     *_, last = train(ws, "tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}")
     status, loss, _, report, _, gallery, _, lesson = last
     assert status.startswith("완료") and "| 클래스 | 정확도 |" in report
-    assert set(loss["split"]) == {"학습", "검증"} and all(hangul.search(caption) for _, caption in gallery)
+    assert set(loss["split"]) == {"학습", "검증"} and all(hangul.search(item["caption"]) for item in gallery.value)
     acc = f"{ws.result.val_acc:.1%}"
     assert lesson.startswith("**내 실행 결과:**") and f"검증 정확도가 **{acc}** 나왔습니다" in lesson
     gain = f"**{(ws.result.val_acc - 1 / 3) * 100:+.1f}%p**"

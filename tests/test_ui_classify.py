@@ -46,3 +46,25 @@ def test_the_sentence_covers_a_kept_answer_more_or_less_sure_and_a_changed_one()
     assert "gives *cat* less than its top-2" in gone
     ws.lang = "ko"
     assert "덜 확신합니다" in what_bigger_bought([small, row("b", [("cat", 0.4), ("dog", 0.3)], 130, 25.0)], ws)
+
+
+def test_the_heading_and_lesson_follow_the_model_in_use_and_show_what_it_saw(examples):
+    """A Transfer-tab model has its own few classes: the result's heading and the lesson say so (not ImageNet's
+    1000), and the crop the model saw is shown with its size in the photo."""
+    from cvdemo.inference import Classifier
+    from cvdemo.models import create_model
+    from cvdemo.ui.classify import classify_image, describe
+
+    ws = Workspace()
+    own = ws.add_model(Classifier("x", create_model(num_classes=3), labels=["brick", "grass", "gravel"],
+                                  runtime="torch"), "probe")
+    for model, heading, classes in ((None, "Top 5 of 1,000 classes · tf_efficientnet_lite0", "1,000 classes"),
+                                    (own, f"Top 3 of 3 classes · {own}", "3 classes")):
+        payload, info = classify_image(examples["cat"], model, ws)
+        line, lesson, label, seen = describe(info, ws)
+        assert label.label == heading and f"over all {classes} of" in lesson
+        assert len(payload) == min(5, info["classes"])
+        assert seen.label.startswith("What the model saw: the centre 263 × 262 px of your 451 × 300 image")
+        assert seen.value is not None
+    ws.lang = "ko"
+    assert "클래스 3개 중" in describe(info, ws)[2].label

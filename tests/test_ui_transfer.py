@@ -39,6 +39,17 @@ def test_slots_with_different_names_say_nothing_about_merging(pictures):
     assert ws.dataset.counts() == {"cat": 3, "dog": 3} and "Slots" not in text
 
 
+def test_a_slot_with_images_but_no_name_is_named_in_the_error(pictures):
+    import gradio as gr
+
+    ws = Workspace()
+    with pytest.raises(gr.Error, match="Slot 2 has 3 images but no class name"):
+        load_dataset(ws, SOURCES[2], "textures", None, "cat", "  ", "", "", pictures[0:3], pictures[3:6], None, None)
+    ws.lang = "ko"
+    with pytest.raises(gr.Error, match="2번 칸에 이미지가 3장"):
+        load_dataset(ws, SOURCES[2], "textures", None, "cat", "", "", "", pictures[0:3], pictures[3:6], None, None)
+
+
 def test_the_page_starts_from_the_probes_defaults():
     """The settings the tab shows first are transfer.DEFAULTS["probe"] (the mode it starts in)."""
     from cvdemo.transfer import DEFAULTS
@@ -103,5 +114,19 @@ def test_markup_in_class_names_is_shown_as_text_not_rendered(tmp_path):
         assert all(html.escape(name, quote=False) in page for name in MARKUP_NAMES), page
     assert rendered(report).count("<td>") == 2 * len(MARKUP_NAMES)  # a row per class, no cell split by '|'
     assert "<" not in status + lesson
-    assert all(caption.split(" ")[0] for _, caption in gallery)  # plain text (no entities needed there)
+    captions = [item["caption"] for item in gallery.value]  # plain text (no entities needed there)
+    assert all(caption.split(" ")[0] and "&#" not in caption for caption in captions)
     confusion_plot(ws.result).canvas.draw()  # '$$x$$' drawn as written (no TeX parse error)
+
+
+def test_confusion_counts_are_readable_on_dark_and_light_cells():
+    """Counts on the darkest cells are drawn in white, the rest in black (black on navy can't be read)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cvdemo.ui.transfer import confusion_plot
+
+    result = SimpleNamespace(classes=["cat", "dog"], confusion=np.array([[9, 1], [0, 8]]))
+    colours = {text.get_text(): text.get_color() for text in confusion_plot(result).axes[0].texts}
+    assert colours == {"9": "white", "1": "black", "0": "black", "8": "white"}

@@ -5,25 +5,41 @@ from __future__ import annotations
 import threading
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .. import images
 from ..inference import get_classifier
 from . import architectures, augment, classify, distill, selftrain, transfer
-from .i18n import DETECT_JS, SWITCH_JS, _, i18n, lang_of, lesson_panel
-from .session import Workspace, workspace_state
+from .common import model_choices
+from .i18n import DETECT_JS, RELOAD_JS, SWITCH_JS, LanguageFirst, _, i18n, lang_of, lesson_panel
+from .session import Workspace, hand_off, take_over, workspace_state
 
 QUEUE_SIZE = 64             # requests waiting at most; more get "queue full" at once
 INFERENCE_CONCURRENCY = 2   # classifications at a time (each uses the CPU's cores)
 
 
+CSS = ".stale { opacity: 0.35; }"  # a result of the last run while a new run starts (ui.common.stale)
 TABS = ("classify", "augment", "transfer", "distill", "selftrain", "architectures")
 
 
-def set_language(lang: str, workspace: Workspace):
-    """The switch (or page load): the session's language, and each lesson panel's "your run" again in it."""
+def switch_language(lang: str, workspace: Workspace):
+    """The switch: this session's work waits for the reloaded page under a token (this page keeps an empty
+    workspace); the page then reloads in the chosen language (i18n.RELOAD_JS)."""
+    return hand_off(workspace), Workspace()
+
+
+def set_language(lang: str, token: str, workspace: Workspace):
+    """Page load: the session's language; after the switch, the work handed over (`token`) with its models in
+    the model lists and each lesson panel's "your run" again, in that language."""
+    moved = take_over(token)
+    workspace = moved or workspace
     workspace.lang = lang_of(lang)
     redo = [workspace.shown(tab) or gr.skip() for tab in TABS]
-    return workspace.lang, *redo
+    if moved is None:
+        return workspace.lang, gr.skip(), gr.skip(), gr.skip(), gr.skip(), *redo
+    models = gr.Dropdown(choices=model_choices(workspace))
+    teachers = gr.Dropdown(choices=distill.teacher_choices(workspace))
+    return workspace.lang, workspace, models, models, teachers, *redo
 
 
 def build_demo() -> gr.Blocks:
@@ -46,7 +62,7 @@ def build_demo() -> gr.Blocks:
             transfer.build(workspace, lessons["transfer"], classify_model, augment_spec)
         with gr.Tab(_("app.tab_distill")):
             lessons["distill"] = lesson_panel("distill")
-            distill.build(workspace, lessons["distill"], classify_model)
+            distill_model, teacher = distill.build(workspace, lessons["distill"], classify_model)
         with gr.Tab(_("app.tab_selftrain")):
             lessons["selftrain"] = lesson_panel("selftrain")
             selftrain.build(workspace, lessons["selftrain"])
@@ -54,9 +70,11 @@ def build_demo() -> gr.Blocks:
             lessons["architectures"] = lesson_panel("architectures")
             architectures.build(workspace, lessons["architectures"])
         panels = [lessons[tab] for tab in TABS]
-        language.input(set_language, [language, workspace], [language, *panels], js=SWITCH_JS,
-                       api_visibility="private", queue=False)
-        demo.load(set_language, [language, workspace], [language, *panels], js=DETECT_JS,
+        token = gr.Textbox(visible=False)  # carries this session's work over the switch's reload
+        language.input(switch_language, [language, workspace], [token, workspace], js=SWITCH_JS,
+                       api_visibility="private", queue=False).then(None, token, None, js=RELOAD_JS, queue=False)
+        demo.load(set_language, [language, token, workspace],
+                  [language, workspace, classify_model, distill_model, teacher, *panels], js=DETECT_JS,
                   api_visibility="private", queue=False)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
@@ -67,8 +85,9 @@ def build_demo() -> gr.Blocks:
 
 def launch_options() -> dict:
     """Arguments for `demo.launch`: upload limit, the only extra files served (the examples), the
-    translations the browser uses (gr.I18n), and Gradio's own refusals said (a payload it can't read before any
-    handler runs: a path that was not uploaded, a string where a file goes) instead of a bare error.
+    translations the browser uses (gr.I18n), the script that starts the page in the chosen language
+    (i18n.LanguageFirst), and Gradio's own refusals said (a payload it can't read before any handler runs: a path
+    that was not uploaded, a string where a file goes) instead of a bare error.
     Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default 127.0.0.1:7860)."""
     return {"max_file_size": images.MAX_BYTES, "allowed_paths": images.sample_photos(), "i18n": i18n(),
-            "show_error": True}
+            "app_kwargs": {"middleware": [Middleware(LanguageFirst)]}, "css": CSS, "show_error": True}

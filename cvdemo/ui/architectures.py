@@ -3,6 +3,8 @@ FC vs CNN under shifts, AlexNet / VGG layer tables with latency, the 3x3 lesson,
 small classic trained from scratch."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pandas as pd
 from gradio.i18n import I18nData
@@ -12,8 +14,8 @@ from ..errors import LimitError
 from ..images import sample_photos
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
-from .common import (LAYER_TABLES, MAX_TRAIN_SECONDS, TRAINING, Number, RawImage, Slider, gated, require,
-                     user_errors)
+from .common import (LAYER_TABLES, MAX_TRAIN_SECONDS, TRAINING, Curve, Number, RawImage, Slider, call, expected,
+                     finished, gated, heartbeat, left, require, training_job, user_errors, working)
 from .i18n import _
 from .session import Workspace
 
@@ -59,12 +61,17 @@ def _reveal() -> gr.Dataframe:
 def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     """Train an MLP and a SmallCNN on centred digits, test them shifted: curve, table, summary, and the
     lesson panel's "your run"."""
-    r = lessons.fc_vs_cnn_shift(epochs=int(epochs), seed=int(seed or 0))
+    what, start, skip = workspace.tr("architectures.fc_running", epochs=int(epochs)), time.monotonic(), gr.skip()
+    for item in heartbeat(call(lessons.fc_vs_cnn_shift, epochs=int(epochs), seed=int(seed or 0))):
+        if item is None:
+            yield skip, skip, working(workspace, what, time.monotonic() - start), skip
+        else:
+            r = item
     names = {"mlp": workspace.tr("architectures.mlp"), "cnn": "SmallCNN"}
     curve = pd.DataFrame([{"shift": s, "accuracy": a, "model": names[k]}
                           for k in names for s, a in zip(r["shifts"], r[k])])
     table = pd.DataFrame({workspace.tr("architectures.shift_px"): r["shifts"], "MLP": r["mlp"],
-                          "CNN": r["cnn"]}).round(3)
+                          "CNN": r["cnn"]}).round(3).style.format("{:.1%}", subset=["MLP", "CNN"])  # shown as 88.6%
     p, t, m = r["params"], r["seconds"], lessons.shift_summary(r)
     figures = {f"{k}_{field}": f"{m[k][field]:.0%}" for k in m for field in ("centred", "mean", "worst")}
     figures.update(mlp_at=m["mlp"]["worst_at"], cnn_at=m["cnn"]["worst_at"], shift=r["shifts"][-1])
@@ -73,15 +80,20 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
                         mlp_params=f"{p['mlp']:,}", hidden=r["mlp_hidden"], mlp_s=f"{t['mlp']:.1f}",
                         cnn_params=f"{p['cnn']:,}", cnn_s=f"{t['cnn']:.1f}", **figures)
     lesson = workspace.show("architectures", "architectures.your_run_shift", epochs=r["epochs"], **figures)
-    return curve, table, text, lesson
+    yield curve, table, text, lesson
 
 
 @user_errors
 @gated(LAYER_TABLES)
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
-    size = int(size)
-    report = lessons.layer_report(_offered(key, TABLE_MODELS), (3, size, size), runs=LATENCY_RUNS)
+    name, size, start = _offered(key, TABLE_MODELS), int(size), time.monotonic()
+    what = workspace.tr("architectures.table_running", model=_label(key, TABLE_MODELS, workspace), runs=LATENCY_RUNS)
+    for item in heartbeat(call(lessons.layer_report, name, (3, size, size), runs=LATENCY_RUNS)):
+        if item is None:
+            yield gr.skip(), working(workspace, what, time.monotonic() - start)
+        else:
+            report = item
     rows, last, tr = report["rows"], report["deepest"], workspace.tr
     words = {"total": tr("architectures.total"), lessons.GLOBAL: tr("architectures.rf_global"),
              lessons.NA: tr("architectures.rf_na")}
@@ -93,7 +105,8 @@ def layer_table(key: str, size: int, workspace: Workspace):
         tr("architectures.col_params"): r["params"],
         "MFLOPs": round(r["flops"] / 1e6, 1),
         tr("architectures.col_rf"): (tr("architectures.rf_jump", rf=r["rf"], jump=r["jump"]) if r["jump"] != ""
-                                     else words.get(r["rf"], str(r["rf"])))} for r in rows])
+                                     else words.get(r["rf"], str(r["rf"])))} for r in rows]
+                         ).style.format("{:,}", subset=[tr("architectures.col_params")])  # shown as 62,378,344
     total = rows[-1]
     text = tr("architectures.table_summary", model=_label(key, TABLE_MODELS, workspace), size=size,
               params=f"{total['params']:,}", gflops=f"{total['flops'] / 1e9:.2f}")
@@ -101,7 +114,7 @@ def layer_table(key: str, size: int, workspace: Workspace):
         text += " " + tr("architectures.table_rf", layer=last["name"], type=last["type"], rf=last["rf"])
     text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{report['ms']:.0f}",
                         threads=report["threads"], cores=report["cores"], cpu=report["cpu"])
-    return table, text
+    yield table, text
 
 
 def three_by_three() -> str:
@@ -134,7 +147,7 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     run["stop"] = stop = StopFlag()
     points: list[dict] = []
     splits = {"train": workspace.tr("architectures.split_train"), "val": workspace.tr("architectures.split_val")}
-    yield workspace.tr("architectures.preparing"), None, "", gr.skip()  # None: clear the last run's curve
+    yield workspace.tr("architectures.preparing"), gr.skip(), "", gr.skip()  # (training_job cleared the curve)
     with one_thread():  # small models: one torch thread is faster than two waiting on each other
         for event in lessons.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
             if event.kind == "epoch":
@@ -142,13 +155,14 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
                            for s in splits]
                 line = workspace.tr("architectures.epoch_line", epoch=event.epoch, epochs=event.epochs,
                                     acc=f"{event.metrics['val_acc']:.1%}", seconds=f"{event.elapsed:.0f}")
+                line += left(workspace, event.elapsed, expected(event))
                 yield line, pd.DataFrame(points), gr.skip(), gr.skip()
     best = event.best or {}
     numbers = {"model": _label(key, CLASSICS, workspace), "epochs": len(event.history or []),
                "seconds": f"{event.elapsed:.0f}", "acc": f"{best.get('val_acc', 0):.1%}",
                "best": best.get("epoch", "-")}
-    done = workspace.tr("architectures.stopped") if event.kind == "stopped" else workspace.tr("architectures.done")
-    yield (done, pd.DataFrame(points) if points else None, workspace.tr("architectures.classic_result", **numbers),
+    yield (finished(workspace, event), pd.DataFrame(points) if points else gr.skip(),
+           workspace.tr("architectures.classic_result", **numbers),
            workspace.show("architectures", "architectures.your_run_classic", **numbers))
 
 
@@ -166,15 +180,15 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
-            epochs = Slider(1, 30, 10, step=1, label=_("app.epochs"))
+            epochs = Slider(1, 30, 10, step=1, label=_("app.epochs"), elem_id="shift-epochs")
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
-            shift_plot = gr.LinePlot(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
-                                     x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
-                                     label=_("architectures.shift_plot"))
+            shift_plot = Curve(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
+                               x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
+                               label=_("architectures.shift_plot"), elem_id="shift-plot", y_axis_format=".0%")
             shift_table = gr.Dataframe(label=_("architectures.shift_table"), interactive=False, max_height=220,
-                                       visible=False)
+                                       visible=False, elem_id="shift-table")
 
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
@@ -182,7 +196,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         size = Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
-    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=420, visible=False)
+    table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=2000, visible=False,
+                         elem_id="layer-table")
 
     gr.Markdown(_("architectures.stacked_head"))
     gr.Markdown(three_by_three())
@@ -205,22 +220,22 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             classic_epochs = Slider(1, 30, 5, step=1, label=_("app.epochs"))
             with gr.Row():
                 train_run = gr.Button(_("architectures.train"), variant="primary")
-                halt = gr.Button(_("app.stop"), variant="stop")
+                halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
             status = gr.Markdown()
             result = gr.Markdown()
         with gr.Column(scale=2):
-            curve = gr.LinePlot(x="epoch", y="accuracy", color="split", y_lim=[0, 1], color_title="",
-                                x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
-                                label=_("architectures.accuracy"))
+            curve = Curve(x="epoch", y="accuracy", color="split", y_lim=[0, 1], color_title="",
+                          x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
+                          label=_("architectures.accuracy"), y_axis_format=".0%")
 
-    shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
-                    api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=None
-                    ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
+    training_job(shift_run, fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
+                 workspace, shift_text, clear=(shift_plot,), api_name="fc_vs_cnn"
+                 ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
     table_run.click(layer_table, [arch, size, workspace], [table, table_text], api_name="layer_table",
                     concurrency_id="layer_table", concurrency_limit=None
                     ).success(_reveal, None, table, api_visibility="private", queue=False)
     maps_run.click(feature_maps, [image, layers, workspace], gallery, api_name="feature_maps",
                    concurrency_id="inference")
-    train_run.click(train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
-                    api_name="train_classic", concurrency_id="training", concurrency_limit=None)
+    training_job(train_run, train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
+                 workspace, status, clear=(curve, result), halt=halt, api_name="train_classic")
     halt.click(stop_classic, [run, workspace], status, api_visibility="private", queue=False)

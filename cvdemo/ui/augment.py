@@ -3,6 +3,7 @@ classifier makes of each, export the pipeline as JSON and as torchvision code.""
 from __future__ import annotations
 
 import json
+import time
 
 import gradio as gr
 
@@ -11,12 +12,14 @@ from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
 from ..lessons import bias_experiment
-from .common import TRAINING, Number, RawImage, Slider, gated, require, user_errors
+from .common import (TRAINING, Number, RawImage, Slider, call, gated, heartbeat, require, training_job, user_errors,
+                     working)
 from .i18n import _
 from .session import Workspace
 
 MAX_SAMPLES = 16
 PREVIEW_SIDE = 768  # images are shrunk to this longest side before augmenting (speed, memory)
+BIAS_TOOK: dict[str, float] = {}  # how long the bias experiment last took on this server ("seconds": its time left)
 
 
 @user_errors
@@ -53,15 +56,20 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
 @gated(TRAINING)
 def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
-    workspace = workspace or Workspace()
-    r = bias_experiment(seed=int(seed or 0))
+    workspace, start = workspace or Workspace(), time.monotonic()
+    for item in heartbeat(call(bias_experiment, seed=int(seed or 0))):
+        if item is None:
+            yield working(workspace, workspace.tr("augment.bias_running"), time.monotonic() - start,
+                          BIAS_TOOK.get("seconds"))
+        else:
+            r, BIAS_TOOK["seconds"] = item, item["seconds"]
     plain, aug = r["without_augmentation"], r["with_augmentation"]
     numbers = {"plain_normal": f"{plain['normal']:.0%}", "plain_dark": f"{plain['dark']:.0%}",
                "aug_normal": f"{aug['normal']:.0%}", "aug_dark": f"{aug['dark']:.0%}", "seconds": f"{r['seconds']:.0f}"}
     workspace.show("augment", "augment.your_run_bias", gain=f"{(aug['dark'] - plain['dark']) * 100:+.0f}",
                    dark=r["dark_factor"], **numbers)
-    return workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
-                        spec=json.dumps(r["spec"]["ops"][0]), **numbers)
+    yield workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
+                       spec=json.dumps(r["spec"]["ops"][0]), **numbers)
 
 
 def your_run(workspace: Workspace):
@@ -77,22 +85,51 @@ def export(spec: str):
     return pipeline.to_json(indent=2), pipeline.to_code()
 
 
-def spec_from_controls(order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
-                       shear, n, m, cut_alpha, mix_alpha) -> str:
-    """The controls as a spec: per-image ops in the order chosen, then CutMix/MixUp (batch ops come last)."""
-    params = {
-        "brightness": {"brightness": [b_lo, b_hi], "contrast": [c_lo, c_hi]},
-        "rotation": {"degrees": degrees},
-        "hflip": {"p": p_h},
-        "vflip": {"p": p_v},
-        "crop": {"scale": [s_lo, s_hi]},
-        "affine": {"translate": [translate, translate], "scale": [z_lo, z_hi], "shear": shear},
-        "randaugment": {"num_ops": int(n), "magnitude": int(m)},
-        "cutmix": {"alpha": cut_alpha},
-        "mixup": {"alpha": mix_alpha},
-    }
+# What each parameter control edits: (op, field, index in a [lo, hi] field or None; "both": [x, x]).
+CONTROLS = (("brightness", "brightness", 0), ("brightness", "brightness", 1), ("brightness", "contrast", 0),
+            ("brightness", "contrast", 1), ("rotation", "degrees", None), ("hflip", "p", None), ("vflip", "p", None),
+            ("crop", "scale", 0), ("crop", "scale", 1), ("affine", "translate", "both"), ("affine", "scale", 0),
+            ("affine", "scale", 1), ("affine", "shear", None), ("randaugment", "num_ops", None),
+            ("randaugment", "magnitude", None), ("cutmix", "alpha", None), ("mixup", "alpha", None))
+WHOLE = {"degrees", "shear", "num_ops", "magnitude"}  # fields that take whole numbers
+
+
+def spec_from_controls(spec: str, order, *values) -> str:
+    """The pipeline `spec` (JSON) edited by the controls: the ops chosen, in their order (CutMix/MixUp last: batch
+    ops), each op's fields the controls show set from them; fields they don't show (a preset's saturation, a
+    crop's ratio) kept."""
+    try:
+        ops = {op["op"]: dict(op) for op in json.loads(spec or "{}").get("ops", []) if isinstance(op, dict)}
+    except (ValueError, AttributeError, KeyError, TypeError):  # JSON being typed: the controls start it again
+        ops = {}
+    for (name, field, index), value in zip(CONTROLS, values):
+        op = ops.setdefault(name, {"op": name})
+        value = int(value) if field in WHOLE else value
+        if index is None:
+            op[field] = value
+        elif index == "both":
+            op[field] = [value, value]
+        else:
+            op[field] = [value, value] if not isinstance(op.get(field), list) else list(op[field])
+            op[field][index] = value
     order = sorted(order or [], key=lambda op: op in ("cutmix", "mixup"))  # stable: keeps the chosen order
-    return json.dumps({"ops": [{"op": op, **params[op]} for op in order]}, indent=2)
+    return json.dumps({"ops": [ops[op] for op in order]}, indent=2)
+
+
+def controls_from_spec(spec: str) -> tuple:
+    """A spec (a preset, or JSON typed in) shown by the controls: the ops box lists its ops, each parameter
+    control its value (controls whose op isn't in the spec keep theirs). Unreadable JSON leaves them all."""
+    try:
+        ops = {op["op"]: op for op in json.loads(spec).get("ops", [])}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return (gr.skip(),) * (len(CONTROLS) + 1)
+    values = []
+    for name, field, index in CONTROLS:
+        value = ops.get(name, {}).get(field)
+        if isinstance(value, list) and index is not None:
+            value = value[0 if index == "both" else index]
+        values.append(gr.skip() if value is None or isinstance(value, list) else value)
+    return [op for op in ops if op in OPS], *values
 
 
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
@@ -106,7 +143,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
             mix_image = RawImage(label=_("augment.second_image"), type="filepath", sources=["upload", "clipboard"],
                                  height=160)
             order = gr.Dropdown(list(OPS), value=["crop", "hflip", "brightness"], multiselect=True,
-                                label=_("augment.ops"), info=_("augment.ops_info"))
+                                label=_("augment.ops"), info=_("augment.ops_info"), elem_id="augment-ops")
             with gr.Accordion(_("augment.parameters"), open=False):
                 with gr.Row():
                     b_lo = Slider(0, 3, 0.6, step=0.05, label=_("augment.brightness_from"))
@@ -115,7 +152,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                     c_lo = Slider(0, 3, 0.8, step=0.05, label=_("augment.contrast_from"))
                     c_hi = Slider(0, 3, 1.2, step=0.05, label=_("augment.contrast_to"))
                 with gr.Row():
-                    degrees = Slider(0, 180, 30, step=1, label=_("augment.rotation"))
+                    degrees = Slider(0, 180, 30, step=1, label=_("augment.rotation"), elem_id="augment-rotation")
                     p_h = Slider(0, 1, 0.5, step=0.05, label=_("augment.hflip_p"))
                     p_v = Slider(0, 1, 0.5, step=0.05, label=_("augment.vflip_p"))
                 with gr.Row():
@@ -134,10 +171,10 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                     mix_alpha = Slider(0.1, 5, 0.4, step=0.1, label=_("augment.mixup_alpha"))
             presets = [(_("augment.preset_light"), "light"), (_("augment.preset_strong"), "strong"),
                        (_("augment.preset_randaugment"), "randaugment")]
-            preset = gr.Dropdown(presets, value=None, label=_("augment.preset"))
-            spec = gr.Code(spec_from_controls(["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
+            preset = gr.Dropdown(presets, value=None, label=_("augment.preset"), elem_id="augment-preset")
+            spec = gr.Code(spec_from_controls("", ["crop", "hflip", "brightness"], 0.6, 1.4, 0.8, 1.2, 30, 0.5, 0.5,
                                               0.4, 1.0, 0.1, 0.9, 1.1, 10, 2, 9, 1.0, 0.4),
-                           language="json", label=_("augment.spec"))
+                           language="json", label=_("augment.spec"), elem_id="augment-spec")
             with gr.Row():
                 k = Slider(1, MAX_SAMPLES, 8, step=1, label=_("augment.samples_k"))
                 seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
@@ -156,14 +193,17 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
         bias_seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
         bias_run = gr.Button(_("augment.bias_run"))
         bias_out = gr.Markdown()
-    bias_run.click(run_bias_experiment, [bias_seed, workspace], bias_out, api_name="bias_experiment",
-                   concurrency_id="training", concurrency_limit=None
-                   ).success(your_run, workspace, lesson, api_visibility="private", queue=False)
-    controls = [order, b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi,
-                shear, n, m, cut_alpha, mix_alpha]
-    for control in controls:
-        control.change(spec_from_controls, controls, spec, api_visibility="private", queue=False)
-    preset.select(lambda name: json.dumps(PRESETS[name], indent=2), preset, spec, api_visibility="private", queue=False)
+    training_job(bias_run, run_bias_experiment, [bias_seed, workspace], bias_out, workspace, bias_out,
+                 api_name="bias_experiment").success(your_run, workspace, lesson, api_visibility="private", queue=False)
+    values = [b_lo, b_hi, c_lo, c_hi, degrees, p_h, p_v, s_lo, s_hi, translate, z_lo, z_hi, shear, n, m, cut_alpha,
+              mix_alpha]
+    for control in (order, *values):  # a control edits the pipeline; it is no longer the preset picked
+        control.input(lambda *a: (spec_from_controls(*a), None), [spec, order, *values], [spec, preset],
+                      api_visibility="private", queue=False)
+    preset.select(lambda name: (json.dumps(PRESETS[name], indent=2),) + controls_from_spec(json.dumps(PRESETS[name])),
+                  preset, [spec, order, *values], api_visibility="private", queue=False)  # a preset sets the controls
+    spec.input(lambda text: (*controls_from_spec(text), None), spec, [order, *values, preset], api_visibility="private",
+               queue=False)  # and so does JSON typed in
     inputs = [image, spec, k, seed, mix_image, workspace]
     drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
     drawn.success(export, spec, [json_out, code_out], api_visibility="private", queue=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..images import sample_photos
+from ..images import load_image, sample_photos
 from ..inference import compare
 from ..models import DEFAULT_MODEL
 from .common import RawImage, escape, model_choices, pick, require, user_errors
@@ -16,31 +16,42 @@ from .session import Workspace
 def classify_image(image, model: str | None = None, workspace: Workspace | None = None):
     """Top-5 as a Label payload; the state keeps what the info line shows. `model` may name one
     of this session's fine-tuned models."""
-    classifier = pick(model, workspace)
-    top, ms = classifier.classify(require(image), top_k=5)
+    classifier, picture = pick(model, workspace), load_image(require(image))
+    top, ms = classifier.classify(picture, top_k=5)
     return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image,
-                       "top": top[:2]}
+                       "top": top[:2], "classes": len(classifier.labels), "size": picture.size,
+                       "box": classifier.crop_box(*picture.size), "crop": classifier.crop(picture)}
 
 
-def classify_if_image(image, model, workspace, shown):
-    """Classify as soon as an image arrives; clearing the image clears the result. Gradio fires
-    `change` twice for one upload: the second time the same image is already shown, so skip it."""
+def classify_if_image(image, model, workspace, tried: dict):
+    """Classify as soon as an image arrives; clearing the image clears the result. Gradio fires `change` twice
+    for one upload: an image already tried with this model (`tried`, this session's) is skipped, so that one
+    upload gives one result, or one error."""
     if image is None:
+        tried.clear()
         return None, None
-    if shown and shown.get("image") == image and shown.get("model") == pick(model, workspace).name:
+    if tried == {"image": image, "model": model}:
         return gr.skip(), gr.skip()
+    tried.update(image=image, model=model)
     return classify_image(image, model, workspace)
 
 
 def describe(info, workspace: Workspace):
-    """The info line under the result, and what this run showed for the lesson panel."""
+    """The info line under the result, what this run showed for the lesson panel, the result's heading (the
+    model's own classes: a Transfer-tab model has a few, not ImageNet's 1000) and what the model saw (the
+    centre crop, in the Grad-CAM box until Explain)."""
     if not info:
-        return "", gr.skip()
+        return "", gr.skip(), gr.skip(), gr.skip()
     (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
-    first, second = escape(first), escape(second)  # a session model's classes are the user's names
-    line = workspace.tr("classify.info", model=escape(info["model"]), runtime=info["runtime"], ms=f"{info['ms']:.1f}")
-    return line, workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
-                                p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}")
+    first, second, name = escape(first), escape(second), escape(info["model"])  # a session model's: the user's names
+    line = workspace.tr("classify.info", model=name, runtime=info["runtime"], ms=f"{info['ms']:.1f}")
+    lesson = workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
+                            p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}", classes=f"{info['classes']:,}", model=name)
+    heading = workspace.tr("classify.top_of", k=min(5, info["classes"]), n=f"{info['classes']:,}", model=info["model"])
+    (left, top, right, bottom), crop = info["box"], info["crop"]
+    seen = workspace.tr("classify.seen", w=round(right - left), h=round(bottom - top), width=info["size"][0],
+                        height=info["size"][1], cw=crop.width, ch=crop.height)
+    return line, lesson, gr.Label(label=heading), gr.Image(crop, label=seen)
 
 
 @user_errors
@@ -106,15 +117,15 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
     with gr.Row():
         with gr.Column():
             image = RawImage(label=_("app.image"), type="filepath", sources=["upload", "webcam", "clipboard"],
-                             height=320)
+                             height=320, elem_id="classify-image")
             model = gr.Dropdown(choices=model_choices(), value=DEFAULT_MODEL, allow_custom_value=True,
-                                label=_("app.model"), info=_("classify.model_info"))
+                                label=_("app.model"), info=_("classify.model_info"), elem_id="classify-model")
             with gr.Row():
                 run = gr.Button(_("classify.run"), variant="primary")
                 cam = gr.Button(_("classify.explain"))
             gr.Examples(sample_photos(), inputs=image, label=_("classify.examples"))
         with gr.Column():
-            label = gr.Label(num_top_classes=5, label=_("classify.top5"))
+            label = gr.Label(num_top_classes=5, label=_("classify.top5"), elem_id="classify-top")
             info = gr.Markdown()
             heatmap = gr.Image(label=_("classify.gradcam"), interactive=False, height=320)
     with gr.Accordion(_("classify.compare_heading"), open=False):
@@ -122,16 +133,19 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Dropdown:
         sizes = gr.Button(_("classify.compare"))
         bought = gr.Markdown()
         table = gr.Dataframe(label=_("classify.compare_table"), interactive=False, wrap=True)
-    info_state = gr.State()
+    info_state, tried = gr.State(), gr.State({})
+    described = [info, lesson, label, heatmap]
     run.click(classify_image, [image, model, workspace], [label, info_state], api_name="classify",
-              concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
+              concurrency_id="inference").success(describe, [info_state, workspace], described,
                                                   api_visibility="private", queue=False)
     image.change(lambda: ("", None, "", None), None, [info, heatmap, bought, table], api_visibility="private",
-                 queue=False)  # no stale results
-    image.change(classify_if_image, [image, model, workspace, info_state], [label, info_state], api_visibility="private",
-                 concurrency_id="inference").success(describe, [info_state, workspace], [info, lesson],
-                                                     api_visibility="private", queue=False)
-    cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference")
+                 queue=False)  # no stale results (the label too: it is replaced, or cleared when the image goes)
+    arrived = image.change(classify_if_image, [image, model, workspace, tried], [label, info_state],
+                           api_visibility="private", concurrency_id="inference")
+    arrived.success(describe, [info_state, workspace], described, api_visibility="private", queue=False)
+    arrived.failure(lambda: None, None, image, api_visibility="private", queue=False)  # not an image: the box empties
+    cam.click(explain, [image, model, workspace], heatmap, api_name="explain", concurrency_id="inference").success(
+        lambda ws: gr.Image(label=ws.tr("classify.gradcam")), workspace, heatmap, api_visibility="private", queue=False)
     sizes.click(compare_sizes, [image, workspace], [table, bought, lesson], api_name="compare",
                 concurrency_id="inference")
     return model

@@ -10,15 +10,18 @@ import inspect
 import json
 import logging
 import math
+import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from gradio.data_classes import ImageData
 from gradio_client.utils import is_http_url_like
+from huggingface_hub import constants as hub_constants
 from pydantic import ConfigDict, model_validator
 
 from .. import datasets
@@ -26,7 +29,7 @@ from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
 from ..train import Event
-from .i18n import message_text, tr
+from .i18n import _, message_text, tr
 from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
@@ -165,9 +168,12 @@ def pick(model: str | None, workspace: Workspace | None):
     return workspace.classifier(model) if workspace else get_classifier(model or None)
 
 
-def model_choices(workspace: Workspace | None = None) -> list[str]:
-    """The models every model list offers: the offline ones first, this session's own, then Hub suggestions."""
-    return list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else []) + HUB_SUGGESTIONS
+def model_choices(workspace: Workspace | None = None) -> list[tuple[str, str]]:
+    """The models every model list offers, as (shown, name): the offline ones first, this session's own, then Hub
+    suggestions (marked as needing the network when the Hub is switched off, HF_HUB_OFFLINE=1)."""
+    mark = " " + _("app.needs_network") if hub_constants.HF_HUB_OFFLINE else ""
+    own = list(OFFLINE_WEIGHTS) + (list(workspace.models) if workspace else [])
+    return [(name, name) for name in own] + [(name + mark, name) for name in HUB_SUGGESTIONS]
 
 
 class Gate:
@@ -210,6 +216,11 @@ class Gate:
                     self.running -= 1
                 self.holders.discard(holder)
                 self.changed.notify_all()
+
+    def busy(self) -> bool:
+        """Whether a new job would wait (every slot taken)."""
+        with self.changed:
+            return self.running >= self.slots
 
     def wait(self, ticket: object, timeout: float | None) -> int | None:
         """Wait up to `timeout` seconds for this ticket's turn: None once its job may run (it holds a slot then),
@@ -326,6 +337,149 @@ def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
         return True
 
     return due
+
+
+def heartbeat(items: Iterable, every: float = 1.0) -> Iterator:
+    """The items of `items`, made in a worker thread, with a None whenever `every` seconds pass without one: a
+    handler can show that a long silent step (a teacher's pass, an experiment) is still going, and for how long.
+    Closing this generator (the user left) closes `items` when it hands over its next item."""
+    box: queue.Queue = queue.Queue()
+    closed, end = threading.Event(), object()
+
+    def work() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if closed.is_set():
+                    break
+                box.put((item, None))
+            box.put((end, None))
+        except BaseException as err:  # noqa: BLE001 (raised again in the handler's thread)
+            box.put((end, err))
+        finally:
+            getattr(iterator, "close", lambda: None)()
+
+    threading.Thread(target=work, name="heartbeat", daemon=True).start()
+    try:
+        while True:
+            try:
+                item, err = box.get(timeout=every)
+            except queue.Empty:
+                yield None
+                continue
+            if item is end:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        closed.set()
+
+
+def call(fn: Callable, *args, **kwargs) -> Iterator:
+    """`fn(*args, **kwargs)` as a one-item iterator, called where it is iterated (in `heartbeat`'s thread)."""
+    yield fn(*args, **kwargs)
+
+
+def working(workspace: Workspace, what: str, seconds: float, expected: float | None = None) -> str:
+    """A live status line: what is happening, for how long, and about how long is left when `expected` (the
+    seconds the whole job should take) is known."""
+    return f"{what} · {workspace.tr('app.so_far', seconds=f'{seconds:.0f}')}" + left(workspace, seconds, expected)
+
+
+def left(workspace: Workspace, seconds: float, expected: float | None) -> str:
+    """" · about 12 s left" while a job that should take `expected` seconds in all has run `seconds`; else ""."""
+    if expected is None or expected <= seconds:
+        return ""
+    return " · " + workspace.tr("app.left", left=f"{expected - seconds:.0f}")
+
+
+def expected(event: Event) -> float | None:
+    """The seconds a run should take in all, from its epochs so far (None before the first ends)."""
+    return event.elapsed / event.epoch * event.epochs if event.epoch else None
+
+
+class Curve(gr.LinePlot):
+    """A LinePlot over a whole number (epochs, rounds, pixels of shift): up to FEW values get one tick each (no
+    "1.5": a nominal axis, the numbers right-aligned with spaces so that they sort as numbers); a single value is
+    drawn as points (a line needs two)."""
+
+    FEW = 20
+
+    def postprocess(self, value):
+        if isinstance(value, pd.DataFrame) and pd.api.types.is_integer_dtype(value[self.x]) and \
+                value[self.x].nunique() <= self.FEW:
+            width = len(str(value[self.x].max()))
+            value = value.assign(**{self.x: value[self.x].map(lambda v: f"{v:>{width}}")})
+        data = super().postprocess(value)
+        if isinstance(value, pd.DataFrame) and value[self.x].nunique() == 1:
+            data.mark = "point"
+        return data
+
+
+def finished(workspace: Workspace, event: Event, acc: str = "val_acc") -> str:
+    """A training run's last word: done, or stopped (after which epoch, and the epoch whose model is kept)."""
+    if event.kind != "stopped":
+        return workspace.tr("app.done")
+    if not event.best:
+        return workspace.tr("app.stopped_before")
+    return workspace.tr("app.stopped", epoch=len(event.history or []), epochs=event.epochs, best=event.best["epoch"],
+                        acc=f"{event.best.get(acc, 0):.1%}")
+
+
+def stale(component):
+    """What a new run does at once to a result of the last run: clears it; a plot is dimmed instead (its "stale"
+    class), until the run draws it again: clearing a drawn plot can leave Gradio's resize observers reading a
+    plot that is gone (a page error)."""
+    return gr.LinePlot(elem_classes=["stale"]) if isinstance(component, gr.LinePlot) else None
+
+
+def undimmed(update, plots: list[int]):
+    """A job's update with each plot it draws (a table at a position in `plots`) undimmed."""
+    if not isinstance(update, tuple):
+        return update
+    return tuple(gr.LinePlot(value=value, elem_classes=[]) if i in plots and isinstance(value, pd.DataFrame)
+                 else value for i, value in enumerate(update))
+
+
+def training_job(button: gr.Button, fn: Callable, inputs: list, outputs: list, workspace: gr.State,
+                 status: gr.Markdown, clear: tuple = (), halt: gr.Button | None = None, **kwargs):
+    """`button` starts the training job `fn` (gated by TRAINING: one at a time on this server). At once, unqueued:
+    `status` says it starts, or waits for another user's job; the last run's results (`clear`) go (plots: dimmed until drawn
+    again, or until the run ends well); the Stop button `halt` turns on. Then `fn` runs (an update that draws a
+    plot is held until the next comes), and `halt` turns off again. Returns `fn`'s event (`kwargs`: its
+    api_name...)."""
+    def start(ws: Workspace):
+        line = ws.tr("app.waiting") if TRAINING.busy() else ws.tr("app.starting")
+        return (line, *map(stale, clear)) + ((gr.Button(interactive=True),) if halt else ())
+
+    shown = outputs if isinstance(outputs, list) else [outputs]
+    plots = [i for i, component in enumerate(shown)
+             if isinstance(component, gr.LinePlot) and any(component is c for c in clear)]
+
+    @functools.wraps(fn)
+    def counted(*args, **kwargs):
+        result, held = fn(*args, **kwargs), None
+        for update in result if inspect.isgenerator(result) else [result]:
+            if held is not None:  # not the last update: a live one, the plots it draws undimmed
+                yield undimmed(held, plots)
+            held = None
+            if isinstance(update, tuple) and any(isinstance(update[i], pd.DataFrame) for i in plots):
+                held = update  # (held: if it is the last, the API returns it as it is)
+            else:
+                yield update
+        if held is not None:
+            yield held  # the page undims after
+
+    started = button.click(start, workspace, [status, *clear, *([halt] if halt else [])], queue=False,
+                           api_visibility="private")
+    # `fn` waits its turn in the TRAINING gate (`gated`), not in Gradio's queue (see Gate)
+    job = started.then(counted, inputs, outputs, concurrency_id="training", concurrency_limit=None, **kwargs)
+    for i in plots:
+        job.success(lambda: gr.LinePlot(elem_classes=[]), None, shown[i], queue=False, api_visibility="private")
+    if halt:
+        job.then(lambda: gr.Button(interactive=False), None, halt, queue=False, api_visibility="private")
+    return job
 
 
 MAX_SKIP_LINES = 20  # a dataset's skip messages listed (the rest are counted)

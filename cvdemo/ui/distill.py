@@ -4,6 +4,7 @@ student vs KD student on the built-in digits (with live curves), the alpha x T s
 from __future__ import annotations
 
 import shutil
+import time
 
 import gradio as gr
 import numpy as np
@@ -14,8 +15,9 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, TRAINING, RawImage, Slider, escape, figure_lang, gated, model_choices,
-                     pick, pyplot, require, throttle, user_errors)
+from .common import (MAX_TRAIN_SECONDS, TRAINING, Curve, RawImage, Slider, call, escape, expected, figure_lang, finished,
+                     gated, heartbeat, left, model_choices, pick, pyplot, require, throttle, training_job, user_errors,
+                     working)
 from .i18n import _, tr
 from .session import Workspace
 
@@ -83,8 +85,8 @@ def held_out_curves(points: list[dict], names: dict[str, str], seeds: int, works
 def redrawn(frame: pd.DataFrame, color: str) -> gr.LinePlot:
     """A LinePlot update that lists its series: the page fixes a plot's colours and legend when it first
     draws it and only swaps the data after, so a series that appears later (the next seed, a new run)
-    would be left out; a changed legend makes it draw the plot again."""
-    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame[color])))
+    would be left out; a changed legend makes it draw the plot again. (Undimmed: ui.common.stale.)"""
+    return gr.LinePlot(value=frame, colors_in_legend=list(dict.fromkeys(frame[color])), elem_classes=[])
 
 
 def kd_verdict(r: dict, workspace: Workspace) -> str:
@@ -170,8 +172,13 @@ def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspa
     if not alphas or not temperatures:
         raise LimitError("Pick at least one alpha and one T.", code="limit.sweep")
     alphas, temperatures = sorted(float(a) for a in alphas), sorted(float(t) for t in temperatures)
-    grid = distill.sweep(alphas, temperatures, labelled=int(labelled), epochs=int(epochs), student=student,
-                         transfer_set=bool(transfer_set))
+    what, start = workspace.tr("distill.sweep_running", cells=len(alphas) * len(temperatures)), time.monotonic()
+    for item in heartbeat(call(distill.sweep, alphas, temperatures, labelled=int(labelled), epochs=int(epochs),
+                               student=student, transfer_set=bool(transfer_set))):
+        if item is None:
+            yield gr.skip(), working(workspace, what, time.monotonic() - start), gr.skip()
+        else:
+            grid = item
     plt, lang = pyplot(), figure_lang(workspace)
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(temperatures), 1.2 + 0.7 * len(alphas)))
     ax.imshow(grid, cmap="viridis", aspect="auto")
@@ -191,7 +198,7 @@ def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspa
     best = {"alpha": f"{alphas[i]:g}", "T": f"{temperatures[j]:g}", "best": f"{grid[i, j]:.1%}",
             "worst": f"{grid.min():.1%}"}
     text = workspace.tr("distill.sweep_best", **best) + "\n\n**" + sweep_verdict(grid, alphas, workspace) + "**"
-    return fig, text, workspace.show("distill", "distill.your_run_sweep", cells=grid.size, labelled=int(labelled),
+    yield fig, text, workspace.show("distill", "distill.your_run_sweep", cells=grid.size, labelled=int(labelled),
                                      **best)
 
 
@@ -286,14 +293,17 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
     student = student or "kd_student_cnn"
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=32, lr=3e-3, max_seconds=MAX_TRAIN_SECONDS)
-        skip = gr.skip()
-        yield workspace.tr("distill.teacher_pass"), skip, "", skip, skip, skip
+        skip, start = gr.skip(), time.monotonic()
         metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
         history, due = [], throttle()
-        for event in distill.distill_classifier(teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config,
-                                                copies=int(copies), stop=stop_flag, student=student,
-                                                label_free=label_free, pretrained_student=bool(pretrained),
-                                                val=val):
+        for event in heartbeat(distill.distill_classifier(
+                teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config, copies=int(copies), stop=stop_flag,
+                student=student, label_free=label_free, pretrained_student=bool(pretrained), val=val)):
+            if event is None:  # the teacher's pass over the images (before the first epoch), or measuring after
+                what = "distill.measuring" if history else "distill.teacher_pass"
+                yield working(workspace, workspace.tr(what), time.monotonic() - start), skip, skip, skip, skip, skip
+                continue
+            last = event
             if event.kind != "epoch":
                 continue
             history.append({"epoch": event.epoch, **event.metrics})
@@ -301,15 +311,17 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
                 continue
             line = workspace.tr("distill.epoch_line", epoch=event.epoch, epochs=event.epochs, metric=metric,
                                 acc=f"{event.metrics.get('val_acc', 0):.1%}", seconds=f"{event.elapsed:.1f}")
-            yield line, curve(history, workspace, label_free), skip, skip, skip, skip
-        result = event.result  # the last event: "done" or "stopped"
+            yield (line + left(workspace, event.elapsed, expected(event)), curve(history, workspace, label_free),
+                   skip, skip, skip, skip)
+        result = last.result  # the last event: "done" or "stopped"
         teacher_name = teacher_clf.name.split(": ", 1)[-1]
         name = workspace.add_model(result["classifier"], f"{student} student of {teacher_name}")
         shown = {"teacher": escape(teacher_name), "student": escape(student)}  # Markdown: names as text
-        yield (workspace.tr("distill.done", name=escape(name)), curve(history, workspace, label_free),
+        yield (finished(workspace, last) + " " + workspace.tr("distill.done", name=escape(name)),
+               curve(history, workspace, label_free),
                report(result, **shown, source=source, workspace=workspace),
                your_run(result, **shown, workspace=workspace), name,
-               gr.Dropdown(choices=model_choices(workspace), value=name))
+               gr.Dropdown(choices=model_choices(workspace)))
 
 
 @user_errors
@@ -326,11 +338,12 @@ def export_student(workspace: Workspace, name: str | None):
 
 def teacher_choices(workspace: Workspace | None = None) -> list[tuple]:
     """This session's Transfer-tab model first, then every model the Classify tab offers."""
-    return [(_("distill.teacher_transfer"), TRANSFER)] + [(name, name) for name in model_choices(workspace)]
+    return [(_("distill.teacher_transfer"), TRANSFER)] + model_choices(workspace)
 
 
-def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> None:
-    """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it)."""
+def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """The tab; `lesson` is its "your run" panel, `classify_model` the Classify tab's model list (students join it).
+    Returns its own model lists (the explorer's model, the teacher)."""
     gr.Markdown(_("distill.explore_heading"))
     with gr.Row():
         image = RawImage(value=images.sample_photos()[0], label=_("app.image"), type="filepath",
@@ -352,8 +365,8 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         transfer_set = gr.Checkbox(True, label=_("distill.transfer_set"))
         run3 = gr.Button(_("distill.run_three_way"), variant="primary")
     status3 = gr.Markdown()
-    curves3 = gr.LinePlot(x="epoch", y="accuracy", color="run", y_lim=[0, 1], label=_("distill.curves"),
-                          elem_id="distill-curves")
+    curves3 = Curve(x="epoch", y="accuracy", color="run", y_lim=[0, 1], label=_("distill.curves"),
+                    elem_id="distill-curves", y_axis_format=".0%")
     table3 = gr.Markdown()
     gr.Markdown(_("distill.sweep_heading"))
     with gr.Row():
@@ -382,29 +395,29 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         copies = Slider(0, 8, 2, step=1, label=_("distill.copies"))
     with gr.Row():
         train = gr.Button(_("distill.train"), variant="primary")
-        halt = gr.Button(_("app.stop"), variant="stop")
+        halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
         export = gr.Button(_("distill.export"))
     status4 = gr.Markdown()
     with gr.Row():
-        acc_plot = gr.LinePlot(x="epoch", y="value", color="split", label=_("distill.student_curve"), scale=2)
+        acc_plot = Curve(x="epoch", y="value", color="split", label=_("distill.student_curve"), scale=2,
+                         y_axis_format=".0%")
         downloads = gr.File(label=_("distill.files"), file_count="multiple", height=120, scale=1)
     report4 = gr.Markdown()
     student_name = gr.State()
 
     show.click(explore, [image, model, workspace], [soft_plot, soft_text], api_name="soft_targets",
                concurrency_id="inference")
-    run3.click(three_way, [labelled, T, alpha, seeds, student, transfer_set, workspace],
-               [status3, curves3, table3, lesson], api_name="distill", concurrency_id="training",
-               concurrency_limit=None)
-    run_sweep.click(sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
-                    [heatmap, sweep_text, lesson], api_name="distill_sweep", concurrency_id="training",
-                    concurrency_limit=None)
-    train.click(distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
-                [status4, acc_plot, report4, lesson, student_name, classify_model], api_name="distill_transfer",
-                concurrency_id="training", concurrency_limit=None).success(
+    training_job(run3, three_way, [labelled, T, alpha, seeds, student, transfer_set, workspace],
+                 [status3, curves3, table3, lesson], workspace, status3, clear=(curves3, table3), api_name="distill")
+    training_job(run_sweep, sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
+                 [heatmap, sweep_text, lesson], workspace, sweep_text, clear=(heatmap,), api_name="distill_sweep")
+    training_job(train, distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
+                 [status4, acc_plot, report4, lesson, student_name, classify_model], workspace, status4,
+                 clear=(acc_plot, report4, downloads), halt=halt, api_name="distill_transfer").success(
         lambda ws: (gr.Dropdown(choices=model_choices(ws)), gr.Dropdown(choices=teacher_choices(ws))), workspace,
         [model, teacher4], api_visibility="private", queue=False)
     halt.click(Workspace.request_stop, workspace, status4, api_visibility="private", queue=False)
     student4.input(lambda name: name in OFFLINE_WEIGHTS, student4, pretrained4, api_visibility="private",
                    queue=False)  # an offline ImageNet network is offered to start from its weights
     export.click(export_student, [workspace, student_name], downloads, api_visibility="private", queue=False)
+    return model, teacher4

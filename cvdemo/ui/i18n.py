@@ -11,15 +11,13 @@ Where the strings live (a test checks both languages have every key, and no Engl
 
 Two ways a text reaches the page:
 - static (labels, buttons, headings, lessons): `_(key)` gives a gr.I18n key; the browser translates
-  it (browser locale first, the language switch at the top after).
+  it (the language switch's choice, else the browser's locale).
 - made by a handler (results, status lines, errors, "what your run showed"): `tr(lang, key, **params)`
   on the server, with `lang` = the session's `Workspace.lang` (set by the switch and on page load).
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -97,26 +95,64 @@ def message_text(message: CvdemoError | Note, lang: str | None) -> str:
         return str(message)
 
 
-# The language switch. Gradio's frontend picks the browser's locale; switching later calls the same
-# `changeLocale` its own Settings panel uses (from the frontend's core module, found by file name in the
-# installed Gradio), and remembers the choice in localStorage for the next visit.
-_CORE = next((os.path.basename(p) for p in sorted(glob.glob(
-    str(Path(gr.__file__).parent / "templates/frontend/assets/core-*.js")))), "core-not-found.js")  # then: a warning
-_APPLY = """async function cvdemoApplyLang(lang) {
-  try {
-    const entry = document.querySelector('script[type=module][src*="/assets/index-"]');
-    const core = await import(new URL('%s', entry ? entry.src : document.baseURI + 'assets/').href);
-    core.changeLocale(lang);
-  } catch (err) { console.warn('cvdemo: could not switch the page language', err); }
-}""" % _CORE
-# Both run before their Python handler, whose inputs are (language, workspace): they return those inputs.
-SWITCH_JS = """async (lang, ...rest) => { %s;
-  await cvdemoApplyLang(lang); localStorage.setItem('cvdemo-lang', lang); return [lang, ...rest]; }""" % _APPLY
-DETECT_JS = """async (current, ...rest) => { %s;
-  const saved = localStorage.getItem('cvdemo-lang');
-  const lang = saved || ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en');
-  if (saved) await cvdemoApplyLang(saved);
-  return [lang, ...rest]; }""" % _APPLY
+# The language switch. Gradio's frontend picks its locale once, from `navigator.language`, as the page starts,
+# and draws the tab headers and its own texts (the upload box, a toast's title) in it; a later locale change
+# reaches only the parts drawn after it. So the page starts in the chosen language: FIRST, put at the top of the
+# page's <head> (by `LanguageFirst`) so that it runs before Gradio's scripts, makes the choice kept in
+# localStorage the browser's language for this page. The switch keeps the choice, hands this session's
+# workspace to a one-time token (session.hand_off) and reloads; the new page takes it back on load
+# (session.take_over), so models, datasets and "your run" survive the switch.
+FIRST = b"""<script>(() => {
+  const lang = localStorage.getItem('cvdemo-lang');
+  if (lang !== 'en' && lang !== 'ko') return;
+  document.documentElement.lang = lang;
+  for (const [name, value] of [['language', lang], ['languages', [lang]]])
+    Object.defineProperty(navigator, name, {get: () => value, configurable: true});
+})();</script>"""
+
+
+class LanguageFirst:
+    """ASGI middleware: puts FIRST right after the <head> of every HTML page the app serves."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        held: dict = {}
+
+        async def patched(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message["headers"])
+                if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                    return await send(message)
+                held["start"], held["body"] = message, b""
+            elif message["type"] == "http.response.body" and "start" in held:
+                held["body"] += message.get("body", b"")
+                if message.get("more_body"):
+                    return
+                body = held.pop("body").replace(b"<head>", b"<head>" + FIRST, 1)
+                start = held.pop("start")
+                start["headers"] = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+                start["headers"].append((b"content-length", str(len(body)).encode()))
+                await send(start)
+                return await send({"type": "http.response.body", "body": body})
+            else:
+                return await send(message)
+
+        await self.app(scope, receive, patched)
+
+
+# Each runs before its Python handler, whose inputs are (language, ...): it returns those inputs.
+SWITCH_JS = "(lang, ...rest) => { localStorage.setItem('cvdemo-lang', lang); return [lang, ...rest]; }"
+RELOAD_JS = "(token) => { sessionStorage.setItem('cvdemo-handoff', token); location.reload(); }"
+DETECT_JS = """(current, token, ...rest) => {
+  const lang = localStorage.getItem('cvdemo-lang')
+    || ((navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en');
+  token = sessionStorage.getItem('cvdemo-handoff') || '';
+  sessionStorage.removeItem('cvdemo-handoff');
+  return [lang, token, ...rest]; }"""
 
 
 def lesson_panel(tab: str) -> gr.Markdown:

@@ -3,6 +3,8 @@ zip (class folders + `unlabeled/`); per-round accuracy vs the supervised-only ba
 accepted and rejected at the threshold, and precision vs coverage where the hidden labels are known."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -11,7 +13,8 @@ from PIL import Image
 from .. import datasets, uploads
 from ..errors import LimitError
 from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
-from .common import TRAINING, File, Number, Slider, check_trainable, escape, gated, skipped_text, user_errors
+from .common import (TRAINING, Curve, File, Number, Slider, check_trainable, escape, gated, heartbeat, skipped_text,
+                     training_job, user_errors, working)
 from .i18n import _
 from .session import Workspace
 
@@ -112,12 +115,19 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     tr, skip = workspace.tr, gr.skip()
     seed, threshold = int(seed or 0), float(threshold)
     with workspace.job() as stop_flag:
+        start = time.monotonic()
         yield (tr("selftrain.preparing"),) + (skip,) * 7
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
-        rows = []
-        for event in self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed, copies=copies_for(pool),
-                                class_balanced=bool(balanced), larger=bool(larger), stop=stop_flag):
+        rows, status, stopped = [], tr("selftrain.preparing"), False
+        for event in heartbeat(self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed,
+                                          copies=copies_for(pool), class_balanced=bool(balanced), larger=bool(larger),
+                                          stop=stop_flag)):
+            if event is None:  # a round in progress (or the features being computed)
+                what = tr("selftrain.round_running", round=len(rows), rounds=int(rounds)) if rows else status
+                yield (working(workspace, what, time.monotonic() - start),) + (skip,) * 7
+                continue
             if event.kind != "round":
+                stopped = event.kind == "stopped"
                 break
             rows.append(event.metrics)
             status = tr("selftrain.round_done", round=event.epoch, rounds=event.epochs,
@@ -126,8 +136,9 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
     workspace.selftrain = (pool, rows[-1])
     accepted, rejected = galleries(workspace, pool, rows[-1], threshold)
     curve, at_threshold = coverage(workspace, pool, rows[-1], threshold)
-    done = tr("selftrain.done", data=escape(pool.name), labelled=len(pool.labelled), unlabeled=len(pool.unlabeled),
-              test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}") + skipped_text(workspace, skipped)
+    done = tr("selftrain.stopped" if stopped else "selftrain.done", data=escape(pool.name), labelled=len(pool.labelled),
+              unlabeled=len(pool.unlabeled), test=len(pool.test), seconds=f"{rows[-1]['seconds']:.1f}",
+              round=rows[-1]["round"], rounds=int(rounds)) + skipped_text(workspace, skipped)
     yield (done, rounds_plot(workspace, rows), rounds_table(workspace, rows, pool.classes), curve, at_threshold,
            accepted, rejected, your_run(workspace, pool, rows))
 
@@ -168,36 +179,39 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
         fraction = Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
                              info=_("selftrain.fraction_info"))
-        zip_file = File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", height=100)
+        zip_file = File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", elem_id="selftrain-zip")
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
         threshold = Slider(0.5, 0.99, 0.9, step=0.01, label=_("selftrain.threshold"),
-                              info=_("selftrain.threshold_info"))
+                           info=_("selftrain.threshold_info"), elem_id="selftrain-threshold")
         with gr.Column():
             balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
             larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
-        rounds = Slider(1, 5, 3, step=1, label=_("selftrain.rounds"))
+        rounds = Slider(1, 5, 3, step=1, label=_("selftrain.rounds"), elem_id="selftrain-rounds")
         seed = Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
-        halt = gr.Button(_("app.stop"), variant="stop")
+        halt = gr.Button(_("app.stop"), variant="stop", interactive=False)
     status = gr.Markdown()
-    with gr.Row():
-        per_round = gr.LinePlot(x="round", y="accuracy", color="run", label=_("selftrain.per_round"), color_title="",
-                                x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"))
-        table = gr.Dataframe(label=_("selftrain.table"), interactive=False)
+    per_round = Curve(x="round", y="accuracy", color="run", label=_("selftrain.per_round"), color_title="",
+                      x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"), y_axis_format=".0%")
+    table = gr.Dataframe(label=_("selftrain.table"), interactive=False, wrap=True, elem_id="selftrain-table")
     gr.Markdown(_("selftrain.step_look"))
     with gr.Row():
         curve = gr.LinePlot(x="coverage", y="precision", label=_("selftrain.curve"), x_lim=[0, 1],
-                            x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"))
+                            x_title=_("selftrain.coverage"), y_title=_("selftrain.precision"), x_axis_format=".0%",
+                            y_axis_format=".0%")
         at_threshold = gr.Markdown()
     with gr.Row():
         accepted = gr.Gallery(label=_("selftrain.accepted"), columns=4, height=320)
         rejected = gr.Gallery(label=_("selftrain.rejected"), columns=4, height=320)
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
-    go.click(run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace], outputs,
-             api_name="selftrain", concurrency_id="training", concurrency_limit=None)
+    at_slider = [curve, at_threshold, accepted, rejected]
+    training_job(go, run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace],
+                 outputs, workspace, status, clear=tuple(outputs[1:-1]), halt=halt, api_name="selftrain").success(
+        rethreshold, [threshold, workspace], at_slider, api_visibility="private")  # (moved during the run)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    threshold.release(rethreshold, [threshold, workspace], [curve, at_threshold, accepted, rejected],
-                      api_visibility="private", queue=False)
+    # typed (Enter), dragged or moved with the arrow keys: the galleries and the line follow the slider's last value
+    threshold.change(rethreshold, [threshold, workspace], at_slider, api_visibility="private",
+                     trigger_mode="always_last")

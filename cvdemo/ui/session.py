@@ -4,9 +4,11 @@ Kept in a gr.State, so no other session can list, use or download them; its fold
 exports) is removed when the session ends (tab closed, or after SESSION_TTL idle seconds)."""
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -23,6 +25,8 @@ from .i18n import message_text, tr
 SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
 MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
 ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
+HANDOFF_SECONDS = 120    # a workspace handed to the next page (the language switch reloads) waits this long
+MAX_HANDOFFS = 256       # handed-off workspaces waiting at most (the oldest are closed)
 
 
 class Workspace:
@@ -106,3 +110,29 @@ class Workspace:
 
 def workspace_state() -> gr.State:
     return gr.State(Workspace(), time_to_live=SESSION_TTL, delete_callback=lambda ws: ws.close())
+
+
+_handoffs: OrderedDict[str, tuple[float, Workspace]] = OrderedDict()
+_handoffs_lock = threading.Lock()
+
+
+def hand_off(workspace: Workspace) -> str:
+    """Keep `workspace` for the page that replaces this one (the language switch reloads the page): returns a
+    one-time token that `take_over` exchanges for it within HANDOFF_SECONDS; one not taken is closed."""
+    token, now = secrets.token_urlsafe(24), time.monotonic()
+    with _handoffs_lock:
+        while _handoffs and (len(_handoffs) >= MAX_HANDOFFS or now - next(iter(_handoffs.values()))[0]
+                             > HANDOFF_SECONDS):
+            _handoffs.popitem(last=False)[1][1].close()  # the oldest: not taken in time
+        _handoffs[token] = (now, workspace)
+    return token
+
+
+def take_over(token: str | None) -> Workspace | None:
+    """The workspace handed off under `token` (once, and only while it waits), else None."""
+    with _handoffs_lock:
+        since, workspace = _handoffs.pop(token or "", (0.0, None))
+    if workspace is not None and time.monotonic() - since > HANDOFF_SECONDS:
+        workspace.close()
+        return None
+    return workspace

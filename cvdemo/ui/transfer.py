@@ -4,6 +4,7 @@ live curves, per-class accuracy, confusion matrix, misclassified images, and exp
 from __future__ import annotations
 
 import shutil
+import time
 from functools import partial
 
 import gradio as gr
@@ -13,10 +14,11 @@ from .. import datasets, uploads
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
-from ..train import TrainConfig, last_event
+from ..train import TrainConfig
 from ..transfer import DEFAULTS, scratch_comparison, scratch_config, transfer
-from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, File, Number, Slider, check_trainable, escape,
-                     gated, model_choices, pyplot, skipped_text, throttle, user_errors)
+from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, Curve, File, Number, Slider, check_trainable, escape,
+                     expected, finished, gated, heartbeat, left, model_choices, pyplot, skipped_text, throttle,
+                     training_job, user_errors, working)
 from .i18n import _
 from .session import Workspace
 
@@ -57,6 +59,9 @@ def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], 
         if not (name.strip() or images):
             continue
         key = uploads.class_key(name)
+        if not key:
+            raise LimitError(f"Slot {i + 1} has {len(images)} images but no class name: type one in its name box.",
+                             code="dataset.unnamed_slot", slot=i + 1, n=len(images))
         if key in first:
             slot, kept = first[key]
             by_class[kept] += images
@@ -101,9 +106,11 @@ def confusion_plot(result):
     ax.imshow(result.confusion, cmap="Blues")
     ax.set_xticks(range(n), result.classes, rotation=45, ha="right")
     ax.set_yticks(range(n), result.classes)
+    dark = result.confusion.max() / 2  # cells darker than this get white numbers
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, int(result.confusion[i, j]), ha="center", va="center", fontsize=8)
+            ax.text(j, i, int(result.confusion[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if result.confusion[i, j] > dark else "black")
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -168,32 +175,45 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
     with workspace.job() as stop_flag:
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
-        history, due = [], throttle()
-        for event in transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
-                              val_fraction=float(val_fraction), augment=spec if use_augment else None,
-                              stop=stop_flag):
+        history, due, start = [], throttle(), time.monotonic()
+        for event in heartbeat(transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
+                                        val_fraction=float(val_fraction), augment=spec if use_augment else None,
+                                        stop=stop_flag)):
+            if event is None:  # a silent stretch: before the first epoch ends, say what is being done
+                if not history:
+                    yield progress(working(workspace, workspace.tr("transfer.preparing", images=len(data)),
+                                           time.monotonic() - start))
+                continue
+            last = event
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
-                if not due(event):
-                    continue
-                yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
-                                            acc=f"{event.metrics.get('val_acc', 0):.1%}",
-                                            seconds=f"{event.elapsed:.1f}"), *curves(history, workspace))
-        result = event.result  # the last event: "done" or "stopped"
+                if due(event):
+                    yield progress(workspace.tr("transfer.epoch", epoch=event.epoch, epochs=event.epochs,
+                                                acc=f"{event.metrics.get('val_acc', 0):.1%}",
+                                                seconds=f"{event.elapsed:.1f}")
+                                   + left(workspace, event.elapsed, expected(event)), *curves(history, workspace))
+        result = last.result  # the last event: "done" or "stopped"
         scratch = budget = None
         if compare and mode != "scratch" and not stop_flag.is_set():
-            yield progress(workspace.tr("transfer.scratch_running"))
             scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0), epochs=len(result.history))
-            budget = scratch_cfg.max_seconds
-            scratch = last_event(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
-                                          val_fraction=float(val_fraction), stop=stop_flag)).result
+            budget, start = scratch_cfg.max_seconds, time.monotonic()
+            for event in heartbeat(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
+                                            val_fraction=float(val_fraction), stop=stop_flag)):
+                if event is None:
+                    yield progress(working(workspace, workspace.tr("transfer.scratch_running"),
+                                           time.monotonic() - start, budget))
+                else:
+                    scratch = event.result
         name = workspace.add_model(result.classifier, f"{result.arch} {result.mode} ({len(result.classes)} classes)")
         workspace.result = result
         gallery = [(im, workspace.tr("transfer.wrong", true=t, predicted=p, confidence=f"{c:.0%}"))
                    for im, t, p, c in result.misclassified]
-        yield (workspace.tr("transfer.done", name=escape(name)), *curves(result.history, workspace),
-               summary(result, workspace, scratch, budget), confusion_plot(result), gallery,
-               gr.Dropdown(choices=model_choices(workspace), value=name),
+        wrong = gr.Gallery(gallery, label=workspace.tr("transfer.misclassified" if gallery else "transfer.none_wrong",
+                                                       n=int(result.confusion.sum())))
+        yield (finished(workspace, last) + " " + workspace.tr("transfer.done", name=escape(name)),
+               *curves(result.history, workspace),
+               summary(result, workspace, scratch, budget), confusion_plot(result), wrong,
+               gr.Dropdown(choices=model_choices(workspace)),
                your_run(workspace, result, len(data), scratch, budget))
 
 
@@ -265,7 +285,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             compare = gr.Checkbox(True, label=_("transfer.compare"))
             start = DEFAULTS["probe"]
             with gr.Row():
-                epochs = Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"))
+                epochs = Slider(1, 300, start["epochs"], step=1, label=_("app.epochs"), elem_id="transfer-epochs")
                 batch_size = Slider(4, 256, start["batch_size"], step=4, label=_("transfer.batch_size"))
             with gr.Row():
                 lr = Number(start["lr"], label=_("transfer.lr"), info=_("transfer.lr_info"), minimum=1e-6,
@@ -278,17 +298,18 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
             use_augment = gr.Checkbox(False, label=_("transfer.use_augment"))
             with gr.Row():
                 run = gr.Button(_("transfer.train"), variant="primary")
-                halt = gr.Button(_("app.stop"), variant="stop")
+                halt = gr.Button(_("app.stop"), variant="stop", interactive=False, elem_id="transfer-stop")
             status = gr.Markdown()
             with gr.Row():
                 axes = dict(x="epoch", y="value", color="split", x_title=_("transfer.epoch_axis"),
                             color_title=_("transfer.split"))
-                loss_plot = gr.LinePlot(label=_("transfer.loss"), y_title=_("transfer.loss"), **axes)
-                acc_plot = gr.LinePlot(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), **axes)
+                loss_plot = Curve(label=_("transfer.loss"), y_title=_("transfer.loss"), elem_id="transfer-loss", **axes)
+                acc_plot = Curve(label=_("transfer.accuracy"), y_title=_("transfer.accuracy"), y_axis_format=".0%",
+                                 **axes)
     with gr.Row():
         report = gr.Markdown()
         confusion = gr.Plot(label=_("transfer.confusion"))
-    wrong = gr.Gallery(label=_("transfer.misclassified"), columns=6, height="auto")
+    wrong = gr.Gallery(label=_("transfer.misclassified"), columns=6, height="auto", elem_id="transfer-wrong")
     with gr.Accordion(_("transfer.export"), open=False):
         with gr.Row():
             export_model = gr.Button(_("transfer.export_model"))
@@ -304,10 +325,10 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
     add.click(add_shot, [workspace, shot, slot], shots, api_visibility="private", queue=False)
     load.click(load_dataset, [workspace, source, builtin, zip_file, *names, *files], counts, api_name="load_dataset",
                concurrency_id="datasets", concurrency_limit=None)
-    run.click(train, [workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction,
-                      seed, use_augment, augment_spec],
-              [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson],
-              api_name="train", concurrency_id="training", concurrency_limit=None)
+    training_job(run, train, [workspace, arch, mode, compare, epochs, batch_size, lr, weight_decay, val_fraction,
+                              seed, use_augment, augment_spec],
+                 [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson], workspace, status,
+                 clear=(loss_plot, acc_plot, report, confusion, wrong), halt=halt, api_name="train")
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
     mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
     for button, what in ((export_model, "model"), (export_onnx_btn, "onnx"), (export_data, "dataset")):
