@@ -18,8 +18,8 @@ def classify_image(image, model: str | None = None, workspace: Workspace | None 
     of this session's fine-tuned models."""
     classifier = pick(model, workspace)
     top, ms = classifier.classify(require(image), top_k=5)
-    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image,
-                       "top": top[:2]}
+    return dict(top), {"model": classifier.name, "runtime": classifier.runtime_label, "ms": ms, "image": image,
+                       "top": top[:2], "note": classifier.precision_note}
 
 
 def classify_if_image(image, model, workspace, shown):
@@ -38,6 +38,8 @@ def describe(info, workspace: Workspace):
         return "", gr.skip()
     (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
     line = workspace.tr("classify.info", model=info["model"], runtime=info["runtime"], ms=f"{info['ms']:.1f}")
+    if info.get("note"):  # why the model runs in fp32 where int8 was a candidate
+        line += f" · {workspace.say(info['note'])}"
     return line, workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
                                 p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}")
 
