@@ -79,7 +79,7 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
     med = {k: p50_ms(v) for k, v in {**pre, **fwd}.items()}
     default_key = f"onnxruntime {default}"
     print(f"model {name}, image {image.size[0]}x{image.size[1]}, {runs} runs, torch threads {torch.get_num_threads()}, "
-          f"CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, default path {default_key}" + (f" ({note})" if note else ""))
+          f"load average {os.getloadavg()[0]:.2f}, CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, default path {default_key}" + (f" ({note})" if note else ""))
     print(f"preprocess p50   timm {med['timm']:.2f} ms   cvdemo {med['cvdemo']:.2f} ms   "
           f"ratio {med['timm'] / med['cvdemo']:.2f}")
     print("forward p50      " + "   ".join(f"{k} {med[k]:.2f} ms" for k in forwards))
