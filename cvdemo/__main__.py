@@ -30,7 +30,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             print(f"error: {path}: {err}", file=sys.stderr)
             failed += 1
             continue
-        print(f"{path}  ({classifier.name}, {classifier.runtime}, {ms:.1f} ms)")
+        print(f"{path}  ({classifier.name}, {classifier.runtime_label}, {ms:.1f} ms)")
         for label, prob in top:
             print(f"  {prob:6.1%}  {label}")
     return 1 if failed else 0

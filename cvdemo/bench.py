@@ -1,12 +1,16 @@
 """Benchmarks that print ratios measured side by side in one run (the machine is noisy).
 
     python -m cvdemo.bench classify [--runs 200] [--image PATH] [--model tf_efficientnet_lite1]
+    python -m cvdemo.bench features [--batches 4] [--batch-size 32]
     python -m cvdemo.bench augment [--runs 10]
     python -m cvdemo.bench transfer [--seeds 3]
 
-`classify`: one model (default: the default model), batch 1, fp32: plain timm eager (timm transform + torch forward)
-against cvdemo's fast path (fused PIL preprocessing + onnxruntime), alternating call by call so
-both see the same load. Ends with the line `ratio <eager/fast>` for the forward pass.
+`classify`: one model (default: the default model), batch 1: plain timm eager fp32 (timm transform + torch forward),
+the same with bf16 autocast, and cvdemo's fast path (fused PIL preprocessing + onnxruntime) in fp32 and in static int8
+(`cvdemo.quantize`), alternating call by call so all see the same load; then how far each lands from onnxruntime fp32
+on this photo. Ends with the line `ratio <eager/default path>` for the forward pass.
+
+`features`: pooled features of texture patches in batches (the linear probe's work), fp32 vs int8: images/s.
 
 `transfer`: (a) a linear probe on 3 texture classes x 60 real patches, end to end with an empty
 feature cache (goal 6 s), then the head retrained on the cached features (goal 0.5 s); (b) the
@@ -37,48 +41,96 @@ def timed(fn) -> float:
 
 
 def bench_classify(runs: int, image_path: str | None, model: str | None = None) -> None:
+    """Batch 1, one photo: timm eager fp32 (timm transform + torch forward), eager with bf16 autocast, and cvdemo's
+    fused preprocessing + onnxruntime in fp32 and in static int8, alternating call by call (the same load for all)."""
     import timm.data
 
     from .images import load_image, sample_photos
-    from .inference import get_classifier
+    from .inference import Classifier, default_precision, softmax
+    from .models import check_imagenet_classifier, create_model
+    from .quantize import cpu_has_vnni
 
-    fast = get_classifier(model)  # onnxruntime on a CPU
-    eager = fast.model  # the same timm module with the same weights, run as plain eager torch
+    name = check_imagenet_classifier(model)
+    eager = create_model(name).eval()  # plain timm eager torch on the CPU; the same weights run everywhere below
+    fast = {p: Classifier(name, eager, runtime="onnxruntime", precision=p) for p in ("fp32", "int8")}
+    default, note = default_precision(name, "onnxruntime")
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=eager))
     image = load_image(image_path or sample_photos()[3])  # rocket.jpg, a 640x427 photo
     x_eager = transform(image)[None]
-    x_fast = fast.preprocess(image)
+    x_fast = fast["fp32"].preprocess(image)
 
-    def eager_forward():
-        with torch.no_grad():
-            return eager(x_eager)
+    def eager_forward(bf16: bool = False):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return eager(x_eager).float()
 
-    def fast_forward():
-        return fast.logits(x_fast)
-
+    forwards = {"eager fp32": eager_forward, "eager bf16": lambda: eager_forward(True),
+                "onnxruntime fp32": lambda: fast["fp32"].logits(x_fast),
+                "onnxruntime int8": lambda: fast["int8"].logits(x_fast)}
     for _ in range(10):  # warm-up
-        eager_forward(), fast_forward()
-    times: dict[str, list[float]] = {k: [] for k in ("eager_pre", "fast_pre", "eager_fwd", "fast_fwd")}
+        for forward in forwards.values():
+            forward()
+    pre: dict[str, list[float]] = {"timm": [], "cvdemo": []}
+    fwd: dict[str, list[float]] = {k: [] for k in forwards}
     for _ in range(runs):
-        times["eager_pre"].append(timed(lambda: transform(image)))
-        times["fast_pre"].append(timed(lambda: fast.preprocess(image)))
-        times["eager_fwd"].append(timed(eager_forward))
-        times["fast_fwd"].append(timed(fast_forward))
+        pre["timm"].append(timed(lambda: transform(image)))
+        pre["cvdemo"].append(timed(lambda: fast["fp32"].preprocess(image)))
+        for key, forward in forwards.items():
+            fwd[key].append(timed(forward))
+    med = {k: p50_ms(v) for k, v in {**pre, **fwd}.items()}
+    default_key = f"onnxruntime {default}"
+    print(f"model {name}, image {image.size[0]}x{image.size[1]}, {runs} runs, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.2f}, CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, default path {default_key}" + (f" ({note})" if note else ""))
+    print(f"preprocess p50   timm {med['timm']:.2f} ms   cvdemo {med['cvdemo']:.2f} ms   "
+          f"ratio {med['timm'] / med['cvdemo']:.2f}")
+    print("forward p50      " + "   ".join(f"{k} {med[k]:.2f} ms" for k in forwards))
+    print("ratio to eager   " + "   ".join(f"{k} {med['eager fp32'] / med[k]:.2f}" for k in list(forwards)[1:])
+          + f"   (int8 over fp32 onnxruntime {med['onnxruntime fp32'] / med['onnxruntime int8']:.2f})")
 
-    p_eager = eager_forward().softmax(-1)[0].numpy()
-    p_fast = fast.probabilities([image])[0]  # the fast path end to end
-    same_top5 = list(np.argsort(-p_eager)[:5]) == list(np.argsort(-p_fast)[:5])
-    med = {k: p50_ms(v) for k, v in times.items()}
-    print(f"model {fast.name}, image {image.size[0]}x{image.size[1]}, {runs} runs, "
-          f"torch threads {torch.get_num_threads()}, fast runtime {fast.runtime}")
-    print(f"preprocess p50   timm {med['eager_pre']:.2f} ms   cvdemo {med['fast_pre']:.2f} ms   "
-          f"ratio {med['eager_pre'] / med['fast_pre']:.2f}")
-    print(f"end to end p50   eager {med['eager_pre'] + med['eager_fwd']:.2f} ms   "
-          f"fast {med['fast_pre'] + med['fast_fwd']:.2f} ms   "
-          f"ratio {(med['eager_pre'] + med['eager_fwd']) / (med['fast_pre'] + med['fast_fwd']):.2f}")
-    print(f"same top-5 {same_top5}   max |p_eager - p_fast| {np.abs(p_eager - p_fast).max():.2e}")
-    print(f"forward p50      eager {med['eager_fwd']:.2f} ms   fast {med['fast_fwd']:.2f} ms")
-    print(f"ratio {med['eager_fwd'] / med['fast_fwd']:.2f}")
+    reference = fast["fp32"].probabilities([image])[0]  # the fp32 fast path end to end
+    others = {"eager fp32 (timm transform)": softmax(eager_forward().numpy())[0],
+              "eager bf16 (timm transform)": softmax(eager_forward(True).numpy())[0],
+              "onnxruntime int8": fast["int8"].probabilities([image])[0]}
+    top5 = set(np.argsort(-reference)[:5])
+    print("against onnxruntime fp32 on this image: " + ";  ".join(
+        f"{k} top-1 {'same' if p.argmax() == reference.argmax() else 'DIFFERENT'}, top-5 overlap "
+        f"{len(top5 & set(np.argsort(-p)[:5]))}/5, max |dp| {np.abs(p - reference).max():.1e}" for k, p in others.items()))
+    print("(top-1 agreement over 330 natural images: python scripts/agreement.py)")
+    print(f"end to end p50   eager {med['timm'] + med['eager fp32']:.2f} ms   {default_key} "
+          f"{med['cvdemo'] + med[default_key]:.2f} ms   "
+          f"ratio {(med['timm'] + med['eager fp32']) / (med['cvdemo'] + med[default_key]):.2f}")
+    print(f"ratio {med['eager fp32'] / med[default_key]:.2f}")
+
+
+def bench_features(batches: int, batch_size: int) -> None:
+    """Pooled features of texture patches (inference.extract_features' work, preprocessing excluded), fp32 against
+    int8 onnxruntime, batch by batch alternately: images per second, and how close the int8 features are."""
+    from .datasets import textures
+    from .inference import Classifier, default_precision
+    from .models import DEFAULT_MODEL, create_model
+
+    model = create_model(DEFAULT_MODEL)
+    fast = {p: Classifier(DEFAULT_MODEL, model, runtime="onnxruntime", precision=p) for p in ("fp32", "int8")}
+    images = textures(patch=128, stride=48).images[:batches * batch_size]
+    x = np.concatenate([fast["fp32"].preprocess(im) for im in images])
+    chunks = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+    for classifier in fast.values():  # warm-up
+        classifier.features(chunks[0])
+    seconds = {p: 0.0 for p in fast}
+    out: dict[str, list] = {p: [] for p in fast}
+    for chunk in chunks:
+        for p, classifier in fast.items():
+            start = time.perf_counter()
+            out[p].append(classifier.features(chunk))
+            seconds[p] += time.perf_counter() - start
+    f32, f8 = np.concatenate(out["fp32"]), np.concatenate(out["int8"])
+    sqnr = 10 * np.log10((f32 ** 2).sum() / ((f32 - f8) ** 2).sum())
+    default, _ = default_precision(DEFAULT_MODEL, "onnxruntime")
+    print(f"{DEFAULT_MODEL} features, {len(x)} texture patches in batches of {batch_size}, load average "
+          f"{os.getloadavg()[0]:.2f}, default path onnxruntime {default}")
+    print(f"images/s   fp32 {len(x) / seconds['fp32']:.1f}   int8 {len(x) / seconds['int8']:.1f}   "
+          f"ratio {seconds['fp32'] / seconds['int8']:.2f}")
+    print(f"int8 features against fp32: SQNR {sqnr:.1f} dB, mean cosine "
+          f"{np.mean((f32 * f8).sum(1) / np.linalg.norm(f32, axis=1) / np.linalg.norm(f8, axis=1)):.4f}")
 
 
 def bench_augment(runs: int) -> None:
@@ -199,10 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cvdemo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("classify", help="eager timm vs the fast path, batch 1")
+    p = sub.add_parser("classify", help="eager timm (fp32, bf16) vs onnxruntime fp32 and int8, batch 1")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--image", default=None, help="photo to use (default: scikit-image's rocket.jpg)")
     p.add_argument("--model", default=None, help="an offline classifier (default: tf_efficientnet_lite0)")
+    f = sub.add_parser("features", help="pooled features, fp32 vs int8 onnxruntime, images/s")
+    f.add_argument("--batches", type=int, default=4)
+    f.add_argument("--batch-size", type=int, default=32)
     a = sub.add_parser("augment", help="16 RandAugment samples of a 512 px image + batched classification")
     a.add_argument("--runs", type=int, default=10)
     t = sub.add_parser("transfer", help="linear-probe timings; pretrained probe vs from scratch, same budget")
@@ -210,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.what == "classify":
         bench_classify(args.runs, args.image, args.model)
+    elif args.what == "features":
+        bench_features(args.batches, args.batch_size)
     elif args.what == "augment":
         bench_augment(args.runs)
     else:

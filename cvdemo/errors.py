@@ -44,3 +44,6 @@ class Note(str):
         note = super().__new__(cls, message)
         note.code, note.params = code, params
         return note
+
+    def __getnewargs_ex__(self):  # copy and pickle rebuild it whole (gr.State copies what it holds)
+        return (str(self), self.code), self.params

@@ -41,6 +41,7 @@ def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int])
     and the caller's model is left as it was: on its device, in its train/eval mode, untouched."""
     plain = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(1, 3, *input_size)
+    _fix_same_padding(plain, example)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atomic_write(Path(path), lambda tmp: torch.onnx.export(
@@ -48,6 +49,21 @@ def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int])
             input_names=["input"], output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}))
     return Path(path)
+
+
+def _fix_same_padding(model: torch.nn.Module, example: torch.Tensor) -> None:
+    """TensorFlow "same" padding (timm's Conv2dSame in the tf_* models) fixed for the example's size, as timm's
+    Conv2dSameExport does: the graph then holds constant pads, not a shape computation before each strided conv
+    (which int8 quantisation would quantise like any other arithmetic). The outputs are unchanged."""
+    from timm.layers.conv2d_same import Conv2dSame, Conv2dSameExport
+
+    same = [m for m in model.modules() if type(m) is Conv2dSame]
+    for module in same:
+        module.__class__ = Conv2dSameExport
+        module.pad, module.pad_input_size = None, (0, 0)
+    if same:
+        with torch.no_grad():
+            model(example)  # each conv computes its pads from the size it sees
 
 
 def model_config(model: torch.nn.Module, classes: list[str]) -> dict:

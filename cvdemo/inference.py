@@ -1,8 +1,9 @@
 """Classification: cheap preprocessing, a fast runtime, top-k labels and Grad-CAM.
 
 On a CPU the model runs in onnxruntime (exported once per model and cached): about 2.5-3x
-faster than timm eager for the default model, same probabilities within 1e-6. On a GPU it runs
-in torch. `python -m cvdemo.bench classify` measures both side by side.
+faster than timm eager for the default model, same probabilities within 1e-6. The offline networks can run
+in static int8 instead (`cvdemo.quantize`, only on a CPU with VNNI). On a GPU the model runs in torch.
+`python -m cvdemo.bench classify` measures them side by side.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import images, measure
-from .errors import LimitError
+from . import images, measure, quantize
+from .errors import LimitError, Note
 from .export import export_onnx
 from .cache import bound, cache_dir
 from .models import check_imagenet_classifier, create_model
@@ -62,12 +63,30 @@ class PooledFeatures(torch.nn.Module):
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
+def default_precision(name: str, runtime: str) -> tuple[str, Note | None]:
+    """("int8" or "fp32", why not int8 where it was a candidate): int8 for an offline network in onnxruntime on a
+    CPU with VNNI whose int8 model keeps fp32's top-1 often enough (`quantize.AGREEMENT`); fp32 for the rest."""
+    if runtime != "onnxruntime" or name not in quantize.AGREEMENT:
+        return "fp32", None
+    if not quantize.cpu_has_vnni():
+        return "fp32", Note("int8 off: this CPU has no VNNI (8-bit dot products), so int8 would be no faster",
+                            "classify.no_vnni")
+    agreement = quantize.AGREEMENT[name]
+    if agreement < quantize.MIN_AGREEMENT:
+        return "fp32", Note(f"int8 off: it kept fp32's top-1 class on only {agreement:.1%} of "
+                            f"{quantize.AGREEMENT_IMAGES} test images ({quantize.MIN_AGREEMENT:.0%} needed)",
+                            "classify.int8_disagrees", agreement=f"{agreement:.1%}",
+                            images=quantize.AGREEMENT_IMAGES, needed=f"{quantize.MIN_AGREEMENT:.0%}")
+    return "int8", None
+
+
 class Classifier:
-    """A model ready to classify: preprocessing, runtime (onnxruntime or torch) and labels."""
+    """A model ready to classify: preprocessing, runtime (onnxruntime or torch), precision and labels."""
 
     def __init__(self, name: str, model: torch.nn.Module, labels: list[str] | None = None,
-                 runtime: str | None = None, data_config: dict | None = None) -> None:
-        """`data_config` (input_size, crop_pct, interpolation, mean, std) defaults to the model's timm config."""
+                 runtime: str | None = None, data_config: dict | None = None, precision: str | None = None) -> None:
+        """`data_config` (input_size, crop_pct, interpolation, mean, std) defaults to the model's timm config;
+        `precision` ("int8" or "fp32", onnxruntime only) to `default_precision`."""
         import timm.data
 
         self.name = name
@@ -82,8 +101,16 @@ class Classifier:
         self._scale, self._shift = 1 / (255 * std), -mean / std
         self.device = pick_device()
         self.runtime = runtime or ("torch" if self.device.type != "cpu" else "onnxruntime")
-        self._session = self._onnx_session(self.model, "logits") if self.runtime == "onnxruntime" else None
-        self._features_session = None
+        self.precision, self.precision_note = (precision, None) if precision else default_precision(name, self.runtime)
+        if self.precision not in ("int8", "fp32") or (self.precision == "int8" and self.runtime != "onnxruntime"):
+            raise ValueError(f"precision must be 'fp32', or 'int8' in onnxruntime; got {self.precision!r}")
+        self._session = self._features_session = None
+        if self.runtime == "onnxruntime":
+            # fp32 files were tagged "logits" before their pads were fixed: those age out of the cache
+            path = self._int8_file() if self.precision == "int8" else self._export_onnx(self.model, "fp32")
+            self._session = self._open(path)
+            if self.precision == "int8":
+                self._features_session = self._session  # the int8 model has a "features" output too
         if self.runtime == "torch":
             self.model.to(self.device, memory_format=torch.channels_last)
 
@@ -117,10 +144,15 @@ class Classifier:
         return np.ascontiguousarray((pixels * self._scale + self._shift).transpose(2, 0, 1)[None])
 
     # --- runtime ---
-    def _onnx_session(self, module: torch.nn.Module, tag: str):
+    @property
+    def runtime_label(self) -> str:
+        """What runs the model, as the info line says it: "onnxruntime int8", "onnxruntime fp32" or "torch"."""
+        return f"onnxruntime {self.precision}" if self.runtime == "onnxruntime" else self.runtime
+
+    @staticmethod
+    def _open(path: Path):
         import onnxruntime as ort
 
-        path = self._export_onnx(module, tag)
         options = ort.SessionOptions()
         options.intra_op_num_threads = min(4, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -128,8 +160,22 @@ class Classifier:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _export_onnx(self, module: torch.nn.Module, tag: str) -> Path:
-        """Export once to ONNX (opset 17, dynamic batch), cached by a hash of the model's weights; the cache of
-        runtimes stays under cache.MAX_RUNTIME_BYTES (the least recently used go first)."""
+        """Export once to ONNX (opset 17, dynamic batch)."""
+        return self._runtime_file(tag, lambda path: export_onnx(module, path, self.input_size))
+
+    def _int8_file(self) -> Path:
+        """The static int8 model (`cvdemo.quantize`), built once, calibrated on `quantize.calibration_images()`
+        preprocessed exactly as for inference."""
+        def build(path: Path) -> None:
+            images_ = quantize.calibration_images()
+            batches = [np.concatenate([self.preprocess(im) for im in images_[i:i + 8]]) for i in range(0, len(images_), 8)]
+            quantize.quantize(self._export_onnx(self.model, "fp32"), path, batches)
+
+        return self._runtime_file(quantize.RECIPE, build)
+
+    def _runtime_file(self, tag: str, build) -> Path:
+        """A runtime file made once by `build(path)`, cached by `tag` and a hash of the model's weights; the cache
+        of runtimes stays under cache.MAX_RUNTIME_BYTES (the least recently used go first)."""
         digest = hashlib.sha256()
         for key, tensor in self.model.state_dict().items():
             digest.update(key.encode())
@@ -139,7 +185,7 @@ class Classifier:
         if path.exists():
             os.utime(path)  # recently used: pruned last
             return path
-        export_onnx(module, path, self.input_size)
+        build(path)
         bound("*.onnx", keep=path)
         return path
 
@@ -147,8 +193,9 @@ class Classifier:
         """Pooled backbone features (N, D) of a preprocessed batch: what a linear probe trains on."""
         if self.runtime == "onnxruntime":
             if self._features_session is None:  # exported on first use only
-                self._features_session = self._onnx_session(PooledFeatures(self.model).eval(), "features")
-            return self._features_session.run(None, {"input": batch})[0]
+                self._features_session = self._open(self._export_onnx(PooledFeatures(self.model).eval(), "features"))
+            return self._features_session.run(["features" if self.precision == "int8" else "output"],
+                                              {"input": batch})[0]
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
@@ -157,7 +204,7 @@ class Classifier:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs for a preprocessed batch (N, 3, H, W)."""
         if self._session is not None:
-            return self._session.run(None, {"input": batch})[0]
+            return self._session.run(["output"], {"input": batch})[0]
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):

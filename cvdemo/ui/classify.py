@@ -18,9 +18,9 @@ def classify_image(image, model: str | None = None, workspace: Workspace | None 
     of this session's fine-tuned models."""
     classifier, picture = pick(model, workspace), load_image(require(image))
     top, ms = classifier.classify(picture, top_k=5)
-    return dict(top), {"model": classifier.name, "runtime": classifier.runtime, "ms": ms, "image": image,
-                       "top": top[:2], "classes": len(classifier.labels), "size": picture.size,
-                       "box": classifier.crop_box(*picture.size), "crop": classifier.crop(picture)}
+    return dict(top), {"model": classifier.name, "runtime": classifier.runtime_label, "ms": ms, "image": image,
+                       "top": top[:2], "note": classifier.precision_note, "classes": len(classifier.labels),
+                       "size": picture.size, "box": classifier.crop_box(*picture.size), "crop": classifier.crop(picture)}
 
 
 def classify_if_image(image, model, workspace, tried: dict):
@@ -45,6 +45,8 @@ def describe(info, workspace: Workspace):
     (first, p1), (second, p2) = (info["top"] + [("-", 0.0)])[:2]
     first, second, name = escape(first), escape(second), escape(info["model"])  # a session model's: the user's names
     line = workspace.tr("classify.info", model=name, runtime=info["runtime"], ms=f"{info['ms']:.1f}")
+    if info.get("note"):  # why the model runs in fp32 where int8 was a candidate
+        line += f" · {workspace.say(info['note'])}"
     lesson = workspace.show("classify", "classify.your_run", first=first, p1=f"{p1:.1%}", second=second,
                             p2=f"{p2:.1%}", ms=f"{info['ms']:.1f}", classes=f"{info['classes']:,}", model=name)
     heading = workspace.tr("classify.top_of", k=min(5, info["classes"]), n=f"{info['classes']:,}", model=info["model"])

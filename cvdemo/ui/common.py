@@ -445,8 +445,8 @@ def undimmed(update, plots: list[int]):
 def training_job(button: gr.Button, fn: Callable, inputs: list, outputs: list, workspace: gr.State,
                  status: gr.Markdown, clear: tuple = (), halt: gr.Button | None = None, **kwargs):
     """`button` starts the training job `fn` (gated by TRAINING: one at a time on this server). At once, unqueued:
-    `status` says it starts, or waits for another user's job; the last run's results (`clear`) go (plots: dimmed until drawn
-    again, or until the run ends well); the Stop button `halt` turns on. Then `fn` runs (an update that draws a
+    `status` says it starts, or waits for another user's job; the last run's results (`clear`) go (plots: dimmed
+    until drawn again, or until the run ends well); the Stop button `halt` turns on. Then `fn` runs (an update that draws a
     plot is held until the next comes), and `halt` turns off again. Returns `fn`'s event (`kwargs`: its
     api_name...)."""
     def start(ws: Workspace):

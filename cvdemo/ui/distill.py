@@ -15,9 +15,9 @@ from .. import distill, images
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from .common import (MAX_TRAIN_SECONDS, TRAINING, Curve, RawImage, Slider, call, escape, expected, figure_lang, finished,
-                     gated, heartbeat, left, model_choices, pick, pyplot, require, throttle, training_job, user_errors,
-                     working)
+from .common import (MAX_TRAIN_SECONDS, TRAINING, Curve, RawImage, Slider, call, escape, expected, figure_lang,
+                     finished, gated, heartbeat, left, model_choices, pick, pyplot, require, throttle, training_job,
+                     user_errors, working)
 from .i18n import _, tr
 from .session import Workspace
 
