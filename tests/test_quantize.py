@@ -70,8 +70,8 @@ def test_fp32_where_int8_does_not_hold_and_the_info_line_says_why(monkeypatch, e
     ws.models["mine"] = classifier
     _, info = classify_image(examples["coffee"], "mine", ws)
     info = copy.deepcopy(info)  # as gr.State keeps it
-    line, _ = describe(info, ws)
+    line, *_ = describe(info, ws)
     assert "onnxruntime fp32" in line and "int8 off: it kept fp32's top-1 class on only 82.4% of 330" in line
     ws.lang = "ko"
-    line, _ = describe(info, ws)
+    line, *_ = describe(info, ws)
     assert "int8은 쓰지 않습니다" in line and "330장 중 82.4%" in line
