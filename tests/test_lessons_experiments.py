@@ -55,3 +55,24 @@ def test_brightness_augmentation_fixes_the_dark_image_failure():
     assert plain["normal"] > 0.9 and augmented["normal"] > 0.9
     assert plain["dark"] < 0.7  # trained on well-lit faces only: fails in the dark
     assert augmented["dark"] > 0.85  # brightness augmentation closes the gap
+
+
+def test_alexnet_pieces_trains_both_variants_on_the_same_data_and_seeds():
+    import statistics
+
+    events = list(lessons.alexnet_pieces("dropout", seeds=2, epochs=1, train_images=60))
+    final = events[-1]
+    assert final.kind == "done" and [e.metrics["variant"] for e in events[:-1]] == ["dropout", "no_dropout"] * 2
+    result = final.result
+    assert result["seeds"] == 2 and set(result["variants"]) == {"dropout", "no_dropout"}
+    off = result["variants"]["no_dropout"]
+    # each run is train_classic's own run for that seed and variant, reproduced independently
+    again = list(lessons.train_classic("small_alexnet", epochs=1, seed=1, train_images=60, dropout=0.0))[-1]
+    assert off["val_acc"][1] == again.best["val_acc"] and off["train_acc"][1] == again.result["train_acc"]
+    assert off["val_mean"] == pytest.approx(statistics.mean(off["val_acc"]))
+    assert off["val_std"] == pytest.approx(statistics.stdev(off["val_acc"]))
+    assert off["gap"] == pytest.approx(off["train_mean"] - off["val_mean"])
+    with pytest.raises(LimitError):
+        next(lessons.alexnet_pieces("pooling"))
+    with pytest.raises(LimitError):
+        next(lessons.alexnet_pieces("norm", seeds=9))

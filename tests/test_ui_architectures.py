@@ -21,3 +21,24 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
     table, text = layer_table("paper_alexnet", 64, ws)
     assert list(table.columns[:2]) == ["층", "종류"] and table.iloc[-1, 0] == "합계"
     assert "파라미터 수 **62,378,344**" in text and "지연 시간" in text
+    assert "**58,631,144**" in text and "**94%**" in text  # AlexNet's FC layers: where the parameters are
+
+    table, text = layer_table("lenet5", 224, ws)
+    assert table.iloc[-1, 4] == 60_850 and "1x32x32 입력만" in text
+
+
+def test_alexnet_pieces_fill_a_session_table_that_grows():
+    from cvdemo.ui.architectures import alexnet_pieces
+
+    ws, rows = Workspace(), []
+    ws.lang = "ko"
+    *updates, (status, table, curve, lesson) = alexnet_pieces({}, rows, "activation", 1, 1, ws)
+    assert status == "완료." and "tanh, 시드 1/1: 에폭 1/1" in updates[-1][0]
+    assert list(table["변형"]) == ["ReLU", "tanh"] and table.iloc[0, 1] == "시드 1개 × 1 에폭, 이미지 500장"
+    assert set(curve["variant"]) == {"ReLU", "tanh"} and len(curve) == 2
+    relu = f"{rows[0]['val_mean']:.1%} ± 0.0%"
+    assert table.iloc[0, 2] == relu and lesson.startswith("**내 실행 결과:**") and f"ReLU **{relu}**" in lesson
+    ws.lang = "en"
+    assert "One seed shows no spread" in ws.shown("architectures")
+    *_, (_, table, _, _) = alexnet_pieces({}, rows, "dropout", 1, 1, ws)
+    assert list(table["variant"]) == ["ReLU", "tanh", "dropout 0.5", "no dropout"]  # earlier runs stay, side by side

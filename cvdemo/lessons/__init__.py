@@ -16,12 +16,15 @@
     lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
     lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
     for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
+    for event in lessons.alexnet_pieces("norm", seeds=3): ...   # LRN vs BN (ReLU vs tanh, dropout) over seeds
 """
-from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, feature_layers,
-                      feature_maps, latency, latency_table, layer_report, layer_table, stacked_3x3_lesson)
-from .experiments import (CLASSIC_NAMES, DARK, SHIFT_NOTE, bias_experiment, darken, fc_vs_cnn_shift, fit_linear,
-                          train_classic)
+from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, fc_params,
+                      feature_layers, feature_maps, latency, latency_table, layer_report, layer_table,
+                      stacked_3x3_lesson)
+from .experiments import (ALEXNET_PIECES, CLASSIC_NAMES, DARK, MAX_PIECE_SEEDS, SHIFT_NOTE, alexnet_pieces,
+                          bias_experiment, darken, fc_vs_cnn_shift, fit_linear, mean_std, train_classic)
 
-__all__ = ["CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "NA", "SHIFT_NOTE", "available_layers",
-           "bias_experiment", "cpu_name", "darken", "default_layers", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear",
-           "latency", "latency_table", "layer_report", "layer_table", "stacked_3x3_lesson", "train_classic"]
+__all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "MAX_PIECE_SEEDS", "NA",
+           "SHIFT_NOTE", "alexnet_pieces", "available_layers", "bias_experiment", "cpu_name", "darken",
+           "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear", "latency",
+           "latency_table", "layer_report", "layer_table", "mean_std", "stacked_3x3_lesson", "train_classic"]

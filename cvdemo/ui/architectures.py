@@ -24,7 +24,8 @@ TABLE_MODELS = [(_("architectures.model_alexnet"), "paper_alexnet"),
                 ("AlexNet + BatchNorm", "paper_alexnet_bn"),
                 *[(f"VGG{d}{' + BatchNorm' if bn else ''}", f"paper_vgg{d}{'_bn' if bn else ''}")
                   for d in (11, 13, 16, 19) for bn in (False, True)],
-                (_("architectures.model_resnet18"), "resnet18"), (_("architectures.model_lite0"), DEFAULT_MODEL)]
+                (_("architectures.model_resnet18"), "resnet18"), (_("architectures.model_lite0"), DEFAULT_MODEL),
+                (_("architectures.model_lenet5"), "lenet5")]
 CLASSICS = [(_("architectures.classic_alexnet"), "small_alexnet"),
             (_("architectures.classic_alexnet_lrn"), "small_alexnet_lrn"),
             (_("architectures.classic_alexnet_bn"), "small_alexnet_bn"),
@@ -93,11 +94,16 @@ def layer_table(key: str, size: int, workspace: Workspace):
         "MFLOPs": round(r["flops"] / 1e6, 1),
         tr("architectures.col_rf"): (tr("architectures.rf_jump", rf=r["rf"], jump=r["jump"]) if r["jump"] != ""
                                      else words.get(r["rf"], str(r["rf"])))} for r in rows])
-    total = rows[-1]
-    text = tr("architectures.table_summary", model=_label(key, TABLE_MODELS, workspace), size=size,
+    total, shape = rows[-1], report["input_size"]
+    text = tr("architectures.table_summary", model=_label(key, TABLE_MODELS, workspace), size=shape[-1],
               params=f"{total['params']:,}", gflops=f"{total['flops'] / 1e9:.2f}")
+    if shape[-1] != size:
+        text += " " + tr("architectures.table_own_size", shape="x".join(map(str, shape)))
     if last is not None:
         text += " " + tr("architectures.table_rf", layer=last["name"], type=last["type"], rf=last["rf"])
+    if report["fc_params"]:
+        text += " " + tr("architectures.table_fc", fc=f"{report['fc_params']:,}",
+                         share=f"{report['fc_params'] / max(total['params'], 1):.0%}")
     text += "\n\n" + tr("architectures.table_latency", runs=LATENCY_RUNS, ms=f"{report['ms']:.0f}",
                         threads=report["threads"], cores=report["cores"], cpu=report["cpu"])
     return table, text
@@ -148,6 +154,61 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     done = workspace.tr("architectures.stopped") if event.kind == "stopped" else workspace.tr("architectures.done")
     yield (done, pd.DataFrame(points) if points else None, workspace.tr("architectures.classic_result", **numbers),
            workspace.show("architectures", "architectures.your_run_classic", **numbers))
+
+
+PIECES = [(_("architectures.piece_norm"), "norm"), (_("architectures.piece_activation"), "activation"),
+          (_("architectures.piece_dropout"), "dropout")]
+VARIANTS = {"lrn": "architectures.variant_lrn", "bn": "architectures.variant_bn", "relu": "architectures.variant_relu",
+            "tanh": "architectures.variant_tanh", "dropout": "architectures.variant_dropout",
+            "no_dropout": "architectures.variant_no_dropout"}
+VERDICTS = {"clear": "architectures.your_run_pieces_clear", "unclear": "architectures.your_run_pieces_unclear",
+            "one_seed": "architectures.your_run_pieces_one_seed"}
+
+
+def _pieces_table(rows: list[dict], workspace: Workspace) -> pd.DataFrame:
+    """The session's AlexNet-piece runs side by side, in the session's language (rows keep codes and numbers)."""
+    tr = workspace.tr
+    return pd.DataFrame([{
+        tr("architectures.col_variant"): tr(VARIANTS[r["variant"]]),
+        tr("architectures.col_runs"): tr("architectures.runs_cell", seeds=r["seeds"], epochs=r["epochs"],
+                                         images=r["train_images"]),
+        tr("architectures.col_val"): f"{r['val_mean']:.1%} ± {r['val_std']:.1%}",
+        tr("architectures.col_train"): f"{r['train_mean']:.1%} ± {r['train_std']:.1%}",
+        tr("architectures.col_seconds"): f"{sum(r['seconds']) / len(r['seconds']):.1f}"} for r in rows])
+
+
+@user_errors
+def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, workspace: Workspace):
+    """Train small AlexNet with each variant of one piece over seeds; stream the status, then add both
+    variants to the session's table, draw the mean validation curves and say what the run showed."""
+    run["stop"] = stop = StopFlag()
+    yield workspace.tr("architectures.preparing"), gr.skip(), None, gr.skip()
+    with one_thread():
+        for event in lessons.alexnet_pieces(piece, int(seeds), int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
+            if event.kind == "epoch":
+                m = event.metrics
+                yield (workspace.tr("architectures.piece_line", variant=workspace.tr(VARIANTS[m["variant"]]),
+                                    seed=m["seed"] + 1, seeds=int(seeds), epoch=event.epoch, epochs=event.epochs,
+                                    acc=f"{m['val_acc']:.1%}", seconds=f"{event.elapsed:.0f}"),
+                       gr.skip(), gr.skip(), gr.skip())
+    r = event.result
+    if not r["seeds"]:
+        yield workspace.tr("architectures.stopped"), gr.skip(), gr.skip(), gr.skip()
+        return
+    (a, va), (b, vb) = r["variants"].items()
+    rows += [{"variant": code, "seeds": r["seeds"], "epochs": r["epochs"], "train_images": r["train_images"], **v}
+             for code, v in r["variants"].items()]
+    curve = pd.DataFrame([{"epoch": i + 1, "accuracy": acc, "variant": workspace.tr(VARIANTS[code])}
+                          for code, v in r["variants"].items() for i, acc in enumerate(v["curve"])])
+    diff, spread = va["val_mean"] - vb["val_mean"], max(va["val_std"], vb["val_std"])
+    verdict = ("one_seed" if r["seeds"] == 1 else "clear" if abs(diff) > 2 * spread else "unclear")
+    numbers = {"a": workspace.tr(VARIANTS[a]), "b": workspace.tr(VARIANTS[b]),
+               "seeds": r["seeds"], "epochs": r["epochs"], "images": r["train_images"],
+               "a_val": f"{va['val_mean']:.1%} ± {va['val_std']:.1%}", "b_val": f"{vb['val_mean']:.1%} ± {vb['val_std']:.1%}",
+               "a_gap": round(100 * va["gap"]), "b_gap": round(100 * vb["gap"]), "diff": f"{abs(diff) * 100:.1f}"}
+    done = workspace.tr("architectures.stopped" if event.kind == "stopped" else "architectures.done")
+    yield (done, _pieces_table(rows, workspace), curve,
+           workspace.show("architectures", VERDICTS[verdict], **numbers))
 
 
 def stop_classic(run: dict, workspace: Workspace) -> str:
@@ -211,6 +272,24 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                                 x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
                                 label=_("architectures.accuracy"))
 
+    gr.Markdown(_("architectures.pieces_head"))
+    piece_run_state, piece_rows = gr.State({}), gr.State([])  # this session's Stop flag; its table's rows
+    with gr.Row():
+        with gr.Column(scale=1):
+            piece = gr.Radio(PIECES, value="norm", label=_("architectures.piece"))
+            piece_seeds = gr.Slider(1, lessons.MAX_PIECE_SEEDS, 3, step=1, label=_("architectures.seeds"))
+            piece_epochs = gr.Slider(1, 10, 3, step=1, label=_("app.epochs"))
+            with gr.Row():
+                piece_run = gr.Button(_("architectures.pieces_run"), variant="primary")
+                piece_halt = gr.Button(_("app.stop"), variant="stop")
+            piece_status = gr.Markdown()
+        with gr.Column(scale=2):
+            piece_curve = gr.LinePlot(x="epoch", y="accuracy", color="variant", y_lim=[0, 1], color_title="",
+                                      x_title=_("app.epochs"), y_title=_("architectures.accuracy"),
+                                      label=_("architectures.pieces_plot"))
+            piece_table = gr.Dataframe(label=_("architectures.pieces_table"), interactive=False, visible=False,
+                                       elem_id="pieces-table")
+
     shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
                     api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
                     ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
@@ -222,3 +301,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     train_run.click(train_classic, [run, classic, classic_epochs, workspace], [status, curve, result, lesson],
                     api_name="train_classic", concurrency_id="training", concurrency_limit=1)
     halt.click(stop_classic, [run, workspace], status, api_visibility="private", queue=False)
+    piece_run.click(alexnet_pieces, [piece_run_state, piece_rows, piece, piece_seeds, piece_epochs, workspace],
+                    [piece_status, piece_table, piece_curve, lesson], api_name="alexnet_pieces",
+                    concurrency_id="training", concurrency_limit=1
+                    ).success(_reveal, None, piece_table, api_visibility="private", queue=False)
+    piece_halt.click(stop_classic, [piece_run_state, workspace], piece_status, api_visibility="private", queue=False)
