@@ -76,3 +76,30 @@ def test_alexnet_pieces_trains_both_variants_on_the_same_data_and_seeds():
         next(lessons.alexnet_pieces("pooling"))
     with pytest.raises(LimitError):
         next(lessons.alexnet_pieces("norm", seeds=9))
+
+
+def test_shift_fixes_train_alike_and_the_mlps_outer_weights_never_learn():
+    result = lessons.fc_vs_cnn_shift(max_shift=4, epochs=2, seed=0, fixes=True)
+    assert set(result["summary"]) == {"mlp", "cnn", "mlp_aug", "cnn_aa"}
+    params = result["params"]
+    assert params["mlp_aug"] == params["mlp"] and params["cnn_aa"] == params["cnn"]  # same budget
+    for name, summary in result["summary"].items():
+        accs = result[name]
+        assert summary["worst"] == min(accs) == accs[summary["worst_shift"]]
+        assert summary["mean"] == pytest.approx(sum(accs) / len(accs))
+    weights = result["weights"]
+    mlp = result["models"]["mlp"]
+    assert np.array_equal(weights["images"][3], mlp.net[1].weight[3].detach().reshape(32, 32).numpy())
+    # outside the centred digit's 16x16 square the inputs were always 0: no gradient, only weight decay
+    assert weights["change_outside"] < 1e-3 * weights["change_inside"]
+
+
+def test_weight_grid_draws_positive_red_negative_blue_zero_white():
+    from cvdemo.lessons import weight_grid
+
+    tile = np.zeros((1, 2, 2))
+    tile[0, 0, 0], tile[0, 1, 1] = 2.0, -1.0
+    pixels = np.asarray(weight_grid(tile, columns=1, scale=1))
+    assert pixels.shape == (4, 4, 3)  # 1 px border around the 2x2 tile
+    assert pixels[1, 1].tolist() == [255, 0, 0] and pixels[2, 2].tolist() == [128, 128, 255]
+    assert pixels[1, 2].tolist() == [255, 255, 255]

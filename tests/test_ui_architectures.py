@@ -42,3 +42,17 @@ def test_alexnet_pieces_fill_a_session_table_that_grows():
     assert "One seed shows no spread" in ws.shown("architectures")
     *_, (_, table, _, _) = alexnet_pieces({}, rows, "dropout", 1, 1, ws)
     assert list(table["variant"]) == ["ReLU", "tanh", "dropout 0.5", "no dropout"]  # earlier runs stay, side by side
+
+
+def test_shift_fixes_show_weights_and_the_four_curves_in_korean():
+    from cvdemo.ui.architectures import shift_fixes
+
+    ws = Workspace()
+    ws.lang = "ko"
+    curve, image, text, lesson = shift_fixes(0, 1, ws)
+    assert set(curve["model"]) == {"MLP (완전 연결)", "MLP + 이동 증강", "SmallCNN", "SmallCNN + anti-aliased pooling"}
+    assert image.size[0] > 8 * 32 and "최저 / 평균 정확도" in text
+    worst = f"{curve[curve['model'] == 'MLP + 이동 증강']['accuracy'].min():.0%}"
+    assert lesson.startswith("**내 실행 결과:**") and f"**{worst}** 수준" in lesson
+    ws.lang = "en"
+    assert f"to **{worst}**" in ws.shown("architectures")

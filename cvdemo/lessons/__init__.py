@@ -14,6 +14,7 @@
     lessons.feature_maps(image)                             # what the pretrained model's layers respond to
     shapes, defaults = lessons.feature_layers()             # the layers it can show, their output shapes
     lessons.fc_vs_cnn_shift()                               # an MLP and a CNN, trained centred, tested shifted
+    lessons.fc_vs_cnn_shift(fixes=True)                     # + a shift-augmented MLP, an anti-aliased CNN
     lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
     for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
     for event in lessons.alexnet_pieces("norm", seeds=3): ...   # LRN vs BN (ReLU vs tanh, dropout) over seeds
@@ -22,9 +23,11 @@ from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, de
                       feature_layers, feature_maps, latency, latency_table, layer_report, layer_table,
                       stacked_3x3_lesson)
 from .experiments import (ALEXNET_PIECES, CLASSIC_NAMES, DARK, MAX_PIECE_SEEDS, SHIFT_NOTE, alexnet_pieces,
-                          bias_experiment, darken, fc_vs_cnn_shift, fit_linear, mean_std, train_classic)
+                          bias_experiment, darken, fc_vs_cnn_shift, first_layer_weights, fit_linear, mean_std,
+                          train_classic, weight_grid)
 
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "MAX_PIECE_SEEDS", "NA",
            "SHIFT_NOTE", "alexnet_pieces", "available_layers", "bias_experiment", "cpu_name", "darken",
-           "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "fit_linear", "latency",
-           "latency_table", "layer_report", "layer_table", "mean_std", "stacked_3x3_lesson", "train_classic"]
+           "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "first_layer_weights",
+           "fit_linear", "latency", "latency_table", "layer_report", "layer_table", "mean_std", "stacked_3x3_lesson",
+           "train_classic", "weight_grid"]

@@ -78,6 +78,25 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 
 
 @user_errors
+def shift_fixes(seed: int, epochs: int, workspace: Workspace):
+    """The shift experiment with its two fixes (shift-augmented MLP, anti-aliased CNN): curves, the MLP's
+    first-layer weights as images, a summary and the lesson panel's "your run"."""
+    r = lessons.fc_vs_cnn_shift(epochs=int(epochs), seed=int(seed or 0), fixes=True)
+    names = {"mlp": workspace.tr("architectures.mlp"), "mlp_aug": workspace.tr("architectures.mlp_aug"),
+             "cnn": "SmallCNN", "cnn_aa": workspace.tr("architectures.cnn_aa")}
+    curve = pd.DataFrame([{"shift": s, "accuracy": a, "model": names[k]}
+                          for k in names for s, a in zip(r["shifts"], r[k])])
+    summary, w = r["summary"], r["weights"]
+    numbers = {f"{k}_{m}": f"{summary[k][m]:.0%}" for k in names for m in ("worst", "mean")}
+    numbers.update(shift=r["shifts"][-1], outside=f"{w['change_outside']:.1e}", inside=f"{w['change_inside']:.3f}",
+                   mlp_aug0=f"{r['mlp_aug'][0]:.0%}", cnn_worst_shift=summary["cnn"]["worst_shift"],
+                   cnn_aa_worst_shift=summary["cnn_aa"]["worst_shift"], seconds=f"{r['seconds']['total']:.0f}",
+                   hidden=r["mlp_hidden"])
+    return (curve, lessons.weight_grid(w["images"]), workspace.tr("architectures.fixes_summary", **numbers),
+            workspace.show("architectures", "architectures.your_run_fixes", **numbers))
+
+
+@user_errors
 def layer_table(key: str, size: int, workspace: Workspace):
     """A model's layers (shape, params, FLOPs, receptive field), totals, and its measured CPU latency."""
     size = int(size)
@@ -235,6 +254,17 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             shift_table = gr.Dataframe(label=_("architectures.shift_table"), interactive=False, max_height=220,
                                        visible=False)
 
+    gr.Markdown(_("architectures.fixes_head"))
+    with gr.Row():
+        with gr.Column(scale=1):
+            fixes_run = gr.Button(_("architectures.fixes_run"), variant="primary")
+            fixes_text = gr.Markdown()
+        with gr.Column(scale=2):
+            fixes_plot = gr.LinePlot(x="shift", y="accuracy", color="model", y_lim=[0, 1], color_title="",
+                                     x_title=_("architectures.shift_px"), y_title=_("architectures.accuracy"),
+                                     label=_("architectures.fixes_plot"))
+    weights = gr.Image(label=_("architectures.weights"), type="pil", interactive=False, elem_id="mlp-weights")
+
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
         arch = gr.Dropdown(TABLE_MODELS, value="paper_alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
@@ -293,6 +323,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
                     api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
                     ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
+    fixes_run.click(shift_fixes, [seed, epochs, workspace], [fixes_plot, weights, fixes_text, lesson],
+                    api_name="shift_fixes", concurrency_id="training", concurrency_limit=1)
     table_run.click(layer_table, [arch, size, workspace], [table, table_text], api_name="layer_table",
                     concurrency_id="layer_table", concurrency_limit=1
                     ).success(_reveal, None, table, api_visibility="private", queue=False)
