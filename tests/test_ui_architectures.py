@@ -56,3 +56,17 @@ def test_shift_fixes_show_weights_and_the_four_curves_in_korean():
     assert lesson.startswith("**내 실행 결과:**") and f"**{worst}** 수준" in lesson
     ws.lang = "en"
     assert f"to **{worst}**" in ws.shown("architectures")
+
+
+def test_knn_store_and_search_in_korean():
+    from cvdemo.ui.architectures import knn
+
+    ws = Workspace()
+    ws.lang = "ko"
+    curve, table, text, lesson = knn("textures", 1, ws)
+    assert set(curve["method"]) == {"픽셀 1-NN", "특징 1-NN", "특징 위 linear probe"}
+    assert list(table.columns[:2]) == ["저장한 이미지 수", "픽셀 1-NN: 정확도"] and table.iloc[-1, 0] == 111
+    assert "픽셀 값 16,384개" in text and lesson.startswith("**내 실행 결과:**")
+    assert f"원본 픽셀에서 {table.iloc[-1, 1]}" in lesson
+    ws.lang = "en"
+    assert f"{table.iloc[-1, 1]} on raw pixels" in ws.shown("architectures")

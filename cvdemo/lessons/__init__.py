@@ -1,9 +1,11 @@
-"""The CNN lessons: every lecture claim shown by a measurement on real, built models. Two modules:
+"""The CNN lessons: every lecture claim shown by a measurement on real, built models. Three modules:
 
 - `anatomy`: what a built network is made of and costs (layer table with receptive fields and FLOPs,
   stacked 3x3 convolutions, latency, the pretrained model's feature maps).
 - `experiments`: live, measured runs (FC vs CNN on shifted digits, a classic trained from scratch,
-  "does augmentation fight bias?").
+  "does augmentation fight bias?", AlexNet's pieces over seeds).
+- `nearest`: the lecture's starting point, "store every image and search" (k-NN on pixels and on pretrained
+  features as the stored set grows, beside a linear probe).
 
     from cvdemo import lessons
     from cvdemo.models import create_model
@@ -18,6 +20,7 @@
     lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
     for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
     for event in lessons.alexnet_pieces("norm", seeds=3): ...   # LRN vs BN (ReLU vs tanh, dropout) over seeds
+    lessons.knn_growth("textures")                          # k-NN on pixels / features vs a probe, stored set growing
 """
 from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, fc_params,
                       feature_layers, feature_maps, latency, latency_table, layer_report, layer_table,
@@ -25,9 +28,10 @@ from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, de
 from .experiments import (ALEXNET_PIECES, CLASSIC_NAMES, DARK, MAX_PIECE_SEEDS, SHIFT_NOTE, alexnet_pieces,
                           bias_experiment, darken, fc_vs_cnn_shift, first_layer_weights, fit_linear, mean_std,
                           train_classic, weight_grid)
+from .nearest import knn_growth, knn_predict, stored_sizes
 
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "MAX_PIECE_SEEDS", "NA",
            "SHIFT_NOTE", "alexnet_pieces", "available_layers", "bias_experiment", "cpu_name", "darken",
            "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "first_layer_weights",
-           "fit_linear", "latency", "latency_table", "layer_report", "layer_table", "mean_std", "stacked_3x3_lesson",
-           "train_classic", "weight_grid"]
+           "fit_linear", "knn_growth", "knn_predict", "latency", "latency_table", "layer_report", "layer_table",
+           "mean_std", "stacked_3x3_lesson", "stored_sizes", "train_classic", "weight_grid"]

@@ -230,6 +230,36 @@ def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, w
            workspace.show("architectures", VERDICTS[verdict], **numbers))
 
 
+KNN_DATASETS = [(_("architectures.knn_textures"), "textures"), (_("architectures.knn_digits"), "digits")]
+
+
+@user_errors
+def knn(dataset: str, k: int, workspace: Workspace):
+    """Store every image and search: k-NN on pixels and on features as the stored set grows, beside a probe."""
+    r = lessons.knn_growth(dataset, int(k))  # the library refuses an unknown dataset
+    tr = workspace.tr
+    names = {"pixels": tr("architectures.knn_pixels", k=r["k"]), "features": tr("architectures.knn_features", k=r["k"]),
+             "probe": tr("architectures.knn_probe")}
+    curve = pd.DataFrame([{"stored": n, "accuracy": acc, "method": names[m]}
+                          for m in names for n, acc in zip(r["sizes"], r[m]["acc"])])
+    table = pd.DataFrame([{tr("architectures.col_stored"): n,
+                           **{tr("architectures.col_method_acc", method=names[m]): f"{r[m]['acc'][i]:.0%}" for m in names},
+                           **{tr("architectures.col_method_kb", method=names[m]): f"{r[m]['bytes'][i] / 1024:,.0f}"
+                              for m in names},
+                           **{tr("architectures.col_method_us", method=names[m]): f"{r[m]['us_per_query'][i]:.1f}"
+                              for m in names}} for i, n in enumerate(r["sizes"])])
+    last = {f"{m}_{key}": value for m in names for key, value in
+            (("acc", f"{r[m]['acc'][-1]:.0%}"), ("first", f"{r[m]['acc'][0]:.0%}"),
+             ("mb", f"{r[m]['bytes'][-1] / 2**20:.2f}"), ("us", f"{r[m]['us_per_query'][-1]:.1f}"),
+             ("us0", f"{r[m]['us_per_query'][0]:.1f}"))}
+    numbers = {**last, "n": r["sizes"][-1], "n0": r["sizes"][0], "k": r["k"], "test": r["test_images"],
+               "dataset": _label(dataset, KNN_DATASETS, workspace) if dataset in dict(map(reversed, KNN_DATASETS))
+               else dataset, "pixels_dims": f"{r['dims']['pixels']:,}",
+               "features_dims": f"{r['dims']['features']:,}", "seconds": f"{r['seconds']:.0f}"}
+    return (curve, table, tr("architectures.knn_summary", **numbers),
+            workspace.show("architectures", "architectures.your_run_knn", **numbers))
+
+
 def stop_classic(run: dict, workspace: Workspace) -> str:
     if "stop" in run:
         run["stop"].set()
@@ -320,6 +350,20 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             piece_table = gr.Dataframe(label=_("architectures.pieces_table"), interactive=False, visible=False,
                                        elem_id="pieces-table")
 
+    gr.Markdown(_("architectures.knn_head"))
+    with gr.Row():
+        with gr.Column(scale=1):
+            knn_data = gr.Radio(KNN_DATASETS, value="textures", label=_("architectures.knn_dataset"))
+            knn_k = gr.Slider(1, 15, 1, step=2, label=_("architectures.knn_k"))
+            knn_run = gr.Button(_("architectures.knn_run"), variant="primary")
+            knn_text = gr.Markdown()
+        with gr.Column(scale=2):
+            knn_plot = gr.LinePlot(x="stored", y="accuracy", color="method", y_lim=[0, 1], color_title="",
+                                   x_title=_("architectures.col_stored"), y_title=_("architectures.accuracy"),
+                                   label=_("architectures.knn_plot"))
+    knn_table = gr.Dataframe(label=_("architectures.knn_table"), interactive=False, visible=False,
+                             elem_id="knn-table")
+
     shift_run.click(fc_vs_cnn, [seed, epochs, workspace], [shift_plot, shift_table, shift_text, lesson],
                     api_name="fc_vs_cnn", concurrency_id="training", concurrency_limit=1
                     ).success(_reveal, None, shift_table, api_visibility="private", queue=False)
@@ -337,4 +381,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                     [piece_status, piece_table, piece_curve, lesson], api_name="alexnet_pieces",
                     concurrency_id="training", concurrency_limit=1
                     ).success(_reveal, None, piece_table, api_visibility="private", queue=False)
+    knn_run.click(knn, [knn_data, knn_k, workspace], [knn_plot, knn_table, knn_text, lesson], api_name="knn",
+                  concurrency_id="training", concurrency_limit=1
+                  ).success(_reveal, None, knn_table, api_visibility="private", queue=False)
     piece_halt.click(stop_classic, [piece_run_state, workspace], piece_status, api_visibility="private", queue=False)
