@@ -5,7 +5,7 @@ pretrained features, trained on normal images, tested on dark ones).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -16,11 +16,12 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..errors import LimitError
+from ..measure import mean_std
 from ..models import create_model, list_models
 from ..train import MAX_BATCH_SIZE, Event, StopFlag, TrainConfig, evaluate, fit, keyed_generator, one_thread, seeded
 
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "MAX_PIECE_SEEDS", "SHIFT_NOTE", "alexnet_pieces",
-           "bias_experiment", "darken", "fc_vs_cnn_shift", "first_layer_weights", "fit_linear", "mean_std", "train_classic",
+           "bias_experiment", "darken", "fc_vs_cnn_shift", "first_layer_weights", "fit_linear", "train_classic",
            "weight_grid"]
 
 
@@ -262,12 +263,6 @@ ALEXNET_PIECES: dict[str, tuple[tuple[str, dict], ...]] = {
     "dropout": (("dropout", {}), ("no_dropout", {"dropout": 0.0})),
 }
 MAX_PIECE_SEEDS = 5
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1; 0 for a single value)."""
-    a = np.asarray(values, np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
 
 
 def alexnet_pieces(piece: str = "norm", seeds: int = 3, epochs: int = 3, *, train_images: int = 500,

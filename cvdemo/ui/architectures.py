@@ -10,10 +10,11 @@ from gradio.i18n import I18nData
 from .. import lessons
 from ..errors import LimitError
 from ..images import sample_photos
+from ..measure import seed_verdict
 from ..models import DEFAULT_MODEL
 from ..train import StopFlag, one_thread
 from .common import MAX_TRAIN_SECONDS, RawImage, require, user_errors
-from .i18n import _
+from .i18n import Phrase, _
 from .session import Workspace
 
 LATENCY_RUNS = 3    # timed forward passes (after one warm-up) per latency figure
@@ -219,9 +220,8 @@ def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, w
              for code, v in r["variants"].items()]
     curve = pd.DataFrame([{"epoch": i + 1, "accuracy": acc, "variant": workspace.tr(VARIANTS[code])}
                           for code, v in r["variants"].items() for i, acc in enumerate(v["curve"])])
-    diff, spread = va["val_mean"] - vb["val_mean"], max(va["val_std"], vb["val_std"])
-    verdict = ("one_seed" if r["seeds"] == 1 else "clear" if abs(diff) > 2 * spread else "unclear")
-    numbers = {"a": workspace.tr(VARIANTS[a]), "b": workspace.tr(VARIANTS[b]),
+    diff, verdict = va["val_mean"] - vb["val_mean"], seed_verdict(va["val_acc"], vb["val_acc"])
+    numbers = {"a": Phrase(VARIANTS[a]), "b": Phrase(VARIANTS[b]),
                "seeds": r["seeds"], "epochs": r["epochs"], "images": r["train_images"],
                "a_val": f"{va['val_mean']:.1%} ± {va['val_std']:.1%}", "b_val": f"{vb['val_mean']:.1%} ± {vb['val_std']:.1%}",
                "a_gap": round(100 * va["gap"]), "b_gap": round(100 * vb["gap"]), "diff": f"{abs(diff) * 100:.1f}"}
@@ -230,7 +230,8 @@ def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, w
            workspace.show("architectures", VERDICTS[verdict], **numbers))
 
 
-KNN_DATASETS = [(_("architectures.knn_textures"), "textures"), (_("architectures.knn_digits"), "digits")]
+KNN_NAMES = {"textures": "architectures.knn_textures", "digits": "architectures.knn_digits"}
+KNN_DATASETS = [(_(key), name) for name, key in KNN_NAMES.items()]
 
 
 @user_errors
@@ -253,8 +254,7 @@ def knn(dataset: str, k: int, workspace: Workspace):
              ("mb", f"{r[m]['bytes'][-1] / 2**20:.2f}"), ("us", f"{r[m]['us_per_query'][-1]:.1f}"),
              ("us0", f"{r[m]['us_per_query'][0]:.1f}"))}
     numbers = {**last, "n": r["sizes"][-1], "n0": r["sizes"][0], "k": r["k"], "test": r["test_images"],
-               "dataset": _label(dataset, KNN_DATASETS, workspace) if dataset in dict(map(reversed, KNN_DATASETS))
-               else dataset, "pixels_dims": f"{r['dims']['pixels']:,}",
+               "dataset": Phrase(KNN_NAMES[dataset]) if dataset in KNN_NAMES else dataset, "pixels_dims": f"{r['dims']['pixels']:,}",
                "features_dims": f"{r['dims']['features']:,}", "seconds": f"{r['seconds']:.0f}"}
     return (curve, table, tr("architectures.knn_summary", **numbers),
             workspace.show("architectures", "architectures.your_run_knn", **numbers))
