@@ -103,3 +103,15 @@ def test_weight_grid_draws_positive_red_negative_blue_zero_white():
     assert pixels.shape == (4, 4, 3)  # 1 px border around the 2x2 tile
     assert pixels[1, 1].tolist() == [255, 0, 0] and pixels[2, 2].tolist() == [128, 128, 255]
     assert pixels[1, 2].tolist() == [255, 255, 255]
+
+
+def test_mix_training_runs_the_same_cnn_with_and_without_cutmix():
+    events = list(lessons.mix_training("cutmix", epochs=1, seed=0))
+    final = events[-1]
+    assert final.kind == "done" and [e.metrics["run"] for e in events[:-1]] == ["plain", "mixed"]
+    plain, mixed = final.result["runs"]["plain"], final.result["runs"]["mixed"]
+    alone = list(lessons.train_classic("shift_cnn", "digits", 1, 0))[-1]  # the plain run, by itself
+    assert plain["val_acc"] == alone.best["val_acc"] and plain["train_acc"] == alone.result["train_acc"]
+    assert mixed["curve"] != plain["curve"]  # the same start, the same batches: only the mixing differs
+    with pytest.raises(LimitError):
+        next(lessons.mix_training("hflip"))

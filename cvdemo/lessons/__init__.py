@@ -20,18 +20,19 @@
     lessons.bias_experiment()                               # does augmentation fight bias? (dark faces, a probe)
     for event in lessons.train_classic("small_alexnet"): ...   # a classic trained from scratch (cvdemo.train.fit)
     for event in lessons.alexnet_pieces("norm", seeds=3): ...   # LRN vs BN (ReLU vs tanh, dropout) over seeds
+    for event in lessons.mix_training("cutmix"): ...        # the same small CNN with and without CutMix / MixUp
     lessons.knn_growth("textures")                          # k-NN on pixels / features vs a probe, stored set growing
 """
 from .anatomy import (GLOBAL, LATENCY_MODELS, NA, available_layers, cpu_name, default_layers, fc_params,
                       feature_layers, feature_maps, latency, latency_table, layer_report, layer_table,
                       stacked_3x3_lesson)
 from .experiments import (ALEXNET_PIECES, CLASSIC_NAMES, DARK, MAX_PIECE_SEEDS, SHIFT_NOTE, alexnet_pieces,
-                          bias_experiment, darken, fc_vs_cnn_shift, first_layer_weights, fit_linear, train_classic,
-                          weight_grid)
+                          bias_experiment, darken, fc_vs_cnn_shift, first_layer_weights, fit_linear, mix_training,
+                          train_classic, weight_grid)
 from .nearest import knn_growth, knn_predict, stored_sizes
 
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "MAX_PIECE_SEEDS", "NA",
            "SHIFT_NOTE", "alexnet_pieces", "available_layers", "bias_experiment", "cpu_name", "darken",
            "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "first_layer_weights",
-           "fit_linear", "knn_growth", "knn_predict", "latency", "latency_table", "layer_report", "layer_table",
+           "fit_linear", "knn_growth", "knn_predict", "mix_training", "latency", "latency_table", "layer_report", "layer_table",
            "stacked_3x3_lesson", "stored_sizes", "train_classic", "weight_grid"]

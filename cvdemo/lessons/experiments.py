@@ -5,7 +5,7 @@ pretrained features, trained on normal images, tested on dark ones).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -21,8 +21,8 @@ from ..models import create_model, list_models
 from ..train import MAX_BATCH_SIZE, Event, StopFlag, TrainConfig, evaluate, fit, keyed_generator, one_thread, seeded
 
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "MAX_PIECE_SEEDS", "SHIFT_NOTE", "alexnet_pieces",
-           "bias_experiment", "darken", "fc_vs_cnn_shift", "first_layer_weights", "fit_linear", "train_classic",
-           "weight_grid"]
+           "bias_experiment", "darken", "fc_vs_cnn_shift", "first_layer_weights", "fit_linear", "mix_training",
+           "train_classic", "weight_grid"]
 
 
 # --- 1. fully connected vs convolutional, on shifted digits -------------------------------------------
@@ -201,11 +201,13 @@ def _image_tensors(data, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def train_classic(name: str = "small_alexnet", dataset: str = "digits", epochs: int = 5, seed: int = 0, *,
                   size: int = 32, batch_size: int = 64, lr: float = 1e-3, val_fraction: float = 0.2,
                   max_seconds: float | None = None, stop: StopFlag | None = None, model: nn.Module | None = None,
-                  train_images: int | None = None, **model_kwargs) -> Iterator[Event]:
+                  train_images: int | None = None, batch_transform: Callable | None = None,
+                  **model_kwargs) -> Iterator[Event]:
     """Train a classic (a name from cvdemo.models.list_models(); the small_* ones suit 32 px) from scratch on
     a built-in dataset (cvdemo.datasets.load_builtin; images resized to `size` px, 3 channels, normalised
     by the training set's channel mean/std; stratified split, seeded) through `cvdemo.train.fit`.
-    `train_images`: train on only that many of the training split (stratified, seeded), for short runs.
+    `train_images`: train on only that many of the training split (stratified, seeded), for short runs;
+    `batch_transform`: fit's (e.g. CutMix / MixUp: `mix_training`).
     Returns fit's events: "epoch" events carry val_acc, the final "done"/"stopped" event carries `best` (with
     val_acc), `history` and `result` = {"model", "train_acc": the kept model's accuracy on its training images
     in eval mode (dropout off, unlike the epochs' running train_acc)}. Pass `model` to train one you hold
@@ -244,7 +246,7 @@ def train_classic(name: str = "small_alexnet", dataset: str = "digits", epochs: 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_seconds=max_seconds)
     train_data = TensorDataset(x_train, y_train)
     return _with_train_acc(fit(model, train_data, TensorDataset(x_val, y_val), config=config, stop=stop,
-                               step_events=True), model, train_data)
+                               step_events=True, batch_transform=batch_transform), model, train_data)
 
 
 def _with_train_acc(events: Iterator[Event], model: nn.Module, train_data: TensorDataset) -> Iterator[Event]:
@@ -321,7 +323,42 @@ def alexnet_pieces(piece: str = "norm", seeds: int = 3, epochs: int = 3, *, trai
                 result=result)
 
 
-# --- 4. does augmentation fight bias? (a linear probe on pretrained features) ------------------------------
+# --- 4. CutMix / MixUp in training: the same short run with and without -------------------------------------
+
+def mix_training(op: str = "cutmix", alpha: float = 1.0, epochs: int = 10, seed: int = 0, *,
+                 dataset: str = "digits", model: str = "shift_cnn", stop: StopFlag | None = None) -> Iterator[Event]:
+    """What CutMix (Yun et al. 2019) or MixUp (Zhang et al. 2018) does to accuracy in a short run: the same small
+    CNN (`model`, from scratch, 32 px) trained twice through `train_classic` on the same data, seed and epochs,
+    without and with `op` (`cvdemo.augment`'s, on every training batch: `Pipeline.mix_batch`, its draws from a
+    generator seeded with `seed`). Yields both runs' "epoch" events (metrics += "run": "plain" | "mixed"), then
+    "done" (or "stopped") with `result` = {"op", "alpha", "epochs", "runs": {"plain" | "mixed": {"val_acc" (the
+    best epoch's), "train_acc" (the kept model's on its clean training images, eval mode), "curve" (val_acc per
+    epoch), "seconds"}}}. The papers train for hundreds of epochs; in a few, mixing often costs accuracy."""
+    from ..augment import build_pipeline
+    from ..datasets import load_builtin
+
+    if op not in ("cutmix", "mixup"):
+        raise LimitError(f"op must be 'cutmix' or 'mixup', got {op!r}", code="limit.mix_op", value=op)
+    pipeline = build_pipeline({"ops": [{"op": op, "alpha": alpha}]})  # a bad alpha: SpecError, here
+    classes = len(load_builtin(dataset).classes)
+    start, runs = time.monotonic(), {}
+    for run in ("plain", "mixed"):
+        generator = torch.Generator().manual_seed(seed)
+        mix = (lambda x, y: pipeline.mix_batch(x, y, classes, generator)) if run == "mixed" else None
+        t0 = time.monotonic()
+        for event in train_classic(model, dataset, epochs, seed, batch_transform=mix, stop=stop):
+            if event.kind == "epoch":
+                yield replace(event, metrics={**event.metrics, "run": run}, elapsed=time.monotonic() - start)
+        if event.kind == "stopped" or event.best is None:
+            yield replace(event, result={"op": op, "alpha": alpha, "epochs": epochs, "runs": runs})
+            return
+        runs[run] = {"val_acc": event.best["val_acc"], "train_acc": event.result["train_acc"],
+                     "curve": [h["val_acc"] for h in event.history], "seconds": time.monotonic() - t0}
+    yield Event("done", epochs, epochs, 0, 0, elapsed=time.monotonic() - start,
+                result={"op": op, "alpha": alpha, "epochs": epochs, "runs": runs})
+
+
+# --- 5. does augmentation fight bias? (a linear probe on pretrained features) ------------------------------
 
 def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, epochs: int = 200,
                lr: float = 0.05, weight_decay: float = 1e-4, seed: int = 0) -> nn.Linear:
