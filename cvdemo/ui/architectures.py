@@ -274,7 +274,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             seed = gr.Number(0, precision=0, minimum=0, label=_("app.seed"))
-            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"))
+            epochs = gr.Slider(1, 30, 10, step=1, label=_("app.epochs"), elem_id="shift-epochs")
             shift_run = gr.Button(_("architectures.fc_run"), variant="primary")
             shift_text = gr.Markdown()
         with gr.Column(scale=2):
@@ -337,8 +337,9 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             piece = gr.Radio(PIECES, value="norm", label=_("architectures.piece"))
-            piece_seeds = gr.Slider(1, lessons.MAX_PIECE_SEEDS, 3, step=1, label=_("architectures.seeds"))
-            piece_epochs = gr.Slider(1, 10, 3, step=1, label=_("app.epochs"))
+            piece_seeds = gr.Slider(1, lessons.MAX_PIECE_SEEDS, 3, step=1, label=_("architectures.seeds"),
+                                    elem_id="pieces-seeds")
+            piece_epochs = gr.Slider(1, 10, 3, step=1, label=_("app.epochs"), elem_id="pieces-epochs")
             with gr.Row():
                 piece_run = gr.Button(_("architectures.pieces_run"), variant="primary")
                 piece_halt = gr.Button(_("app.stop"), variant="stop")

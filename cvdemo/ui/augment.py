@@ -207,13 +207,13 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
         with gr.Row():
             mixer = gr.Radio([(name, op) for op, name in MIXERS.items()], value="cutmix", label=_("augment.mixer"))
             mixer_alpha = gr.Slider(0.1, 5, 1.0, step=0.1, label=_("augment.mixer_alpha"))
-            mix_epochs = gr.Slider(1, 20, 10, step=1, label=_("app.epochs"))
+            mix_epochs = gr.Slider(1, 20, 10, step=1, label=_("app.epochs"), elem_id="mix-epochs")
         with gr.Row():
             mix_show = gr.Button(_("augment.mix_show"), variant="primary")
             mix_run = gr.Button(_("augment.mix_run"))
             mix_halt = gr.Button(_("app.stop"), variant="stop")
         mix_gallery = gr.Gallery(label=_("augment.mix_gallery"), columns=4, height="auto", object_fit="contain")
-        mix_table = gr.Markdown()
+        mix_table = gr.Markdown(elem_id="mix-table")
         mix_status = gr.Markdown()
         with gr.Row():
             mix_curve = gr.LinePlot(x="epoch", y="accuracy", color="run", y_lim=[0, 1], color_title="",

@@ -246,7 +246,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             factor = gr.Radio(FACTORS, value="noise", label=_("selftrain.factor"))
-            ablate_seeds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.seeds"))
+            ablate_seeds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.seeds"), elem_id="ablate-seeds")
             with gr.Row():
                 ablate_run = gr.Button(_("selftrain.ablate_run"), variant="primary")
                 ablate_halt = gr.Button(_("app.stop"), variant="stop")
