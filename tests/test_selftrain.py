@@ -156,7 +156,8 @@ def test_ablation_noise_keeps_the_first_teacher_and_soft_labels_are_the_teachers
     noise, plain = result["variants"]["noise"], result["variants"]["no_noise"]
     assert noise["baseline"] == plain["baseline"]  # the same noised first teacher: only the students differ
     assert noise["accepted"] == plain["accepted"]  # ... so the same pseudo-labels
-    assert noise["gain_mean"] == pytest.approx(statistics.mean(f - b for f, b in zip(noise["final"], noise["baseline"])))
+    gains = [f - b for f, b in zip(noise["final"], noise["baseline"])]
+    assert noise["gain_mean"] == pytest.approx(statistics.mean(gains))
     assert noise["final_std"] == pytest.approx(statistics.stdev(noise["final"]))
     assert [(e.metrics["variant"], e.metrics["seed"], e.metrics["round"]) for e in events[:4]] == [
         ("noise", 0, 0), ("noise", 0, 1), ("no_noise", 0, 0), ("no_noise", 0, 1)]

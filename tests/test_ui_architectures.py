@@ -69,4 +69,5 @@ def test_knn_store_and_search_in_korean():
     assert "픽셀 값 16,384개" in text and lesson.startswith("**내 실행 결과:**")
     assert f"원본 픽셀에서 {table.iloc[-1, 1]}" in lesson
     ws.lang = "en"
-    assert f"{table.iloc[-1, 1]} on raw pixels" in ws.shown("architectures") and "textures (photos of" in ws.shown("architectures")
+    english = ws.shown("architectures")
+    assert f"{table.iloc[-1, 1]} on raw pixels" in english and "textures (photos of" in english

@@ -6,7 +6,8 @@ softened predictions, on the labelled images and on unlabeled ones. Three module
   teacher (each model with its own preprocessing; the teacher runs once).
 - `digits`: the lesson on scikit-learn's digits with the shipped teacher (`make_teacher`, `load_teacher`),
   teacher vs labels-only student vs KD student (`three_way`, `three_way_live`), one KD run opened up
-  (`inside_kd`: the T^2 gradients, the student's softmax at T and at 1, the soft and hard terms' curves), the alpha x T `sweep`, and
+  (`inside_kd`: the T^2 gradients, the student's softmax at T and at 1, the soft and hard terms' curves), the
+  alpha x T `sweep`, and
   the command line (`python -m cvdemo.distill three-way | sweep | make-teacher`).
 - `image_students`: any classifier (a Transfer-tab model, the ImageNet network) into a small image student
   (`distill_any`, `distill_classifier`), `save_student`, `right_way_round`.
@@ -26,6 +27,6 @@ from .kd import TransferSet, distill, kd_loss, kd_terms, soft_targets, t_squared
 
 __all__ = ["CHECKPOINTS", "STUDENTS", "TransferSet", "build_image_student", "build_student", "digits_student_input",
            "digits_teacher_input", "distill", "distill_any", "distill_classifier", "distill_plan", "format_table",
-           "inside_kd", "kd_loss", "kd_terms", "load_teacher", "main", "make_teacher", "right_way_round", "save_student",
-           "soft_targets", "student_data_config", "sweep", "sweep_comparison", "t_squared_gradients", "teacher_logits",
+           "inside_kd", "kd_loss", "kd_terms", "load_teacher", "main", "make_teacher", "right_way_round",
+           "save_student", "soft_targets", "student_data_config", "sweep", "sweep_comparison", "t_squared_gradients", "teacher_logits",
            "three_way", "three_way_live"]

@@ -41,7 +41,8 @@ from .kd import (Preprocess, as_input, check_T_alpha, distill, kd_terms, soft_ta
                  teacher_logits)
 
 __all__ = ["CHECKPOINTS", "build_student", "digits_student_input", "digits_teacher_input", "format_table",
-           "inside_kd", "load_teacher", "main", "make_teacher", "sweep", "sweep_comparison", "three_way", "three_way_live"]
+           "inside_kd", "load_teacher", "main", "make_teacher", "sweep", "sweep_comparison", "three_way",
+           "three_way_live"]
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 TEACHER_NAME = "digits_teacher"

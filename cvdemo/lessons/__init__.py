@@ -34,5 +34,5 @@ from .nearest import knn_growth, knn_predict, stored_sizes
 __all__ = ["ALEXNET_PIECES", "CLASSIC_NAMES", "DARK", "GLOBAL", "LATENCY_MODELS", "MAX_PIECE_SEEDS", "NA",
            "SHIFT_NOTE", "alexnet_pieces", "available_layers", "bias_experiment", "cpu_name", "darken",
            "default_layers", "fc_params", "fc_vs_cnn_shift", "feature_layers", "feature_maps", "first_layer_weights",
-           "fit_linear", "knn_growth", "knn_predict", "mix_training", "latency", "latency_table", "layer_report", "layer_table",
-           "stacked_3x3_lesson", "stored_sizes", "train_classic", "weight_grid"]
+           "fit_linear", "knn_growth", "knn_predict", "latency", "latency_table", "layer_report", "layer_table",
+           "mix_training", "stacked_3x3_lesson", "stored_sizes", "train_classic", "weight_grid"]

@@ -277,7 +277,8 @@ def alexnet_pieces(piece: str = "norm", seeds: int = 3, epochs: int = 3, *, trai
     images, stratified), the same seed (initialisation, batch order, dropout) and the same epochs.
 
     Yields each run's "epoch" events (metrics += variant, seed), then "done" (or "stopped", keeping the runs
-    that finished) with `result` = {"piece", "epochs", "seeds" (finished by both variants), "train_images", "variants": {code:
+    that finished) with `result` = {"piece", "epochs", "seeds" (finished by both variants), "train_images",
+    "variants": {code:
     {"val_acc", "train_acc" (the kept model's, eval mode), "seconds" (per seed), "curve" (the mean val_acc per
     epoch), "val_mean", "val_std", "train_mean", "train_std", "gap" (train - val accuracy, mean: overfitting)}}}."""
     if piece not in ALEXNET_PIECES:

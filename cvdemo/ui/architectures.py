@@ -181,6 +181,7 @@ PIECES = [(_("architectures.piece_norm"), "norm"), (_("architectures.piece_activ
 VARIANTS = {"lrn": "architectures.variant_lrn", "bn": "architectures.variant_bn", "relu": "architectures.variant_relu",
             "tanh": "architectures.variant_tanh", "dropout": "architectures.variant_dropout",
             "no_dropout": "architectures.variant_no_dropout"}
+MAX_PIECE_ROWS = 24  # rows the session's table of AlexNet-piece runs keeps (two per run)
 VERDICTS = {"clear": "architectures.your_run_pieces_clear", "unclear": "architectures.your_run_pieces_unclear",
             "one_seed": "architectures.your_run_pieces_one_seed"}
 
@@ -218,12 +219,14 @@ def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, w
     (a, va), (b, vb) = r["variants"].items()
     rows += [{"variant": code, "seeds": r["seeds"], "epochs": r["epochs"], "train_images": r["train_images"], **v}
              for code, v in r["variants"].items()]
+    del rows[:-MAX_PIECE_ROWS]  # the session's latest runs
     curve = pd.DataFrame([{"epoch": i + 1, "accuracy": acc, "variant": workspace.tr(VARIANTS[code])}
                           for code, v in r["variants"].items() for i, acc in enumerate(v["curve"])])
     diff, verdict = va["val_mean"] - vb["val_mean"], seed_verdict(va["val_acc"], vb["val_acc"])
     numbers = {"a": Phrase(VARIANTS[a]), "b": Phrase(VARIANTS[b]),
                "seeds": r["seeds"], "epochs": r["epochs"], "images": r["train_images"],
-               "a_val": f"{va['val_mean']:.1%} ± {va['val_std']:.1%}", "b_val": f"{vb['val_mean']:.1%} ± {vb['val_std']:.1%}",
+               "a_val": f"{va['val_mean']:.1%} ± {va['val_std']:.1%}",
+               "b_val": f"{vb['val_mean']:.1%} ± {vb['val_std']:.1%}",
                "a_gap": round(100 * va["gap"]), "b_gap": round(100 * vb["gap"]), "diff": f"{abs(diff) * 100:.1f}"}
     done = workspace.tr("architectures.stopped" if event.kind == "stopped" else "architectures.done")
     yield (done, _pieces_table(rows, workspace), curve,
@@ -243,18 +246,19 @@ def knn(dataset: str, k: int, workspace: Workspace):
              "probe": tr("architectures.knn_probe")}
     curve = pd.DataFrame([{"stored": n, "accuracy": acc, "method": names[m]}
                           for m in names for n, acc in zip(r["sizes"], r[m]["acc"])])
+    columns = (("architectures.col_method_acc", lambda m, i: f"{r[m]['acc'][i]:.0%}"),
+               ("architectures.col_method_kb", lambda m, i: f"{r[m]['bytes'][i] / 1024:,.0f}"),
+               ("architectures.col_method_us", lambda m, i: f"{r[m]['us_per_query'][i]:.1f}"))
     table = pd.DataFrame([{tr("architectures.col_stored"): n,
-                           **{tr("architectures.col_method_acc", method=names[m]): f"{r[m]['acc'][i]:.0%}" for m in names},
-                           **{tr("architectures.col_method_kb", method=names[m]): f"{r[m]['bytes'][i] / 1024:,.0f}"
-                              for m in names},
-                           **{tr("architectures.col_method_us", method=names[m]): f"{r[m]['us_per_query'][i]:.1f}"
-                              for m in names}} for i, n in enumerate(r["sizes"])])
+                           **{tr(key, method=names[m]): cell(m, i) for key, cell in columns for m in names}}
+                          for i, n in enumerate(r["sizes"])])
     last = {f"{m}_{key}": value for m in names for key, value in
             (("acc", f"{r[m]['acc'][-1]:.0%}"), ("first", f"{r[m]['acc'][0]:.0%}"),
              ("mb", f"{r[m]['bytes'][-1] / 2**20:.2f}"), ("us", f"{r[m]['us_per_query'][-1]:.1f}"),
              ("us0", f"{r[m]['us_per_query'][0]:.1f}"))}
     numbers = {**last, "n": r["sizes"][-1], "n0": r["sizes"][0], "k": r["k"], "test": r["test_images"],
-               "dataset": Phrase(KNN_NAMES[dataset]) if dataset in KNN_NAMES else dataset, "pixels_dims": f"{r['dims']['pixels']:,}",
+               "dataset": Phrase(KNN_NAMES[dataset]) if dataset in KNN_NAMES else dataset,
+               "pixels_dims": f"{r['dims']['pixels']:,}",
                "features_dims": f"{r['dims']['features']:,}", "seconds": f"{r['seconds']:.0f}"}
     return (curve, table, tr("architectures.knn_summary", **numbers),
             workspace.show("architectures", "architectures.your_run_knn", **numbers))

@@ -81,7 +81,8 @@ def mix_close(image, mix_image, op: str, alpha: float, seed: int, workspace: Wor
     rows = [tr("augment.mix_columns", a=a, b=b)]
     for i, s in enumerate(r["samples"], 1):
         target = " + ".join(f"{w:.2f} {name}" for name, w in s["target"])
-        rows.append(f"| {i} | {s['lam_drawn']:.2f} | {s['lam']:.2f} | {target} | {s['probs'][0]:.1%} | {s['probs'][1]:.1%} |")
+        p1, p2 = s["probs"]
+        rows.append(f"| {i} | {s['lam_drawn']:.2f} | {s['lam']:.2f} | {target} | {p1:.1%} | {p2:.1%} |")
     note = tr("augment.mix_note_cutmix" if op == "cutmix" else "augment.mix_note_mixup", a=a, b=b)
     gallery = [(s["image"], " + ".join(f"{w:.2f} {name}" for name, w in s["target"])) for s in r["samples"]]
     return gallery, "\n".join(rows) + "\n\n" + note
@@ -90,7 +91,8 @@ def mix_close(image, mix_image, op: str, alpha: float, seed: int, workspace: Wor
 @user_errors
 def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspace):
     """The same small CNN on the digits with and without CutMix / MixUp: live curves, then what the run showed."""
-    names = {"plain": workspace.tr("augment.run_plain"), "mixed": workspace.tr("augment.run_mixed", op=MIXERS.get(op, op))}
+    mixed = Phrase("augment.run_mixed", op=MIXERS.get(op, op))
+    names = {"plain": workspace.tr("augment.run_plain"), "mixed": mixed.text(workspace.lang)}
     points: list[dict] = []
     with workspace.job() as stop, one_thread():
         yield workspace.tr("augment.mix_preparing"), None, gr.skip(), gr.skip()
@@ -106,7 +108,7 @@ def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspac
         yield workspace.tr("augment.mix_stopped"), gr.skip(), gr.skip(), gr.skip()
         return
     plain, mixed = runs["plain"], runs["mixed"]
-    numbers = {"op": Phrase("augment.run_mixed", op=MIXERS.get(op, op)), "epochs": int(epochs), "plain": f"{plain['val_acc']:.1%}",
+    numbers = {"op": mixed, "epochs": int(epochs), "plain": f"{plain['val_acc']:.1%}",
                "mixed": f"{mixed['val_acc']:.1%}", "diff": f"{100 * (mixed['val_acc'] - plain['val_acc']):+.1f}",
                "plain_train": f"{plain['train_acc']:.1%}", "mixed_train": f"{mixed['train_acc']:.1%}",
                "seconds": f"{event.elapsed:.0f}", "seed": int(seed or 0)}

@@ -223,7 +223,8 @@ def inside_kd(labelled, T, alpha, workspace: Workspace):
                redrawn(pd.DataFrame(points), "term"), skip, skip, skip)
     r = event.result
     g, ex, last = r["gradients"], r["example"], r["curves"][-1]
-    rows = [f"| {t:g} | {p:.4f} | {q:.3f} | {h:.3f} |" for t, p, q, h in zip(g["T"], g["plain"], g["scaled"], g["hard"])]
+    rows = [f"| {t:g} | {p:.4f} | {q:.3f} | {h:.3f} |"
+            for t, p, q, h in zip(g["T"], g["plain"], g["scaled"], g["hard"])]
     numbers = {"t0": f"{g['T'][0]:g}", "t1": f"{g['T'][-1]:g}", "fall": f"{g['plain'][0] / g['plain'][-1]:.0f}",
                "kept": f"{max(g['scaled']) / min(g['scaled']):.1f}", "hard": f"{g['hard'][0]:.3f}",
                "epochs": r["epochs"], "soft_end": f"{last['soft']:.3f}", "hard_end": f"{last['hard']:.3f}",

@@ -180,7 +180,8 @@ def ablate(factor: str, seeds: int, workspace: Workspace):
             if event.kind == "round":
                 m = event.metrics
                 yield (tr("selftrain.ablate_line", variant=tr(VARIANTS[m["variant"]]), seed=m["seed"] + 1, seeds=seeds,
-                          round=m["round"], acc=f"{m['accuracy']:.1%}", seconds=f"{event.elapsed:.0f}"), skip, skip, skip)
+                          round=m["round"], acc=f"{m['accuracy']:.1%}", seconds=f"{event.elapsed:.0f}"),
+                       skip, skip, skip)
     r = event.result
     if not r["seeds"]:
         yield tr("selftrain.done_stopped"), skip, skip, skip
@@ -198,7 +199,8 @@ def ablate(factor: str, seeds: int, workspace: Workspace):
     (a, va), (b, vb) = variants.items()
     verdict = Phrase(VERDICTS[seed_verdict(va["gain"], vb["gain"])])
     lesson = workspace.show("selftrain", "selftrain.your_run_ablate", seeds=r["seeds"], a=Phrase(VARIANTS[a]),
-                            b=Phrase(VARIANTS[b]), a_base=f"{va['baseline_mean']:.1%}", b_base=f"{vb['baseline_mean']:.1%}",
+                            b=Phrase(VARIANTS[b]), a_base=f"{va['baseline_mean']:.1%}",
+                            b_base=f"{vb['baseline_mean']:.1%}",
                             a_final=f"{va['final_mean']:.1%}", b_final=f"{vb['final_mean']:.1%}",
                             a_gain=_pm((va["gain_mean"], va["gain_std"]), True),
                             b_gain=_pm((vb["gain_mean"], vb["gain_std"]), True), verdict=verdict,
@@ -246,7 +248,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             factor = gr.Radio(FACTORS, value="noise", label=_("selftrain.factor"))
-            ablate_seeds = gr.Slider(1, 5, 3, step=1, label=_("selftrain.seeds"), elem_id="ablate-seeds")
+            ablate_seeds = gr.Slider(1, 5, 2, step=1, label=_("selftrain.seeds"), elem_id="ablate-seeds")
             with gr.Row():
                 ablate_run = gr.Button(_("selftrain.ablate_run"), variant="primary")
                 ablate_halt = gr.Button(_("app.stop"), variant="stop")
