@@ -1,7 +1,7 @@
 """How big and how fast a model is: the one place the lessons measure it (Distill's teacher vs students,
-Architectures' latency of the classics).
+Architectures' latency of the classics), and how a measure spreads over seeds (`mean_std`, `seed_verdict`).
 
-    from cvdemo.measure import disk_bytes, latency_ms, params
+    from cvdemo.measure import disk_bytes, latency_ms, mean_std, params
     params(model), disk_bytes(model), latency_ms(model, example)   # example: one input (C, H, W), no batch dim
 
 Latency is timed by `torch.utils.benchmark.Timer` (it synchronises CUDA around each timed block and turns the
@@ -11,8 +11,10 @@ Its own module because distillation and the lessons both need it and it needs no
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
@@ -27,6 +29,21 @@ MAX_RUNS = 1000
 # (the Timer runs 2 untimed passes before each block). Short blocks keep the median steady on a busy CPU: an
 # interrupted block is an outlier. blocked_autorange's blocks (10 ms or more) were not: docs/decisions.md.
 BLOCK_SECONDS, SLOW_SECONDS, SLOW_BLOCK = 1e-3, 1e-2, 8
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for a single value) of a measure over seeds."""
+    a = np.asarray(values, np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def seed_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """Whether two variants' results over the same seeds differ clearly: "one_seed" (no spread to judge by),
+    "clear" (the means differ by more than twice the larger standard deviation) or "unclear"."""
+    if min(len(a), len(b)) < 2:
+        return "one_seed"
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    return "clear" if abs(ma - mb) > 2 * max(sa, sb) else "unclear"
 
 
 def params(model: nn.Module) -> int:

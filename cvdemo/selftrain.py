@@ -7,6 +7,7 @@
     rows = precision_coverage(row["confidence"], row["predicted"], pool.hidden, thresholds=(0.5, 0.9))
 
 Command line: `python -m cvdemo selftrain digits|faces|textures|ZIP|FOLDER [--seeds 3] [--rounds 3] [--threshold 0.9]`.
+The ablations (`ablation`): the students' noise on / off, hard / soft pseudo-labels, over seeds (mean +- std).
 
 The data (`prepare`): a held-out test split (digits: `datasets.digits_split()`'s fixed third; the others: a
 stratified third), and of the training split a stratified `labelled_fraction` keeps its labels; the rest is
@@ -38,7 +39,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -50,11 +51,12 @@ from torch import nn
 from .datasets import BUILTIN, Dataset, digits_split, load, load_builtin, pick_labelled, split
 from .distill import digits_student_input
 from .errors import CvdemoError, LimitError
+from .measure import mean_std
 from .models import DEFAULT_MODEL, OFFLINE_WEIGHTS, create_model
 from .train import MAX_EPOCHS, Event, StopFlag, TrainConfig, evaluate, fit, last_event, one_thread, predict, seeded
 
-__all__ = ["Pool", "copies_for", "format_table", "main", "precision_coverage", "prepare", "pseudo_label",
-           "self_train"]
+__all__ = ["ABLATIONS", "Pool", "ablation", "copies_for", "format_table", "main", "precision_coverage", "prepare",
+           "pseudo_label", "self_train"]
 
 Preprocess = Callable[[Any], torch.Tensor]
 RANDAUGMENT = {"ops": [{"op": "randaugment", "num_ops": 2, "magnitude": 9}]}
@@ -257,7 +259,8 @@ def _train(pool: Pool, x: torch.Tensor, y: torch.Tensor, *, seed: int, steps: in
 def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float = 0.05, rounds: int = 3,
                threshold: float = 0.9, seed: int = 0, epochs: int = 30, noise: bool = True, *,
                class_balanced: bool = False, batch_size: int = 32, lr: float = 3e-3, copies: int = 2,
-               larger: bool = False, stop: StopFlag | None = None) -> Iterator[Event]:
+               larger: bool = False, soft: bool = False, teacher_noise: bool | None = None,
+               stop: StopFlag | None = None) -> Iterator[Event]:
     """Noisy Student self-training (module docstring) on `data`: a Pool, or what `prepare` takes (with
     `labelled_fraction` and `seed`). Yields `cvdemo.train.Event`s: a "round" event per round (round 0 = the
     supervised-only baseline; `epoch` = the round, `epochs` = `rounds`), then "done" ("stopped" when `stop` was
@@ -269,7 +272,10 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     the start), backbone (the pretrained network whose features this round's student read; None for the digits'
     pixels), and this round's model's `predicted` class and `confidence` for every unlabeled image (what the next
     round would accept). `params` counts the whole student: for photos its backbone and its head. `larger`: each
-    round's student is bigger than its teacher, as in Noisy Student (module docstring); otherwise equal."""
+    round's student is bigger than its teacher, as in Noisy Student (module docstring); otherwise equal.
+    `soft`: the students learn from the teacher's whole softmax (soft pseudo-labels) instead of its argmax (hard),
+    on the same images (those at or above `threshold`). `teacher_noise`: round 0's noise when it should differ
+    from the students' (`noise`), so that an ablation of the students' noise keeps the same first teacher."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= 20:
         raise LimitError(f"rounds must be a whole number from 0 to 20, got {rounds!r}", code="limit.rounds",
                          value=rounds)
@@ -321,7 +327,8 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     with one_thread():
         teacher_backbone = backbone(pool, 0, larger)
         x_lab = inputs(teacher_backbone)[0]
-        teacher = _train(pool, x_lab, y_lab, seed=seed, **common)
+        teacher = _train(pool, x_lab, y_lab, seed=seed, **{**common, "noise": noise if teacher_noise is None
+                                                           else teacher_noise})
         yield reported(report(0, teacher, teacher_backbone, np.zeros(0, np.int64), np.zeros(0, np.int64), None))
         baseline = rows[0]["baseline"]
         for r in range(1, rounds + 1):
@@ -332,13 +339,86 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
             name = backbone(pool, r, larger)
             x_lab, x_unl, _, _ = inputs(name)
             x = torch.cat([x_lab, x_unl[idx]])
-            y = torch.cat([y_lab, torch.from_numpy(labels).long()])
+            if soft:  # the teacher's whole softmax for the pseudo-labelled images; one-hot for the labelled ones
+                probs = torch.softmax(predict(teacher, inputs(teacher_backbone)[1][:, 0]), 1)[idx]
+                y = torch.cat([F.one_hot(y_lab, classes).float(), probs])
+            else:
+                y = torch.cat([y_lab, torch.from_numpy(labels).long()])
             width = 1 + LARGER_STEP * r if larger and pool.pixels else 1.0
             teacher = _train(pool, x, y, seed=seed + 1000 * r, width=width, **common)  # the next teacher
             teacher_backbone = name
             yield reported(report(r, teacher, name, labels, idx, baseline))
     yield Event("stopped" if stop is not None and stop.is_set() else "done", rows[-1]["round"], rounds, len(rows),
                 rounds + 1, elapsed=time.perf_counter() - start, history=rows, result={"pool": pool, "rounds": rows})
+
+
+# The ablations: factor -> its two variants (code, self_train settings); the first is Noisy Student's choice.
+# "noise" keeps the first teacher noised in both (teacher_noise): only the students differ, as in the paper.
+ABLATIONS: dict[str, tuple[tuple[str, dict], ...]] = {
+    "noise": (("noise", {"noise": True}), ("no_noise", {"noise": False, "teacher_noise": True})),
+    "labels": (("hard", {"soft": False}), ("soft", {"soft": True})),
+    # the lecture's framing: one round is semi-supervised learning; rounds of larger students, self-training
+    "rounds": (("one_round", {"rounds": 1}), ("three_larger", {"rounds": 3, "larger": True})),
+}
+MAX_ABLATION_SEEDS = 5
+
+
+def ablation(factor: str = "noise", seeds: int = 3, rounds: int = 1, *, data: str = "digits", epochs: int = 10,
+             threshold: float = 0.9, labelled_fraction: float = 0.05, stop: StopFlag | None = None) -> Iterator[Event]:
+    """Noisy Student's ablations, measured: `self_train` with each of `factor`'s two variants (ABLATIONS: the
+    students' noise on / off, Xie et al. 2020's key ablation; hard / soft pseudo-labels; one round of equal size
+    vs three rounds of larger students, which sets its own `rounds`) for seeds 0 .. seeds-1, the same data, seed,
+    rounds and steps per round for both. Yields every run's "round" events (metrics += variant, seed),
+    then "done" (or "stopped", keeping the seeds both variants finished) with `result` = {"factor", "seeds",
+    "rounds", "epochs", "labelled", "unlabeled", "variants": {code: {"rounds", "baseline", "final" (round 0's and
+    the last round's held-out accuracy, per seed), "accepted", "precision", "params" (the last round's),
+    "baseline_mean",
+    "baseline_std", "final_mean", "final_std", "gain_mean", "gain_std" (final - baseline), "curve" (each round's
+    held-out accuracy, mean over seeds)}}}."""
+    if factor not in ABLATIONS:
+        raise LimitError(f"Unknown factor '{factor}'; choose one of {', '.join(ABLATIONS)}.", code="limit.factor",
+                         name=factor, choices=", ".join(ABLATIONS))
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_ABLATION_SEEDS:
+        raise LimitError(f"seeds must be from 1 to {MAX_ABLATION_SEEDS}, got {seeds!r}", code="limit.seed_count",
+                         value=seeds, limit=MAX_ABLATION_SEEDS)
+    runs: dict[str, list[list[dict]]] = {code: [] for code, _ in ABLATIONS[factor]}
+    start, stopped, pool = time.perf_counter(), False, None
+    for seed in range(seeds):
+        for code, settings in ABLATIONS[factor]:
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            settings = {"rounds": rounds, **settings}
+            for event in self_train(data, labelled_fraction, threshold=threshold, seed=seed, epochs=epochs, stop=stop,
+                                    **settings):
+                if event.kind == "round":
+                    yield replace(event, metrics={**event.metrics, "variant": code, "seed": seed},
+                                  elapsed=time.perf_counter() - start)
+            if event.kind == "stopped" or len(event.history) < settings["rounds"] + 1:
+                stopped = True
+                break
+            runs[code].append(event.history)
+            pool = event.result["pool"]
+        if stopped:
+            break
+    done = min(len(r) for r in runs.values())
+    variants = {}
+    for code, histories in runs.items():
+        histories = histories[:done]
+        row = {"rounds": len(histories[0]) - 1 if histories else 0,
+               "baseline": [h[0]["accuracy"] for h in histories], "final": [h[-1]["accuracy"] for h in histories],
+               "params": [h[-1]["params"] for h in histories],
+               "accepted": [h[-1]["accepted"] for h in histories], "precision": [h[-1]["precision"] for h in histories]}
+        row["gain"] = [f - b for f, b in zip(row["final"], row["baseline"])]
+        row["curve"] = np.mean([[r["accuracy"] for r in h] for h in histories], 0).tolist() if histories else []
+        for key in ("baseline", "final", "gain"):
+            if histories:
+                row[f"{key}_mean"], row[f"{key}_std"] = mean_std(row[key])
+        variants[code] = row
+    result = {"factor": factor, "seeds": done, "rounds": rounds, "epochs": epochs, "variants": variants,
+              "labelled": len(pool.labelled) if pool else 0, "unlabeled": len(pool.unlabeled) if pool else 0}
+    yield Event("stopped" if stopped else "done", rounds, rounds, 0, 0, elapsed=time.perf_counter() - start,
+                result=result)
 
 
 def format_table(runs: dict[int, list[dict]]) -> str:

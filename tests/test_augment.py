@@ -400,3 +400,29 @@ def test_robustness_says_how_often_the_top1_survives_the_samples(cat, coffee):
     coffee_label = classifier.top_k(classifier.probabilities([coffee])[0], 1)[0][0]
     assert [name for name, _ in mixed["samples"][0].mix] == [label.split(",")[0], coffee_label.split(",")[0]]
     assert 0 <= mixed["kept"] <= 2 and 0 <= mixed["mean"] <= 1
+
+
+def test_mix_up_close_shows_the_box_the_clipped_lambda_and_the_two_classes(cat, coffee):
+    from cvdemo.augment import mix_up_close
+    from cvdemo.inference import get_classifier
+
+    classifier = get_classifier()
+    r = mix_up_close(cat, coffee, classifier, "cutmix", alpha=1.0, k=4, seed=0)
+    assert r["names"] == tuple(classifier.labels[i].split(",")[0] for i in r["classes"])
+    width, height = cat.size
+    for s in r["samples"]:
+        x1, y1, x2, y2 = s["box"]
+        area = (x2 - x1) * (y2 - y1) / (width * height)
+        assert s["lam"] == pytest.approx(1 - area) and s["lam"] >= s["lam_drawn"] - 1e-9  # clipping only shrinks
+        assert [w for _, w in s["target"]] == pytest.approx([1 - area, area])
+        assert [name for name, _ in s["target"]] == list(r["names"])
+        if x2 - x1 > 4 and y2 - y1 > 4:
+            assert s["image"].getpixel((x1, y1)) == (255, 0, 0)  # the box, outlined
+        assert all(0 <= p <= 1 for p in s["probs"])
+    assert any(s["lam"] > s["lam_drawn"] + 0.01 for s in r["samples"])  # a box hit the border at this seed
+    mixup = mix_up_close(cat, coffee, classifier, "mixup", alpha=0.4, k=2, seed=0)
+    for s in mixup["samples"]:
+        assert s["box"] is None and s["lam"] == s["lam_drawn"] and [w for _, w in s["target"]] == pytest.approx(
+            [s["lam"], 1 - s["lam"]])
+    with pytest.raises(LimitError):
+        mix_up_close(cat, coffee, classifier, "crop")

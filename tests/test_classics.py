@@ -74,3 +74,51 @@ def test_registry_and_create_model():
     # the pair of the FC-vs-CNN lesson: about the same number of parameters (printed in the docstring)
     mlp, cnn = count(MLP()), count(SmallCNN())
     assert (mlp, cnn) == (23_815, 23_946) and abs(mlp - cnn) / cnn < 0.2
+
+
+def test_lenet5_has_the_papers_60000_trainable_parameters_layer_by_layer():
+    """LeCun et al. 1998, section II.B: C1 156, S2 12, C3 1,516 (Table I's partial connections), S4 32, C5 48,120,
+    F6 10,164: 60,000. The paper's output layer (10 RBF units, parameters fixed by hand) is a Linear here (850)."""
+    from cvdemo.models.classics import LENET_C3_TABLE, LeNet5
+
+    model = LeNet5()
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    c1, s2, s4, c5 = (count(m) for m in convs)
+    c3 = count(model.features[5])
+    f6, out = (count(m) for m in model.classifier if isinstance(m, nn.Linear))
+    assert (c1, s2, c3, s4, c5, f6) == (156, 12, 1516, 32, 48_120, 10_164)
+    assert c1 + s2 + c3 + s4 + c5 + f6 == 60_000 and out == 850 and count(model) == 60_850
+    assert c3 == sum(len(inputs) * 25 + 1 for inputs in LENET_C3_TABLE)  # Table I, counted by hand
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    # each C3 map sees only its Table I inputs: changing any other S2 map leaves it unchanged
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 14, 14)
+    base = model.features[5](x)
+    for channel in range(6):
+        moved = x.clone()
+        moved[0, channel] += 1.0
+        changed = (model.features[5](moved) - base).abs().amax(dim=(0, 2, 3)) > 0
+        assert changed.tolist() == [channel in inputs for inputs in LENET_C3_TABLE], channel
+
+
+def test_alexnet_ablation_switches_and_blur_pool():
+    tanh = AlexNet(num_classes=10, small=True, activation="tanh")
+    assert not any(isinstance(m, nn.ReLU) for m in tanh.modules())
+    assert sum(isinstance(m, nn.Tanh) for m in tanh.modules()) == 7  # five convs, two hidden FCs
+    assert count(tanh) == count(AlexNet(num_classes=10, small=True))
+    assert all(m.p == 0 for m in AlexNet(dropout=0.0).modules() if isinstance(m, nn.Dropout))
+    with pytest.raises(ValueError):
+        AlexNet(activation="sigmoid")
+    # Zhang 2019's blur: [1, 2, 1] x [1, 2, 1] / 16 (separable), reflect padding, then every 2nd pixel (numpy)
+    import numpy as np
+
+    from cvdemo.models.classics import BlurPool
+
+    x = np.random.default_rng(0).normal(size=(9, 9))
+    padded = np.pad(x, 1, mode="reflect")
+    rows = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4
+    blurred = (rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4
+    out = BlurPool(1)(torch.from_numpy(x).float()[None, None])[0, 0].numpy()
+    assert np.allclose(out, blurred[::2, ::2], atol=1e-6)
+    aa = SmallCNN(antialias=True)
+    assert count(aa) == count(SmallCNN()) and aa(torch.zeros(1, 1, 32, 32)).shape == (1, 10)

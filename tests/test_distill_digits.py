@@ -131,3 +131,24 @@ def test_sweep_comparison_sets_the_best_kd_cell_against_labels_only():
     assert c["verdict"] == "no_help" and c["kd"] == 0.904 and c["base"] == 0.9 and round(c["gain"], 6) == 0.4
     assert d.sweep_comparison(grid + [[0, 0], [0.05, 0]], [0.0, 0.9])["verdict"] == "helped"
     assert d.sweep_comparison(grid, [0.5, 0.9]) is None and d.sweep_comparison(grid[:1], [0.0]) is None
+
+
+def test_inside_kd_curves_are_the_losss_two_terms_and_the_two_softmaxes_differ(digits_teacher):
+    events = list(d.inside_kd(T=4, alpha=0.9, epochs=2, teacher=digits_teacher))
+    epochs, final = events[:-1], events[-1]
+    assert [e.metrics["epoch"] for e in epochs] == [1, 2] and final.kind == "done"
+    r = final.result
+    assert r["curves"] == [e.metrics for e in epochs] and r["transfer"] == 1_198 - 100
+    assert all(c["soft"] > 0 and c["hard"] > 0 for c in r["curves"]) and r["test_acc"] == r["curves"][-1]["test_acc"]
+    g = r["gradients"]
+    assert g["T"] == [1, 2, 4, 8, 16] and g["plain"][0] > 50 * g["plain"][-1]  # untrained student vs the teacher
+    assert 0.3 < g["scaled"][-1] / g["scaled"][0] < 3  # T^2 keeps the soft pull the same order of size
+    ex = r["example"]
+    student_1, student_T = np.array(ex["student_1"]), np.array(ex["student_T"])
+    assert abs(student_1.sum() - 1) < 1e-6 and abs(student_T.sum() - 1) < 1e-6
+    assert student_T.max() < student_1.max() and student_T.argmax() == student_1.argmax()  # softer, same ranking
+    # softmax at 1 and at T of the same logits: log p1 = T * log pT + a constant per image
+    ratio = np.log(student_1) - 4 * np.log(student_T)
+    assert np.allclose(ratio, ratio[0], atol=1e-4)
+    with pytest.raises(LimitError):
+        next(d.inside_kd(T=0, teacher=digits_teacher))

@@ -180,3 +180,28 @@ def test_teacher_logits_are_computed_once_in_eval_mode(digits_data):
 def test_module_runs_without_gradio():
     code = "import sys, cvdemo.distill; assert 'gradio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_kd_terms_are_the_loss_apart_and_why_t_squared():
+    from cvdemo.distill import kd_loss, kd_terms, t_squared_gradients
+
+    torch.manual_seed(0)
+    s, t = torch.randn(6, 10) * 3, torch.randn(6, 10) * 3
+    y = torch.tensor([1, 2, -1, 3, -1, 0])
+    terms = kd_terms(s, t, y, T=3.0)
+    assert torch.allclose(kd_loss(s, t, y, T=3.0, alpha=0.7), 0.7 * terms["soft"] + 0.3 * terms["hard"])
+    known = y >= 0
+    assert torch.allclose(terms["hard"], torch.nn.functional.cross_entropy(s[known], y[known]))
+    grads = t_squared_gradients(s, t, y, (1, 2, 4, 8, 16))
+    for T, plain, scaled in zip(grads["T"], grads["plain"], grads["scaled"]):
+        # by hand: d KL(t_T || s_T) / d s = (softmax(s/T) - softmax(t/T)) / T, per row
+        by_hand = ((torch.softmax(s / T, 1) - torch.softmax(t / T, 1)) / T).norm(dim=1).mean().item()
+        assert plain == pytest.approx(by_hand, rel=1e-5) and scaled == pytest.approx(T * T * by_hand, rel=1e-5)
+    assert grads["plain"][-1] < grads["plain"][0] / 100  # without T^2 the soft term's pull vanishes
+    hard = (torch.softmax(s[known], 1) - torch.nn.functional.one_hot(y[known], 10)).norm(dim=1).mean().item()
+    assert grads["hard"] == [pytest.approx(hard, rel=1e-5)] * 5  # the hard term does not depend on T
+    # Hinton et al. 2015, eq. 3 (zero-mean logits, T large next to them): T^2 x gradient -> (z - v) / N
+    z, v = torch.randn(4, 10) * 0.1, torch.randn(4, 10) * 0.1
+    z, v = z - z.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+    limit = ((z - v) / 10).norm(dim=1).mean().item()
+    assert t_squared_gradients(z, v, torch.zeros(4), (100,))["scaled"][0] == pytest.approx(limit, rel=1e-2)

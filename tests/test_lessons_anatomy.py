@@ -147,3 +147,17 @@ def test_layer_report_keeps_the_last_models_built_and_refuses_a_size_they_cant_t
     lessons.layer_report("small_vgg11", (3, 32, 32), runs=1)
     lessons.layer_report("small_alexnet_bn", (3, 32, 32), runs=1)
     assert list(lessons.anatomy._kept) == ["small_vgg11", "small_alexnet_bn"]  # the oldest dropped
+
+
+def test_where_the_parameters_are_fc_layers_by_hand():
+    """VGG16's three FC layers, by hand: 25088*4096+4096 + 4096*4096+4096 + 4096*1000+1000 = 123,642,856, 89% of
+    138,357,544; LeNet-5 is measured on its own 1x32x32 input whatever size is asked."""
+    with torch.device("meta"):
+        rows = lessons.layer_table(VGG("D"), (3, 224, 224))
+    fc = 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000
+    assert lessons.fc_params(rows) == fc == 123_642_856 and round(fc / rows[-1]["params"], 3) == 0.894
+    report = lessons.layer_report("lenet5", (3, 224, 224), runs=1)
+    assert report["input_size"] == (1, 32, 32) and report["rows"][-1]["params"] == 60_850
+    assert report["fc_params"] == 120 * 84 + 84 + 84 * 10 + 10  # F6 and the output layer (C5 is a conv)
+    c5 = next(r for r in report["rows"] if r["name"] == "features.10")
+    assert c5["rf"] == 32 and report["rows"][-1]["rf"] == "global"  # C5 sees the whole 32 px input

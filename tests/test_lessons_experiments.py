@@ -55,3 +55,63 @@ def test_brightness_augmentation_fixes_the_dark_image_failure():
     assert plain["normal"] > 0.9 and augmented["normal"] > 0.9
     assert plain["dark"] < 0.7  # trained on well-lit faces only: fails in the dark
     assert augmented["dark"] > 0.85  # brightness augmentation closes the gap
+
+
+def test_alexnet_pieces_trains_both_variants_on_the_same_data_and_seeds():
+    import statistics
+
+    events = list(lessons.alexnet_pieces("dropout", seeds=2, epochs=1, train_images=60))
+    final = events[-1]
+    assert final.kind == "done" and [e.metrics["variant"] for e in events[:-1]] == ["dropout", "no_dropout"] * 2
+    result = final.result
+    assert result["seeds"] == 2 and set(result["variants"]) == {"dropout", "no_dropout"}
+    off = result["variants"]["no_dropout"]
+    # each run is train_classic's own run for that seed and variant, reproduced independently
+    again = list(lessons.train_classic("small_alexnet", epochs=1, seed=1, train_images=60, dropout=0.0))[-1]
+    assert off["val_acc"][1] == again.best["val_acc"] and off["train_acc"][1] == again.result["train_acc"]
+    assert off["val_mean"] == pytest.approx(statistics.mean(off["val_acc"]))
+    assert off["val_std"] == pytest.approx(statistics.stdev(off["val_acc"]))
+    assert off["gap"] == pytest.approx(off["train_mean"] - off["val_mean"])
+    with pytest.raises(LimitError):
+        next(lessons.alexnet_pieces("pooling"))
+    with pytest.raises(LimitError):
+        next(lessons.alexnet_pieces("norm", seeds=9))
+
+
+def test_shift_fixes_train_alike_and_the_mlps_outer_weights_never_learn():
+    result = lessons.fc_vs_cnn_shift(max_shift=4, epochs=2, seed=0, fixes=True)
+    assert set(result["summary"]) == {"mlp", "cnn", "mlp_aug", "cnn_aa"}
+    params = result["params"]
+    assert params["mlp_aug"] == params["mlp"] and params["cnn_aa"] == params["cnn"]  # same budget
+    for name, summary in result["summary"].items():
+        accs = result[name]
+        assert summary["worst"] == min(accs) == accs[summary["worst_shift"]]
+        assert summary["mean"] == pytest.approx(sum(accs) / len(accs))
+    weights = result["weights"]
+    mlp = result["models"]["mlp"]
+    assert np.array_equal(weights["images"][3], mlp.net[1].weight[3].detach().reshape(32, 32).numpy())
+    # outside the centred digit's 16x16 square the inputs were always 0: no gradient, only weight decay
+    assert weights["change_outside"] < 1e-3 * weights["change_inside"]
+
+
+def test_weight_grid_draws_positive_red_negative_blue_zero_white():
+    from cvdemo.lessons import weight_grid
+
+    tile = np.zeros((1, 2, 2))
+    tile[0, 0, 0], tile[0, 1, 1] = 2.0, -1.0
+    pixels = np.asarray(weight_grid(tile, columns=1, scale=1))
+    assert pixels.shape == (4, 4, 3)  # 1 px border around the 2x2 tile
+    assert pixels[1, 1].tolist() == [255, 0, 0] and pixels[2, 2].tolist() == [128, 128, 255]
+    assert pixels[1, 2].tolist() == [255, 255, 255]
+
+
+def test_mix_training_runs_the_same_cnn_with_and_without_cutmix():
+    events = list(lessons.mix_training("cutmix", epochs=1, seed=0))
+    final = events[-1]
+    assert final.kind == "done" and [e.metrics["run"] for e in events[:-1]] == ["plain", "mixed"]
+    plain, mixed = final.result["runs"]["plain"], final.result["runs"]["mixed"]
+    alone = list(lessons.train_classic("shift_cnn", "digits", 1, 0))[-1]  # the plain run, by itself
+    assert plain["val_acc"] == alone.best["val_acc"] and plain["train_acc"] == alone.result["train_acc"]
+    assert mixed["curve"] != plain["curve"]  # the same start, the same batches: only the mixing differs
+    with pytest.raises(LimitError):
+        next(lessons.mix_training("hflip"))

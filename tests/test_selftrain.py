@@ -143,3 +143,46 @@ def test_two_randaugment_views_per_image_and_one_above_many_images():
         return Pool("x", ["a", "b"], [None] * labelled, np.zeros(labelled), [None] * unlabeled, None, [], np.zeros(0))
 
     assert copies_for(pool(100, MANY_IMAGES - 100)) == 2 and copies_for(pool(100, MANY_IMAGES - 99)) == 1
+
+
+def test_ablation_noise_keeps_the_first_teacher_and_soft_labels_are_the_teachers_softmax():
+    import statistics
+
+    from cvdemo.selftrain import ablation
+
+    events = list(ablation("noise", seeds=2, rounds=1, epochs=2))
+    result = events[-1].result
+    assert events[-1].kind == "done" and result["seeds"] == 2 and result["labelled"] + result["unlabeled"] == 1198
+    noise, plain = result["variants"]["noise"], result["variants"]["no_noise"]
+    assert noise["baseline"] == plain["baseline"]  # the same noised first teacher: only the students differ
+    assert noise["accepted"] == plain["accepted"]  # ... so the same pseudo-labels
+    gains = [f - b for f, b in zip(noise["final"], noise["baseline"])]
+    assert noise["gain_mean"] == pytest.approx(statistics.mean(gains))
+    assert noise["final_std"] == pytest.approx(statistics.stdev(noise["final"]))
+    assert [(e.metrics["variant"], e.metrics["seed"], e.metrics["round"]) for e in events[:4]] == [
+        ("noise", 0, 0), ("noise", 0, 1), ("no_noise", 0, 0), ("no_noise", 0, 1)]
+    # the same round-1 student, trained again by self_train itself: the ablation adds nothing of its own
+    again = last_event(self_train("digits", rounds=1, seed=1, epochs=2, noise=False, teacher_noise=True)).history
+    assert plain["final"][1] == again[-1]["accuracy"]
+    with pytest.raises(LimitError):
+        next(ablation("dropout"))
+
+
+def test_soft_pseudo_labels_train_on_the_teachers_probabilities(monkeypatch):
+    import cvdemo.selftrain as st
+
+    seen = []
+    real = st._train
+
+    def spy(pool, x, y, **kwargs):
+        seen.append(y)
+        return real(pool, x, y, **kwargs)
+
+    monkeypatch.setattr(st, "_train", spy)
+    last_event(self_train("digits", rounds=1, seed=0, epochs=3, soft=True))
+    first, second = seen
+    assert not first.is_floating_point()  # round 0: the true labels
+    assert second.is_floating_point() and torch.allclose(second.sum(1), torch.ones(len(second)))
+    labelled = len(first)
+    assert torch.equal(second[:labelled].argmax(1), first) and (second[:labelled].max(1).values == 1).all()
+    assert (second[labelled:].max(1).values >= 0.9).all() and (second[labelled:].max(1).values < 1).any()

@@ -77,3 +77,21 @@ def test_the_bias_experiment_says_its_augmentation_range_is_the_best_case(monkey
     assert "+34 percentage points" in lesson and "best case" in lesson and "×0.06" in lesson
     ws.lang = "ko"
     assert "가장 좋은 경우" in ws.shown("augment") and "×0.06" in ws.shown("augment")
+
+
+def test_cutmix_up_close_and_the_training_run_in_korean(examples):
+    from cvdemo.ui.augment import mix_close, mix_train
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    ws.lang = "ko"
+    gallery, table = mix_close(examples["cat"], None, "cutmix", 1.0, 0, ws)
+    assert len(gallery) == 4 and table.startswith("| 섞기 | 뽑은 λ | 잘라 낸 뒤 λ |") and "espresso" in table
+    assert "잘라 낸 뒤의 λ" in table and gallery[0][1].endswith("espresso")
+    *updates, (status, curve, result, lesson) = mix_train("cutmix", 1.0, 1, 0, ws)
+    assert "섞기 없음: 에폭 1/1" in updates[1][0] and set(curve["run"]) == {"섞기 없음", "CutMix 사용"}
+    assert status.endswith("초 만에 끝났습니다.") and "CutMix 사용 **" in result
+    mixed = f"{curve[curve['run'] == 'CutMix 사용']['accuracy'].max():.1%}"
+    assert lesson.startswith("**내 실행 결과:**") and f"**{mixed}**" in lesson
+    ws.lang = "en"
+    assert f"**{mixed}** with CutMix" in ws.shown("augment")

@@ -129,3 +129,19 @@ def test_the_temperature_explorer_shares_one_scale_and_says_what_rises(examples)
     assert f"{p[Ts[-1]][a]:.1%}" in line and f"{p[Ts[-1]][b] / p[Ts[-1]][a]:.2f}" in line
     assert p[Ts[-1]][b] / p[Ts[-1]][a] > p[1][b] / p[1][a]  # the runner-up closes in on the top class
     assert "relative to the top class" in line
+
+
+def test_inside_kd_streams_the_two_terms_and_explains_t_squared_in_korean():
+    from cvdemo.ui.distill import inside_kd
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    ws.lang = "ko"
+    updates = list(inside_kd(100, 4, 0.9, ws))
+    assert updates[0][0] == "KD 학생 하나를 학습하는 중입니다(시드 0)…" and "에폭 1/20 · 소프트 항" in updates[1][0]
+    status, plot, text, figure, lesson = updates[-1]
+    assert "| 16 |" in text and "T² 없는 소프트 항 기울기" in text and figure is not None
+    fall = text.split("T² 없는 소프트 항의 기울기는 ")[1].split("분의 1")[0]
+    assert int(fall) > 50 and lesson.startswith("**내 실행 결과:**") and f"{fall}분의 1" in lesson
+    ws.lang = "en"
+    assert f"{fall}× smaller at T = 16" in ws.shown("distill")

@@ -83,3 +83,21 @@ def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
     assert "correct is unknown" in lesson and "- of them" not in lesson
     assert len(accepted) + len(rejected) > 0
     assert all("✓" not in caption and "✗" not in caption for _, caption in accepted + rejected)
+
+
+def test_ablation_compares_two_variants_in_korean():
+    from cvdemo.ui.selftrain import ablate
+    from cvdemo.ui.session import Workspace
+
+    ws = Workspace()
+    ws.lang = "ko"
+    *updates, (status, curve, table, lesson) = ablate("labels", 1, ws)
+    assert "소프트 의사 레이블, 시드 1/1: 라운드 1" in updates[-1][0] and "초 만에 끝났습니다" in status
+    assert set(curve["variant"]) == {"하드 의사 레이블", "소프트 의사 레이블"} and list(curve["round"]) == [0, 1, 0, 1]
+    assert list(table["변형"]) == ["하드 의사 레이블", "소프트 의사 레이블"]
+    assert table.iloc[0]["라운드 0 (레이블만)"] == table.iloc[1]["라운드 0 (레이블만)"]  # the same first teacher
+    final = table.iloc[1]["마지막 라운드"].split(" ± ")[0]
+    assert lesson.startswith("**내 실행 결과:**") and f"**{final}**" in lesson and "시드가 하나뿐이라" in lesson
+    ws.lang = "en"
+    english = ws.shown("selftrain")
+    assert f"to **{final}**" in english and "run more seeds" in english and "soft pseudo-labels from" in english

@@ -21,6 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,13 @@ from ..datasets import Dataset, digits_split, pick_labelled
 from ..errors import LimitError, ModelError
 from ..export import load_model, save_model
 from ..models import create_model
-from ..train import MAX_EPOCHS, Event, TrainConfig, evaluate, fit, last_event, one_thread, seeded
-from .kd import Preprocess, as_input, check_T_alpha, distill
+from ..train import MAX_EPOCHS, Event, TrainConfig, evaluate, fit, last_event, one_thread, predict, seeded
+from .kd import (Preprocess, as_input, check_T_alpha, distill, kd_terms, soft_targets, t_squared_gradients,
+                 teacher_logits)
 
 __all__ = ["CHECKPOINTS", "build_student", "digits_student_input", "digits_teacher_input", "format_table",
-           "load_teacher", "main", "make_teacher", "sweep", "sweep_comparison", "three_way", "three_way_live"]
+           "inside_kd", "load_teacher", "main", "make_teacher", "sweep", "sweep_comparison", "three_way",
+           "three_way_live"]
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 TEACHER_NAME = "digits_teacher"
@@ -278,6 +281,55 @@ def three_way_live(dataset: str = "digits", labelled: int = 100, seeds: Sequence
             "seeds": list(seeds), "T": T, "alpha": alpha, "epochs": epochs, "student": student, "runs": runs,
             "kd_gain_points": comparison["gain"], "comparison": comparison, "verdict": verdict, "honest": honest,
             "curves": curves, "seconds": seconds})
+
+
+# --- inside KD: why T^2, the student's two outputs, the loss's two terms -------------------------------
+
+def inside_kd(T: float = 4.0, alpha: float = 0.9, labelled: int = 100, epochs: int = 20, seed: int = 0,
+              student: str = "mlp", *, temperatures: Sequence[float] = (1, 2, 4, 8, 16), batch_size: int = 64,
+              lr: float = 1e-2, example: int = 0, teacher: nn.Module | None = None) -> Iterator[Event]:
+    """One KD student on the digits (the shipped teacher; `labelled` labels, the rest of the training split
+    unlabeled; the same run as `three_way`'s KD student for that seed), opened up. Yields an "epoch" event
+    after each epoch with metrics {"epoch", "soft", "hard", "test_acc"}: kd_loss's two terms (`kd_terms`: soft
+    = T^2 * KL over all training images, hard = CE over the labelled ones) of the student at that epoch's end,
+    and its held-out accuracy; then "done" with `result` = {"gradients": `t_squared_gradients` of the untrained
+    student against the teacher on the training images, "example": for held-out image `example`, its "label"
+    and the trained student's "student_T" (softmax at T, what the soft term compares with the teacher's
+    "teacher_T") and "student_1" (softmax at 1, what it predicts and the hard term scores), "curves" (every
+    epoch's metrics), "T", "alpha", "labelled", "transfer", "epochs", "test_acc", "seconds"}."""
+    check_T_alpha(T, alpha)
+    with one_thread():
+        start = time.perf_counter()
+        train, test = digits_split()
+        if not 0 <= example < len(test):
+            raise LimitError(f"example must be from 0 to {len(test) - 1}, got {example!r}", code="limit.example",
+                             value=example, limit=len(test) - 1)
+        teacher = teacher or load_teacher()
+        chosen = pick_labelled(train, labelled, seed)
+        rest = np.setdiff1d(np.arange(len(train)), chosen)
+        order = np.concatenate([chosen, rest])  # as `distill` sees them: the labelled first, then the unlabeled
+        x = torch.stack([digits_student_input(train.images[i]) for i in order])
+        y = torch.tensor([int(train.labels[i]) for i in chosen] + [-1] * len(rest))
+        t_logits = teacher_logits(teacher, [train.images[i] for i in order], digits_teacher_input)
+        test_set = _labelled(test, digits_student_input)
+        model, events = _train_student(student, seed, train, chosen, teacher, epochs, batch_size, lr, T, alpha, True)
+        gradients = t_squared_gradients(predict(model, x), t_logits, y, temperatures)  # before any training
+        curves = []
+        for event in events:
+            if event.kind == "epoch":
+                terms = kd_terms(predict(model, x), t_logits, y, T)
+                curves.append({"epoch": event.epoch, "soft": terms["soft"].item(), "hard": terms["hard"].item(),
+                               "test_acc": evaluate(model, test_set)["acc"]})
+                yield replace(event, metrics=curves[-1], elapsed=time.perf_counter() - start)
+        s_logits = predict(model, test_set[example][0][None])[0]
+        v = teacher_logits(teacher, [test.images[example]], digits_teacher_input)[0]
+        soft_s, soft_t = soft_targets(s_logits, (T, 1)), soft_targets(v, (T,))
+        result = {"gradients": gradients, "curves": curves, "T": T, "alpha": alpha, "labelled": labelled,
+                  "transfer": len(rest), "epochs": epochs, "test_acc": evaluate(model, test_set)["acc"],
+                  "example": {"index": example, "label": int(test.labels[example]), "teacher_T": soft_t[T].tolist(),
+                              "student_T": soft_s[T].tolist(), "student_1": soft_s[1].tolist()},
+                  "seconds": time.perf_counter() - start}
+        yield Event("done", epochs, epochs, 0, 0, elapsed=result["seconds"], history=curves, result=result)
 
 
 def _compare(runs: dict) -> dict:

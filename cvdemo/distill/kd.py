@@ -23,8 +23,8 @@ from torch import nn
 from ..errors import LimitError, ModelError
 from ..train import Event, StopFlag, TrainConfig, fit, predict
 
-__all__ = ["Preprocess", "TransferSet", "as_input", "check_T_alpha", "distill", "entropy_bits", "kd_loss", "soft_targets",
-           "teacher_logits", "temperatures_for"]
+__all__ = ["Preprocess", "TransferSet", "as_input", "check_T_alpha", "distill", "entropy_bits", "kd_loss", "kd_terms",
+           "soft_targets", "t_squared_gradients", "teacher_logits", "temperatures_for"]
 
 Preprocess = Callable[[Any], Any]  # raw image -> model input (C, H, W) (a leading batch dim of 1 is dropped)
 
@@ -38,15 +38,46 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     The KL term averages over all rows; the CE term over the labelled rows only (label < 0 means
     unlabeled) and is 0 when there are none or `labels` is None."""
     check_T_alpha(T, alpha)
+    terms = kd_terms(student_logits, teacher_logits, labels, T)
+    return alpha * terms["soft"] + (1 - alpha) * terms["hard"]
+
+
+def kd_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
+             T: float = 4.0) -> dict[str, torch.Tensor]:
+    """kd_loss's two terms apart (kd_loss = alpha * soft + (1 - alpha) * hard): "soft" = T^2 * KL(teacher_T ||
+    student_T), the mean over all rows; "hard" = CE(student at T = 1, labels), the mean over the labelled rows
+    (label >= 0; 0 when there are none or `labels` is None)."""
+    check_T_alpha(T)
     s, t = student_logits.float(), teacher_logits.float()
     kd = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1), log_target=True, reduction="batchmean")
     if labels is None:
-        return alpha * T * T * kd
+        return {"soft": T * T * kd, "hard": s.new_zeros(())}
     labels = labels.long()
     known = labels >= 0
     ce_sum = F.cross_entropy(s, labels.clamp_min(0), reduction="none").mul(known).sum()
-    ce = ce_sum / known.sum().clamp_min(1)  # no host sync: 0 / 1 when nothing is labelled
-    return alpha * T * T * kd + (1 - alpha) * ce
+    return {"soft": T * T * kd, "hard": ce_sum / known.sum().clamp_min(1)}  # no host sync: 0 / 1 with no labels
+
+
+def t_squared_gradients(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                        temperatures: Sequence[float] = (1, 2, 4, 8, 16)) -> dict[str, list[float]]:
+    """Why kd_loss multiplies the soft term by T^2 (Hinton et al. 2015, section 2): the KL term's gradient with
+    respect to the student's logits, (softmax(z/T) - softmax(v/T)) / T, shrinks like 1/T^2 once T is large
+    next to the logits, while the hard term's does not depend on T; times T^2 it keeps its size. Measured with
+    autograd on these logits: for each T the mean over rows of the norm of one row's gradient, of the KL
+    term alone ("plain") and times T^2 ("scaled"); "hard" is the CE term's (the labelled rows, label >= 0)."""
+    z = student_logits.detach().float().clone().requires_grad_(True)
+    v, y = teacher_logits.detach().float(), labels.long()
+    out: dict[str, list[float]] = {"T": [float(T) for T in temperatures], "plain": [], "scaled": []}
+    for T in temperatures:
+        check_T_alpha(T)
+        kl = F.kl_div(F.log_softmax(z / T, dim=1), F.log_softmax(v / T, dim=1), log_target=True, reduction="sum")
+        norm = torch.autograd.grad(kl, z)[0].norm(dim=1).mean().item()  # sum over rows: each row its own gradient
+        out["plain"].append(norm)
+        out["scaled"].append(T * T * norm)
+    known = y >= 0
+    ce = F.cross_entropy(z[known], y[known], reduction="sum")
+    out["hard"] = [torch.autograd.grad(ce, z)[0][known].norm(dim=1).mean().item()] * len(temperatures)
+    return out
 
 
 def soft_targets(logits: Any, temperatures: Sequence[float] = (1, 2, 5, 10, 20)) -> dict[float, np.ndarray]:

@@ -7,7 +7,8 @@
 
 Registered names (none is a timm name, so timm's pretrained `vgg16` stays timm's): paper_alexnet,
 paper_alexnet_lrn, paper_alexnet_bn, small_alexnet(_lrn, _bn); paper_vgg{11,13,16,19}(_bn),
-small_vgg{11,13,16,19}(_bn); fc_mlp and shift_cnn (the FC-vs-CNN pair). They have no pretrained weights.
+small_vgg{11,13,16,19}(_bn); fc_mlp and shift_cnn (the FC-vs-CNN pair); lenet5 (LeNet-5, see `LeNet5`:
+60,000 trainable parameters up to F6, as the paper counts). They have no pretrained weights.
 
 AlexNet (Krizhevsky, Sutskever & Hinton 2012):
     conv 96 11x11/4 (padding 2: 224 -> 55) - ReLU - [LRN] - maxpool 3/2 (overlapping) -> 27
@@ -22,7 +23,11 @@ AlexNet (Krizhevsky, Sutskever & Hinton 2012):
   conv1 and conv2: b = a / (k + alpha * sum of a^2 over the n neighbouring channels)^beta. It normalises
   across channels at each pixel (not local brightness) and learns nothing; BatchNorm replaced it.
   PyTorch's LocalResponseNorm divides alpha by n, so it is built with alpha = 1e-4 * 5.
-  `batchnorm=True` puts BatchNorm2d between each conv and its ReLU instead (not with `lrn`).
+  `batchnorm=True` puts BatchNorm2d between each conv and its ReLU instead (not with `lrn`);
+  `activation="tanh"` and `dropout=0.0` undo two more of its pieces (the Architectures tab's ablations).
+  Initialisation: weights N(0, gain^2 / fan_in) (He et al. 2015 for ReLU, gain sqrt(2); tanh's gain 5/3),
+  biases 0 (neither the paper's N(0, 0.01) with biases 1 nor PyTorch's default: with the default, the ReLU
+  small AlexNet reached only 10-23% validation accuracy after 3 epochs on 500 digits, AdamW or SGD, measured).
   An AdaptiveAvgPool2d((6, 6)) before the FCs (as torchvision has) is the identity at 224 px and lets
   other input sizes through; it has no parameters.
   `small=True`, for 32x32 inputs (e.g. the 8x8 digits upscaled): every channel count / 4
@@ -47,6 +52,7 @@ max pool, so its output barely changes when the object moves.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from functools import partial
 
 import torch
@@ -54,7 +60,7 @@ from torch import nn
 
 from ._registry import register_model
 
-__all__ = ["MLP", "VGG", "VGG_CONFIGS", "AlexNet", "SmallCNN"]
+__all__ = ["MLP", "VGG", "VGG_CONFIGS", "AlexNet", "BlurPool", "LeNet5", "SmallCNN"]
 
 
 LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0  # the paper's n, alpha, beta, k
@@ -65,35 +71,42 @@ def paper_lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(size=LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_K)
 
 
+ACTIVATIONS = {"relu": partial(nn.ReLU, inplace=True), "tanh": nn.Tanh}  # AlexNet's ReLU, or the tanh it replaced
+
+
 def _conv_block(cin: int, cout: int, kernel: int, stride: int, padding: int, *, lrn: bool,
-                batchnorm: bool, groups: int = 1) -> list[nn.Module]:
+                batchnorm: bool, groups: int = 1, activation: str = "relu") -> list[nn.Module]:
     """conv - [BN] - ReLU - [LRN]: the paper puts LRN after the ReLU; BN goes before it."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, groups=groups)]
     if batchnorm:
         layers.append(nn.BatchNorm2d(cout))
-    layers.append(nn.ReLU(inplace=True))
+    layers.append(ACTIVATIONS[activation]())
     if lrn:
         layers.append(paper_lrn())
     return layers
 
 
-def _classifier(features: int, width: int, num_classes: int, dropout: float) -> nn.Sequential:
+def _classifier(features: int, width: int, num_classes: int, dropout: float, activation: str = "relu") -> nn.Sequential:
     """FC - ReLU - dropout - FC - ReLU - dropout - FC: dropout on the first two FC layers' outputs."""
+    act = ACTIVATIONS[activation]
     return nn.Sequential(
-        nn.Linear(features, width), nn.ReLU(inplace=True), nn.Dropout(dropout),
-        nn.Linear(width, width), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        nn.Linear(features, width), act(), nn.Dropout(dropout),
+        nn.Linear(width, width), act(), nn.Dropout(dropout),
         nn.Linear(width, num_classes),
     )
 
 
 class AlexNet(nn.Module):
-    """AlexNet (2012), one tower (`groups=1`) or the paper's two (`groups=2`); see the module docstring."""
+    """AlexNet (2012), one tower (`groups=1`) or the paper's two (`groups=2`); see the module docstring.
+    `activation="tanh"` and `dropout=0.0` undo two of its pieces (the lessons' ablations)."""
 
     def __init__(self, num_classes: int = 1000, lrn: bool = False, batchnorm: bool = False, dropout: float = 0.5,
-                 small: bool = False, groups: int = 1) -> None:
+                 small: bool = False, groups: int = 1, activation: str = "relu") -> None:
         super().__init__()
         if lrn and batchnorm:
             raise ValueError("AlexNet takes lrn=True or batchnorm=True, not both (batch norm replaces LRN)")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         if small:
             widths, fc, pooled = (24, 64, 96, 96, 64), 256, 3
             first = {"kernel": 5, "stride": 1, "padding": 2}
@@ -101,7 +114,7 @@ class AlexNet(nn.Module):
             widths, fc, pooled = (96, 256, 384, 384, 256), 4096, 6
             first = {"kernel": 11, "stride": 4, "padding": 2}
         c1, c2, c3, c4, c5 = widths
-        norm = {"batchnorm": batchnorm}
+        norm = {"batchnorm": batchnorm, "activation": activation}
         self.features = nn.Sequential(
             *_conv_block(3, c1, **first, lrn=lrn, **norm),
             nn.MaxPool2d(kernel_size=3, stride=2),
@@ -113,8 +126,13 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
-        self.classifier = _classifier(c5 * pooled * pooled, fc, num_classes, dropout)
+        self.classifier = _classifier(c5 * pooled * pooled, fc, num_classes, dropout, activation)
         self.num_classes = num_classes
+        gain = nn.init.calculate_gain(activation)
+        for m in self.modules():  # He et al. 2015's scale for ReLU (tanh's own gain for tanh); biases 0
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0, gain / math.sqrt(m.weight[0].numel()))
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
@@ -186,13 +204,31 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+class BlurPool(nn.Module):
+    """Anti-aliased subsampling (Zhang 2019, "Making Convolutional Networks Shift-Invariant Again"): blur each
+    channel with the fixed binomial filter [1, 2, 1] x [1, 2, 1] / 16 (the paper's "Tri-3"), reflect-padded,
+    then keep every `stride`-th pixel. No parameters (the filter is a buffer)."""
+
+    def __init__(self, channels: int, stride: int = 2) -> None:
+        super().__init__()
+        kernel = torch.tensor([1.0, 2.0, 1.0])
+        kernel = torch.outer(kernel, kernel) / 16
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).contiguous())
+        self.pad = nn.ReflectionPad2d(1)
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(self.pad(x), self.kernel, stride=self.stride, groups=x.shape[1])
+
+
 class SmallCNN(nn.Module):
     """(conv 3x3 - ReLU - maxpool 2/2) per width but the last, conv 3x3 - ReLU, a global max pool over
     all positions, then one Linear. Weight sharing + the global pool: a shifted object gives (almost)
-    the same features wherever it is."""
+    the same features wherever it is. `antialias=True` makes each max pool Zhang's MaxBlurPool (max over
+    2x2 with stride 1, then BlurPool with stride 2): the same parameters, less aliasing."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
-                 global_pool: str = "max") -> None:
+                 global_pool: str = "max", antialias: bool = False) -> None:
         super().__init__()
         if global_pool not in ("max", "avg"):
             raise ValueError(f"global_pool must be 'max' or 'avg', got {global_pool!r}")
@@ -201,7 +237,7 @@ class SmallCNN(nn.Module):
         for i, width in enumerate(widths):
             layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU(inplace=True)]
             if i < len(widths) - 1:
-                layers.append(nn.MaxPool2d(2))
+                layers += [nn.MaxPool2d(2, stride=1), BlurPool(width)] if antialias else [nn.MaxPool2d(2)]
             cin = width
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveMaxPool2d(1) if global_pool == "max" else nn.AdaptiveAvgPool2d(1)
@@ -210,6 +246,67 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class ScaledTanh(nn.Module):
+    """LeNet-5's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (LeCun et al. 1998, appendix A)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.7159 * torch.tanh(x * (2 / 3))
+
+
+# LeNet-5's Table I: the S2 maps each C3 map sees (6 take 3 neighbours, 6 take 4, 3 take 4 apart, 1 takes all)
+LENET_C3_TABLE = ((0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+                  (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+                  (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5))
+
+
+class PartialConv(nn.Module):
+    """LeNet-5's C3: 16 5x5 maps, each over only the S2 maps Table I gives it (1,516 parameters, not the
+    2,416 of a full connection). Maps that see as many inputs share one grouped conv over the gathered inputs."""
+
+    def __init__(self, table: Sequence[Sequence[int]] = LENET_C3_TABLE, kernel: int = 5) -> None:
+        super().__init__()
+        self.groups = nn.ModuleList()
+        order: list[int] = []
+        for size in sorted({len(t) for t in table}):
+            maps = [i for i, t in enumerate(table) if len(t) == size]
+            order += maps
+            self.register_buffer(f"inputs{len(self.groups)}", torch.tensor([c for i in maps for c in table[i]]))
+            self.groups.append(nn.Conv2d(size * len(maps), len(maps), kernel, groups=len(maps)))
+        self.register_buffer("order", torch.tensor(order).argsort())  # back to Table I's map order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = [conv(x[:, getattr(self, f"inputs{i}")]) for i, conv in enumerate(self.groups)]
+        return torch.cat(out, 1)[:, self.order]
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998), on a 1x32x32 input:
+    C1 conv 6 5x5 (156 params) - S2 subsample (6 x (coefficient + bias): 12) - C3 partial conv 16 5x5 (Table I:
+    1,516) - S4 subsample (32) - C5 conv 120 5x5 (48,120) - F6 FC 84 (10,164), each followed by the scaled tanh:
+    60,000 trainable parameters, the paper's figure. A subsampling unit adds its 2x2 inputs, multiplies by a
+    trainable coefficient and adds a trainable bias: built as a 2x2 average pool then a per-channel 1x1 conv
+    (the factor 4 goes into the coefficient). The paper's output layer is 10 Euclidean RBF units whose
+    84-element parameter vectors were set by hand (stylised 7x12 bitmaps) and kept fixed; here a Linear 84 -> 10
+    (850 trainable parameters) replaces it, so the built net has 60,850."""
+
+    input_size = (1, 32, 32)  # what the layer table feeds it (the paper pads 28x28 digits to 32x32)
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5), ScaledTanh(),                       # C1: 32 -> 28
+            nn.AvgPool2d(2), nn.Conv2d(6, 6, 1, groups=6), ScaledTanh(),      # S2: 28 -> 14
+            PartialConv(), ScaledTanh(),                                       # C3: 14 -> 10
+            nn.AvgPool2d(2), nn.Conv2d(16, 16, 1, groups=16), ScaledTanh(),   # S4: 10 -> 5
+            nn.Conv2d(16, 120, 5), ScaledTanh(),                               # C5: 5 -> 1
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), ScaledTanh(), nn.Linear(84, num_classes))
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
 def _register() -> None:
@@ -228,6 +325,7 @@ def _register() -> None:
                            f"VGG{depth} ({key}) with BatchNorm, {size}")
     register_model("fc_mlp", MLP, "fully connected baseline of the FC-vs-CNN lesson")
     register_model("shift_cnn", SmallCNN, "small CNN with a global max pool, the FC-vs-CNN lesson's CNN")
+    register_model("lenet5", LeNet5, "LeNet-5 (1998) as the paper built it (C3's partial connections), 1x32x32")
 
 
 _register()

@@ -6,15 +6,17 @@ import json
 import time
 
 import gradio as gr
+import pandas as pd
 
 from .. import images
-from ..augment import OPS, PRESETS, build_pipeline, robustness, short_label
+from ..augment import OPS, PRESETS, build_pipeline, mix_up_close, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
-from ..lessons import bias_experiment
+from ..lessons import bias_experiment, mix_training
+from ..train import one_thread
 from .common import (TRAINING, Number, RawImage, Slider, call, gated, heartbeat, require, training_job, user_errors,
                      working)
-from .i18n import _
+from .i18n import Phrase, _
 from .session import Workspace
 
 MAX_SAMPLES = 16
@@ -70,6 +72,60 @@ def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
                    dark=r["dark_factor"], **numbers)
     yield workspace.tr("augment.bias_result", train=r["train"], val=r["val"], dark=r["dark_factor"],
                        spec=json.dumps(r["spec"]["ops"][0]), **numbers)
+
+
+MIXERS = {"cutmix": "CutMix", "mixup": "MixUp"}
+
+
+@user_errors
+def mix_close(image, mix_image, op: str, alpha: float, seed: int, workspace: Workspace):
+    """Four mixes of the two images, each with its box, lambda drawn and after clipping, target, and the
+    classifier's probabilities for the two classes."""
+    first = images.load_image(require(image))
+    second = images.load_image(mix_image if mix_image is not None else images.sample_photos()[1])  # (the coffee)
+    for picture in (first, second):
+        picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    r = mix_up_close(first, second, get_classifier(), op, float(alpha), k=4, seed=int(seed or 0))
+    a, b = r["names"]
+    tr = workspace.tr
+    rows = [tr("augment.mix_columns", a=a, b=b)]
+    for i, s in enumerate(r["samples"], 1):
+        target = " + ".join(f"{w:.2f} {name}" for name, w in s["target"])
+        p1, p2 = s["probs"]
+        rows.append(f"| {i} | {s['lam_drawn']:.2f} | {s['lam']:.2f} | {target} | {p1:.1%} | {p2:.1%} |")
+    note = tr("augment.mix_note_cutmix" if op == "cutmix" else "augment.mix_note_mixup", a=a, b=b)
+    gallery = [(s["image"], " + ".join(f"{w:.2f} {name}" for name, w in s["target"])) for s in r["samples"]]
+    return gallery, "\n".join(rows) + "\n\n" + note
+
+
+@user_errors
+@gated(TRAINING)
+def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspace):
+    """The same small CNN on the digits with and without CutMix / MixUp: live curves, then what the run showed."""
+    mixed = Phrase("augment.run_mixed", op=MIXERS.get(op, op))
+    names = {"plain": workspace.tr("augment.run_plain"), "mixed": mixed.text(workspace.lang)}
+    points: list[dict] = []
+    with workspace.job() as stop, one_thread():
+        yield workspace.tr("augment.mix_preparing"), None, gr.skip(), gr.skip()
+        for event in mix_training(op, float(alpha), int(epochs), int(seed or 0), stop=stop):
+            if event.kind == "epoch":
+                points.append({"epoch": event.epoch, "accuracy": event.metrics["val_acc"],
+                               "run": names[event.metrics["run"]]})
+                yield (workspace.tr("augment.mix_epoch", run=names[event.metrics["run"]], epoch=event.epoch,
+                                    epochs=event.epochs, acc=f"{event.metrics['val_acc']:.1%}"),
+                       pd.DataFrame(points), gr.skip(), gr.skip())
+    runs = event.result["runs"]
+    if len(runs) < 2:
+        yield workspace.tr("augment.mix_stopped"), gr.skip(), gr.skip(), gr.skip()
+        return
+    plain, mixed = runs["plain"], runs["mixed"]
+    numbers = {"op": mixed, "epochs": int(epochs), "plain": f"{plain['val_acc']:.1%}",
+               "mixed": f"{mixed['val_acc']:.1%}", "diff": f"{100 * (mixed['val_acc'] - plain['val_acc']):+.1f}",
+               "plain_train": f"{plain['train_acc']:.1%}", "mixed_train": f"{mixed['train_acc']:.1%}",
+               "seconds": f"{event.elapsed:.0f}", "seed": int(seed or 0)}
+    yield (workspace.tr("augment.mix_done", seconds=numbers["seconds"]), pd.DataFrame(points),
+           workspace.tr("augment.mix_result", **numbers),
+           workspace.show("augment", "augment.your_run_mix", **numbers))
 
 
 def your_run(workspace: Workspace):
@@ -188,6 +244,24 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
             with gr.Accordion(_("augment.export"), open=False):
                 json_out = gr.Code(language="json", label=_("augment.json_label"))
                 code_out = gr.Code(language="python", label=_("augment.code_label"))
+    with gr.Accordion(_("augment.mix_title"), open=False):
+        gr.Markdown(_("augment.mix_intro"))
+        with gr.Row():
+            mixer = gr.Radio([(name, op) for op, name in MIXERS.items()], value="cutmix", label=_("augment.mixer"))
+            mixer_alpha = Slider(0.1, 5, 1.0, step=0.1, label=_("augment.mixer_alpha"))
+            mix_epochs = Slider(1, 20, 10, step=1, label=_("app.epochs"), elem_id="mix-epochs")
+        with gr.Row():
+            mix_show = gr.Button(_("augment.mix_show"), variant="primary")
+            mix_run = gr.Button(_("augment.mix_run"))
+            mix_halt = gr.Button(_("app.stop"), variant="stop")
+        mix_gallery = gr.Gallery(label=_("augment.mix_gallery"), columns=4, height="auto", object_fit="contain")
+        mix_table = gr.Markdown(elem_id="mix-table")
+        mix_status = gr.Markdown()
+        with gr.Row():
+            mix_curve = gr.LinePlot(x="epoch", y="accuracy", color="run", y_lim=[0, 1], color_title="",
+                                    x_title=_("app.epochs"), y_title=_("augment.val_accuracy"),
+                                    label=_("augment.mix_curve"), scale=2)
+            mix_result = gr.Markdown()
     with gr.Accordion(_("augment.bias_title"), open=False):
         gr.Markdown(_("augment.bias_intro"))
         bias_seed = Number(0, precision=0, minimum=0, label=_("app.seed"))
@@ -204,6 +278,12 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
                   preset, [spec, order, *values], api_visibility="private", queue=False)  # a preset sets the controls
     spec.input(lambda text: (*controls_from_spec(text), None), spec, [order, *values, preset], api_visibility="private",
                queue=False)  # and so does JSON typed in
+    mix_show.click(mix_close, [image, mix_image, mixer, mixer_alpha, seed, workspace], [mix_gallery, mix_table],
+                   api_name="mix_up_close", concurrency_id="inference")
+    mix_run.click(mix_train, [mixer, mixer_alpha, mix_epochs, seed, workspace],
+                  [mix_status, mix_curve, mix_result, lesson], api_name="mix_training", concurrency_id="training",
+                  concurrency_limit=None)
+    mix_halt.click(Workspace.request_stop, workspace, mix_status, api_visibility="private", queue=False)
     inputs = [image, spec, k, seed, mix_image, workspace]
     drawn = draw.click(augment, inputs, [gallery, per_sample, summary], api_name="augment", concurrency_id="inference")
     drawn.success(export, spec, [json_out, code_out], api_visibility="private", queue=False)

@@ -202,6 +202,56 @@ def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspa
                                      **best)
 
 
+def outputs_figure(ex: dict, T: float, workspace: Workspace):
+    """One held-out digit: the teacher's soft label at T, the student's soft prediction at T and its
+    prediction at T = 1, side by side per class."""
+    plt, lang = pyplot(), figure_lang(workspace)
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    series = (("teacher_T", "distill.fig_teacher_T", "#10b981"), ("student_T", "distill.fig_student_T", "#4f46e5"),
+              ("student_1", "distill.fig_student_1", "#f59e0b"))
+    for k, (key, text, color) in enumerate(series):
+        ax.bar(np.arange(10) + (k - 1) * 0.27, ex[key], width=0.27, color=color, label=tr(lang, text, T=f"{T:g}"))
+    ax.set_xticks(range(10))
+    ax.set_xlabel(tr(lang, "distill.fig_digit_class", label=ex["label"]))
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+@user_errors
+@gated(TRAINING)
+def inside_kd(labelled, T, alpha, workspace: Workspace):
+    """One KD run opened up: the T^2 gradients, the soft and hard terms per epoch (streamed), the student's two
+    outputs for one held-out digit, and what the run showed."""
+    T, skip = float(T), gr.skip()
+    names = {"soft": workspace.tr("distill.term_soft"), "hard": workspace.tr("distill.term_hard")}
+    points: list[dict] = []
+    yield workspace.tr("distill.inside_running"), None, skip, skip, skip
+    for event in distill.inside_kd(T=T, alpha=float(alpha), labelled=int(labelled)):
+        if event.kind != "epoch":
+            break
+        m = event.metrics
+        points += [{"epoch": m["epoch"], "value": m[k], "term": name} for k, name in names.items()]
+        yield (workspace.tr("distill.inside_epoch", epoch=event.epoch, epochs=event.epochs, soft=f"{m['soft']:.3f}",
+                            hard=f"{m['hard']:.3f}", acc=f"{m['test_acc']:.1%}"),
+               redrawn(pd.DataFrame(points), "term"), skip, skip, skip)
+    r = event.result
+    g, ex, last = r["gradients"], r["example"], r["curves"][-1]
+    rows = [f"| {t:g} | {p:.4f} | {q:.3f} | {h:.3f} |"
+            for t, p, q, h in zip(g["T"], g["plain"], g["scaled"], g["hard"])]
+    numbers = {"t0": f"{g['T'][0]:g}", "t1": f"{g['T'][-1]:g}", "fall": f"{g['plain'][0] / g['plain'][-1]:.0f}",
+               "kept": f"{max(g['scaled']) / min(g['scaled']):.1f}", "hard": f"{g['hard'][0]:.3f}",
+               "epochs": r["epochs"], "soft_end": f"{last['soft']:.3f}", "hard_end": f"{last['hard']:.3f}",
+               "acc": f"{r['test_acc']:.1%}", "label": ex["label"], "T": f"{T:g}",
+               "pT": f"{ex['student_T'][ex['label']]:.1%}", "p1": f"{ex['student_1'][ex['label']]:.1%}",
+               "teacher": f"{ex['teacher_T'][ex['label']]:.1%}"}
+    text = "\n".join([workspace.tr("distill.grad_head"), *rows, "", workspace.tr("distill.inside_summary", **numbers)])
+    yield (workspace.tr("distill.three_way_done", seconds=f"{r['seconds']:.1f}"), redrawn(pd.DataFrame(points), "term"),
+           text, outputs_figure(ex, T, workspace), workspace.show("distill", "distill.your_run_inside", **numbers))
+
+
 def curve(history: list[dict], workspace: Workspace, label_free: bool) -> gr.LinePlot:
     """Section 4's curves: agreement with the teacher on the training images, and the held-out score."""
     held_out = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
@@ -379,6 +429,15 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
     with gr.Row():
         heatmap = gr.Plot(label=_("distill.heatmap"), show_label=False)
         sweep_text = gr.Markdown()
+    gr.Markdown(_("distill.inside_heading"))
+    with gr.Row():
+        run_inside = gr.Button(_("distill.run_inside"), variant="primary", scale=0, min_width=260)
+        status_inside = gr.Markdown()
+    with gr.Row():
+        terms_plot = gr.LinePlot(x="epoch", y="value", color="term", color_title="", x_title=_("app.epochs"),
+                                 y_title=_("distill.loss_value"), label=_("distill.terms_plot"), elem_id="kd-terms")
+        inside_text = gr.Markdown()
+    outputs_plot = gr.Plot(label=_("distill.outputs_plot"), elem_id="kd-outputs")
     gr.Markdown(_("distill.distill_heading"))
     with gr.Row():
         teacher4 = gr.Dropdown(teacher_choices(), value=TRANSFER, allow_custom_value=True, label=_("distill.teacher"),
@@ -411,6 +470,9 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
                  [status3, curves3, table3, lesson], workspace, status3, clear=(curves3, table3), api_name="distill")
     training_job(run_sweep, sweep, [alphas, temps, sweep_epochs, labelled, student, transfer_set, workspace],
                  [heatmap, sweep_text, lesson], workspace, sweep_text, clear=(heatmap,), api_name="distill_sweep")
+    run_inside.click(inside_kd, [labelled, T, alpha, workspace],
+                     [status_inside, terms_plot, inside_text, outputs_plot, lesson], api_name="inside_kd",
+                     concurrency_id="training", concurrency_limit=None)
     training_job(train, distill_model, [workspace, T4, alpha4, epochs4, copies, student4, teacher4, pretrained4],
                  [status4, acc_plot, report4, lesson, student_name, classify_model], workspace, status4,
                  clear=(acc_plot, report4, downloads), halt=halt, api_name="distill_transfer").success(

@@ -66,10 +66,22 @@ def lang_of(value: str | None) -> str:
     return "ko" if str(value or "").lower().startswith("ko") else "en"
 
 
+class Phrase:
+    """A text to put into another one, translated when that one is (a "your run" kept by `Workspace.show` and
+    shown again after a language switch says its variant names in the new language too)."""
+
+    def __init__(self, key: str, **params) -> None:
+        self.key, self.params = key, params
+
+    def text(self, lang: str | None) -> str:
+        return tr(lang, self.key, **self.params)
+
+
 def tr(lang: str | None, key: str, **params) -> str:
-    """A text made on the server, in `lang`, with `params` filled in ({name} placeholders)."""
+    """A text made on the server, in `lang`, with `params` filled in ({name} placeholders; a Phrase in `lang`)."""
     table = tables()
     text = table[lang_of(lang)].get(key) or table["en"][key]
+    params = {k: v.text(lang) if isinstance(v, Phrase) else v for k, v in params.items()}
     return text.format(**params) if params else text
 
 

@@ -12,10 +12,11 @@ from PIL import Image
 
 from .. import datasets, uploads
 from ..errors import LimitError
-from ..selftrain import Pool, copies_for, precision_coverage, prepare, self_train
+from ..measure import seed_verdict
+from ..selftrain import Pool, ablation, copies_for, precision_coverage, prepare, self_train
 from .common import (TRAINING, Curve, File, Number, Slider, check_trainable, escape, gated, heartbeat, skipped_text,
                      training_job, user_errors, working)
-from .i18n import _
+from .i18n import Phrase, _
 from .session import Workspace
 
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
@@ -171,6 +172,61 @@ def rethreshold(threshold, workspace: Workspace):
     return (curve, line, *galleries(workspace, pool, row, float(threshold)))
 
 
+FACTORS = [(_("selftrain.factor_noise"), "noise"), (_("selftrain.factor_labels"), "labels"),
+           (_("selftrain.factor_rounds"), "rounds")]
+VARIANTS = {"noise": "selftrain.variant_noise", "no_noise": "selftrain.variant_no_noise",
+            "hard": "selftrain.variant_hard", "soft": "selftrain.variant_soft",
+            "one_round": "selftrain.variant_one_round", "three_larger": "selftrain.variant_three_larger"}
+VERDICTS = {"clear": "selftrain.verdict_clear", "unclear": "selftrain.verdict_unclear",
+            "one_seed": "selftrain.verdict_one_seed"}
+
+
+def _pm(values: tuple[float, float], points: bool = False) -> str:
+    mean, std = values
+    return f"{100 * mean:+.1f} ± {100 * std:.1f}" if points else f"{mean:.1%} ± {std:.1%}"
+
+
+@user_errors
+@gated(TRAINING)
+def ablate(factor: str, seeds: int, workspace: Workspace):
+    """Noisy Student's ablations on the digits over seeds: stream each round, then the two variants side by side
+    (mean ± std), their mean curves per round and what the run showed."""
+    tr, skip, seeds = workspace.tr, gr.skip(), int(seeds)
+    with workspace.job() as stop_flag:
+        yield tr("selftrain.preparing"), None, skip, skip
+        for event in ablation(factor, seeds, stop=stop_flag):
+            if event.kind == "round":
+                m = event.metrics
+                yield (tr("selftrain.ablate_line", variant=tr(VARIANTS[m["variant"]]), seed=m["seed"] + 1, seeds=seeds,
+                          round=m["round"], acc=f"{m['accuracy']:.1%}", seconds=f"{event.elapsed:.0f}"),
+                       skip, skip, skip)
+    r = event.result
+    if not r["seeds"]:
+        yield tr("selftrain.done_stopped"), skip, skip, skip
+        return
+    variants = r["variants"]
+    curve = pd.DataFrame([{"round": i, "accuracy": acc, "variant": tr(VARIANTS[code])}
+                          for code, v in variants.items() for i, acc in enumerate(v["curve"])])
+    table = pd.DataFrame([{tr("selftrain.col_variant"): tr(VARIANTS[code]), tr("selftrain.col_round"): v["rounds"],
+                           tr("selftrain.col_baseline"): _pm((v["baseline_mean"], v["baseline_std"])),
+                           tr("selftrain.col_final"): _pm((v["final_mean"], v["final_std"])),
+                           tr("selftrain.col_gain"): _pm((v["gain_mean"], v["gain_std"]), points=True),
+                           tr("selftrain.col_accepted"): round(float(np.mean(v["accepted"]))),
+                           tr("selftrain.col_precision"): f"{np.mean(v['precision']):.1%}",
+                           tr("selftrain.col_params"): f"{v['params'][-1]:,}"} for code, v in variants.items()])
+    (a, va), (b, vb) = variants.items()
+    verdict = Phrase(VERDICTS[seed_verdict(va["gain"], vb["gain"])])
+    lesson = workspace.show("selftrain", "selftrain.your_run_ablate", seeds=r["seeds"], a=Phrase(VARIANTS[a]),
+                            b=Phrase(VARIANTS[b]), a_base=f"{va['baseline_mean']:.1%}",
+                            b_base=f"{vb['baseline_mean']:.1%}",
+                            a_final=f"{va['final_mean']:.1%}", b_final=f"{vb['final_mean']:.1%}",
+                            a_gain=_pm((va["gain_mean"], va["gain_std"]), True),
+                            b_gain=_pm((vb["gain_mean"], vb["gain_std"]), True), verdict=verdict,
+                            labelled=r["labelled"], unlabeled=r["unlabeled"])
+    done = tr("selftrain.ablate_done", seconds=f"{event.elapsed:.0f}", labelled=r["labelled"], unlabeled=r["unlabeled"])
+    yield done, curve, table, lesson
+
+
 def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("selftrain.step_data"))
     with gr.Row():
@@ -206,12 +262,29 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         accepted = gr.Gallery(label=_("selftrain.accepted"), columns=4, height=320)
         rejected = gr.Gallery(label=_("selftrain.rejected"), columns=4, height=320)
 
+    gr.Markdown(_("selftrain.ablate_head"))
+    with gr.Row():
+        with gr.Column(scale=1):
+            factor = gr.Radio(FACTORS, value="noise", label=_("selftrain.factor"))
+            ablate_seeds = Slider(1, 5, 2, step=1, label=_("selftrain.seeds"), elem_id="ablate-seeds")
+            with gr.Row():
+                ablate_run = gr.Button(_("selftrain.ablate_run"), variant="primary")
+                ablate_halt = gr.Button(_("app.stop"), variant="stop")
+            ablate_status = gr.Markdown()
+        ablate_plot = gr.LinePlot(x="round", y="accuracy", color="variant", color_title="", scale=2,
+                                  x_title=_("selftrain.col_round"), y_title=_("selftrain.col_accuracy"),
+                                  label=_("selftrain.ablate_plot"))
+    ablate_table = gr.Dataframe(label=_("selftrain.ablate_table"), interactive=False, elem_id="ablate-table")
+
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
     at_slider = [curve, at_threshold, accepted, rejected]
     training_job(go, run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace],
                  outputs, workspace, status, clear=tuple(outputs[1:-1]), halt=halt, api_name="selftrain").success(
         rethreshold, [threshold, workspace], at_slider, api_visibility="private")  # (moved during the run)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
+    ablate_run.click(ablate, [factor, ablate_seeds, workspace], [ablate_status, ablate_plot, ablate_table, lesson],
+                     api_name="selftrain_ablation", concurrency_id="training", concurrency_limit=None)
+    ablate_halt.click(Workspace.request_stop, workspace, ablate_status, api_visibility="private", queue=False)
     # typed (Enter), dragged or moved with the arrow keys: the galleries and the line follow the slider's last value
     threshold.change(rethreshold, [threshold, workspace], at_slider, api_visibility="private",
                      trigger_mode="always_last")

@@ -1,0 +1,103 @@
+"""Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
+smallest setting, shows its result, and its "your run" follows the language switch. Two tests, one page."""
+import pytest
+
+from test_browser import BROWSER_ARGS, CHROMIUM, SHOTS  # (skips this module too when chromium is missing)
+
+RUN = 180_000  # ms a run may take on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors
+        page.goto(server)
+        page.get_by_role("tab", name="Classify").wait_for(timeout=60_000)
+        yield page
+        browser.close()
+
+
+def set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def in_korean_then_english(page, *texts: str) -> None:
+    """Switch to Korean: the visible lesson panel says this run in Korean (`texts`); then back to English."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("한국어").check()
+    panel = page.locator(".your-run:visible").first
+    expect(panel).to_contain_text("내 실행 결과", timeout=10_000)
+    for text in texts:
+        expect(panel).to_contain_text(text)
+    page.get_by_label("English").check()
+    expect(panel).to_contain_text("Your run", timeout=10_000)
+
+
+def test_architectures_lenet_fixes_pieces_and_knn(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Architectures").click()
+    page.locator("#arch-model input").click()
+    page.get_by_role("option", name="LeNet-5 (1998), 1x32x32").click()
+    page.get_by_role("button", name="Show the layer table").click()
+    page.get_by_text("60,850", exact=False).first.wait_for(timeout=RUN)
+    page.get_by_text("takes only 1x32x32 inputs", exact=False).wait_for(timeout=10_000)
+
+    set_number(page, "shift-epochs", 1)
+    page.get_by_role("button", name="Run with the fixes", exact=False).click()
+    page.get_by_text("Worst / mean accuracy over shifts", exact=False).wait_for(timeout=RUN)
+    expect(page.locator("#mlp-weights img")).to_be_visible()
+
+    set_number(page, "pieces-seeds", 1)
+    set_number(page, "pieces-epochs", 1)
+    page.get_by_label("ReLU vs tanh").check()
+    page.get_by_role("button", name="Train both variants", exact=False).click()
+    expect(page.locator("#pieces-table")).to_contain_text("tanh", timeout=RUN)
+    expect(page.locator(".your-run:visible").first).to_contain_text("One seed shows no spread")
+
+    page.get_by_role("button", name="Store and search", exact=False).click()
+    expect(page.locator("#knn-table")).to_contain_text("1-NN on pixels: accuracy", timeout=RUN)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "architectures-experiments.png"), full_page=True)
+    in_korean_then_english(page, "원본 픽셀에서", "textures (벽돌, 잔디, 자갈 사진)")
+    assert page.errors == []
+
+
+def test_distill_selftrain_and_augment_experiments(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Distill").click()
+    page.get_by_role("button", name="Open up one KD run", exact=False).click()
+    page.get_by_text("the soft term's gradient fell", exact=False).wait_for(timeout=RUN)
+    expect(page.locator("#kd-outputs img")).to_be_visible(timeout=10_000)
+    in_korean_then_english(page, "소프트 예측")
+
+    page.get_by_role("tab", name="Self-train").click()
+    page.get_by_label("hard vs soft pseudo-labels").check()
+    set_number(page, "ablate-seeds", 1)
+    page.get_by_role("button", name="Run both variants", exact=False).click()
+    expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
+    in_korean_then_english(page, "소프트 의사 레이블")
+
+    page.get_by_role("tab", name="Augment").click()
+    page.get_by_text("CutMix and MixUp up close", exact=False).click()
+    page.get_by_role("button", name="Mix the two images").click()
+    expect(page.locator("#mix-table")).to_contain_text("λ after clipping", timeout=RUN)
+    set_number(page, "mix-epochs", 1)
+    page.get_by_role("button", name="Train with and without", exact=False).click()
+    page.get_by_text("with CutMix (", exact=False).first.wait_for(timeout=RUN)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "augment-cutmix.png"), full_page=True)
+    in_korean_then_english(page, "CutMix 사용")
+    assert page.errors == []
