@@ -46,8 +46,8 @@ def test_a_korean_workspace_gets_korean_results_and_its_run_in_the_lesson():
     assert "파라미터 수 **62,378,344**" in text and "지연 시간" in text
     assert "**58,631,144**" in text and "**94%**" in text  # AlexNet's FC layers: where the parameters are
 
-    table, text = layer_table("lenet5", 224, ws)
-    assert table.iloc[-1, 4] == 60_850 and "1x32x32 입력만" in text
+    styled, text = last(layer_table("lenet5", 224, ws))
+    assert styled.data.iloc[-1, 4] == 60_850 and "1x32x32 입력만" in text
 
 
 def test_alexnet_pieces_fill_a_session_table_that_grows():
