@@ -400,3 +400,25 @@ def test_robustness_says_how_often_the_top1_survives_the_samples(cat, coffee):
     coffee_label = classifier.top_k(classifier.probabilities([coffee])[0], 1)[0][0]
     assert [name for name, _ in mixed["samples"][0].mix] == [label.split(",")[0], coffee_label.split(",")[0]]
     assert 0 <= mixed["kept"] <= 2 and 0 <= mixed["mean"] <= 1
+
+
+def test_capped_crops_draw_the_same_crops_at_a_bounded_size():
+    """Issue 18.1: a spec's 4096 px crop (allowed) is made at most `side` px for training and the preview; the
+    crops drawn are the same (the same seed gives the same picture, only smaller); other ops are untouched."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from cvdemo.augment import build_pipeline
+
+    spec = {"ops": [{"op": "crop", "size": [4096, 2048], "scale": [0.3, 0.6]}, {"op": "hflip", "p": 0.5}]}
+    pipeline = build_pipeline(spec)
+    capped = pipeline.capped(448)
+    assert capped.spec["ops"][0]["size"] == [448, 224] and capped.spec["ops"][1] == pipeline.spec["ops"][1]
+    assert pipeline.spec["ops"][0]["size"] == [4096, 2048]  # the original is unchanged
+    assert build_pipeline({"ops": [{"op": "crop"}]}).capped(448) == build_pipeline({"ops": [{"op": "crop"}]})
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8))
+    small = capped(image, torch.Generator().manual_seed(3))
+    big = pipeline(image, torch.Generator().manual_seed(3))
+    assert small.size == (224, 448) and big.size == (2048, 4096)
+    assert np.abs(np.asarray(big.resize(small.size, Image.BILINEAR), float) - np.asarray(small, float)).mean() < 8

@@ -1,10 +1,11 @@
 """Issue 18: what a public Space gets from hostile traffic is refused clearly (a message that names the problem,
 never Gradio's bare error or the app's "something went wrong"), through a real server and raw API calls."""
 import json
+import sys
 import time
-import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
@@ -12,38 +13,8 @@ from PIL import Image
 
 from cvdemo.ui.session import Workspace
 
-GENERIC = ("Something went wrong", "has not enabled verbose error reporting")
-
-
-class Call:
-    """One job through Gradio's REST queue, with JSON a client library would not send (NaN, a bare URL string) and
-    any session hash: `submit` queues it, `events` reads its stream ("generating", "complete", "error" with their
-    payloads), `close` hangs up as a client that went away does."""
-
-    def __init__(self, server: str, api: str, data: list, session: str | None = None) -> None:
-        body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
-        request = urllib.request.Request(f"{server}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-        event = json.load(urllib.request.urlopen(request, timeout=60))["event_id"]
-        self.stream = urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event}", timeout=300)
-
-    def events(self):
-        kind = None
-        for line in self.stream:
-            line = line.decode().strip()
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind != "heartbeat":
-                yield kind, json.loads(line[6:])
-                if kind in ("complete", "error"):
-                    return
-
-    def result(self) -> tuple[str, dict | list | None]:
-        *_, last = self.events()
-        self.close()
-        return last
-
-    def close(self) -> None:
-        self.stream.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from attack import GENERIC, Call  # noqa: E402 - the harness's raw client and bare errors (scripts/attack.py)
 
 
 def raw_call(server: str, api: str, data: list, session: str | None = None) -> tuple[str, dict | list | None]:

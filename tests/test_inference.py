@@ -140,3 +140,26 @@ def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_las
     assert not any(t.is_alive() for t in threads)
     assert fake_loading.built == ["fast", "slow"]  # built once; the other two requests got the same one
     assert len({id(r) for r in results}) == 1 and inference._name_locks == {}
+
+
+def test_features_of_drawn_images_hold_one_full_size_image_at_a_time():
+    """Issue 18.1: extract_features takes a generator (a probe's augmented copies, a 4096 px crop each) and
+    shrinks each image to the model's input as it comes: the earlier full-size images are freed, and the features
+    are those of the same images given as a list."""
+    import weakref
+
+    from cvdemo.inference import extract_features
+
+    made: list[weakref.ref] = []
+
+    def drawn():
+        for i in range(40):
+            assert sum(ref() is not None for ref in made) <= 1  # only the one just yielded may still be held
+            image = Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90))
+            made.append(weakref.ref(image))
+            yield image
+            del image
+
+    streamed = extract_features(drawn())
+    again = extract_features([Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90)) for i in range(40)])
+    assert streamed.shape == (40, again.shape[1]) and np.allclose(streamed, again, atol=1e-5)

@@ -22,7 +22,7 @@ from .session import Workspace
 
 SLOTS = 4                  # classes that can be filled by upload/webcam in the page (more: use a zip)
 SOURCES = ("builtin", "zip", "files")  # the dataset's source: a built-in set, a zip, images per class (slots)
-TRAINING = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
+SETTINGS = ("epochs", "batch_size", "lr", "weight_decay")  # the settings transfer.DEFAULTS gives per mode
 
 
 @user_errors
@@ -190,7 +190,7 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
 
 def mode_defaults(mode: str) -> tuple:
     """The training settings' values for `mode` (transfer.DEFAULTS)."""
-    return tuple(DEFAULTS[mode][key] for key in TRAINING)
+    return tuple(DEFAULTS[mode][key] for key in SETTINGS)
 
 
 @user_errors
