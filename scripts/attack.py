@@ -226,6 +226,15 @@ def load_zip(client: Client, path: str):
                           api_name="/load_dataset")
 
 
+def visit(url: str, path: str):
+    """A user who loads a zip and leaves (closes the page)."""
+    client = Client(url, verbose=False)
+    try:
+        return load_zip(client, path)
+    finally:
+        client.close()
+
+
 TRAIN = ["tf_efficientnet_lite0", "probe", False, 3, 16, 0.01, 0.0, 0.2, 0, False, ""]
 
 
@@ -306,7 +315,7 @@ def broken_tiffs(url: str, work: Path, out: Outcomes) -> None:
     path = zip_file(work, "tiffs.zip", {f"{c}/{i}.tif": broken_tiff(i) for c in ("a", "b") for i in range(12)})
     for session in range(3):
         out.client(f"/load_dataset tiffs.zip ({Path(path).stat().st_size // 1024} KB), session {session + 1}",
-                   lambda: load_zip(Client(url, verbose=False), path))
+                   lambda: visit(url, path))
 
 
 def many_pngs(url: str, work: Path, out: Outcomes) -> None:
@@ -316,23 +325,21 @@ def many_pngs(url: str, work: Path, out: Outcomes) -> None:
     path = zip_file(work, "flat.zip", flat)
     for session in range(3):
         out.client(f"/load_dataset flat.zip ({Path(path).stat().st_size // 1024} KB), session {session + 1}",
-                   lambda: load_zip(Client(url, verbose=False), path))
+                   lambda: visit(url, path))
 
 
 def jpeg_scans(url: str, work: Path, out: Outcomes) -> None:
     """Issue 18.5: a zip of small JPEGs with 2,000 repeated scans each (members under 1 MiB)."""
     members = {f"{c}/{i}.jpg": repeated_scans(2000) for c in ("a", "b") for i in range(6)}
     path = zip_file(work, "scans.zip", members, zipfile.ZIP_STORED)  # stored: no ratio to refuse it by
-    out.client(f"/load_dataset scans.zip ({Path(path).stat().st_size // 1024} KB)",
-               lambda: load_zip(Client(url, verbose=False), path))
+    out.client(f"/load_dataset scans.zip ({Path(path).stat().st_size // 1024} KB)", lambda: visit(url, path))
 
 
 def markup_names(url: str, work: Path, out: Outcomes) -> None:
     """Issue 18.7: class folders named with markup."""
     names = ["<img src=x onerror=alert(1)>", "<b>bold", "$$x$$"]
     members = {f"{name}/{i}.png": noise_png(7 * k + i) for k, name in enumerate(names) for i in range(5)}
-    text = out.client("/load_dataset markup.zip", lambda: load_zip(Client(url, verbose=False),
-                                                                   zip_file(work, "markup.zip", members)))
+    text = out.client("/load_dataset markup.zip", lambda: visit(url, zip_file(work, "markup.zip", members)))
     out.check(text is not None and "<img" not in text and "<b>" not in text, "the names are escaped")
 
 
@@ -386,6 +393,20 @@ ATTACKS = {"hostile images": hostile_images, "zip slip": zip_slip, "big crop spe
            "URLs and paths": urls, "emoji export": emoji_export}
 
 
+def warm_up(url: str, work: Path, pid: int) -> None:
+    """What the first users do (the first training, augmentation and dataset load of a process build caches and
+    load libraries): done before the attacks, so that an attack is not charged for them."""
+    client = Client(url, verbose=False)
+    load_zip(client, zip_file(work, "warm.zip", two_classes()))
+    client.predict(*TRAIN, api_name="/train")
+    client.predict(*TRAIN[:-2], True, json.dumps({"ops": [{"op": "crop"}]}), api_name="/train")
+    client.predict(handle_file(PHOTOS[1]), '{"ops": [{"op": "crop"}]}', 16, 0, None, api_name="/augment")
+    client.predict("small_alexnet", 1, api_name="/train_classic")
+    client.predict(["0.9"], ["4"], 3, 30, "mlp", False, api_name="/distill_sweep")
+    client.close()
+    print(f"warmed up: RSS {memory(pid)['VmRSS']} MiB", flush=True)
+
+
 def group(rows: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
     """Outcomes with the same kind and text, together (a flood's 60 identical refusals are one line)."""
     groups: dict[tuple[str, str], list[str]] = {}
@@ -407,6 +428,7 @@ def main() -> int:
     tmp.mkdir()
     proc, url = start_server(work / "app.log", GRADIO_TEMP_DIR=str(uploads), TMPDIR=str(tmp), CVDEMO_CACHE=str(cache))
     print(f"server {url} (pid {proc.pid}); log {work / 'app.log'}; cache {cache}")
+    warm_up(url, work, proc.pid)
     innocent, sampler = Innocent(url), Sampler(proc.pid)
     innocent.start()
     sampler.start()

@@ -5,6 +5,8 @@ closed or its API client gone: Gradio's unload event), its run stops and its dat
 go at once (`release`); Gradio drops the Workspace itself an hour later, or after SESSION_TTL idle seconds."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import shutil
 import tempfile
 import threading
@@ -25,6 +27,10 @@ SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
 MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
 MAX_SHOTS = 40           # webcam shots kept per session (all class slots together)
 ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
+try:
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
 
 
 class Workspace:
@@ -112,6 +118,9 @@ class Workspace:
         self.dataset = self.result = self.selftrain = None
         self.shots.clear()
         self.close()
+        gc.collect()
+        if _malloc_trim is not None:  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
+            _malloc_trim(0)
 
     def add_shot(self, slot: int, image) -> int:
         """Keep a webcam shot (already through the image door) for a class slot; returns the session's count."""
