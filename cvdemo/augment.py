@@ -57,6 +57,7 @@ Training::
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -708,6 +709,17 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"build_pipeline({self.to_json()})"
+
+    def capped(self, side: int) -> Pipeline:
+        """This pipeline with each crop's output at most `side` pixels on its longer side (aspect kept), drawing the
+        same crops: for a model that shrinks its input to about `side` anyway (training, the preview), the same
+        augmentation at a bounded cost (a spec's 4096 px crop would make 50 MB images)."""
+        ops = copy.deepcopy(list(self.ops))
+        for op in ops:
+            if isinstance(op, Crop) and op.values["size"] and max(op.values["size"]) > side:
+                h, w = op.values["size"]
+                op.values["size"] = [max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w)))]
+        return Pipeline(ops)
 
     @property
     def mixes(self) -> bool:

@@ -8,11 +8,13 @@ in static int8 instead (`cvdemo.quantize`, only on a CPU with VNNI). On a GPU th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -302,13 +304,15 @@ def get_classifier(model: str | None = None) -> Classifier:
                 del _name_locks[name]
 
 
-def extract_features(images_: list[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:
+def extract_features(images_: Iterable[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:
     """Pooled backbone features (N, D) of RGB images, preprocessed exactly as for classification: what linear
-    probes and the photo self-training heads train on (onnxruntime on a CPU), `batch_size` images at a time."""
+    probes and the photo self-training heads train on (onnxruntime on a CPU), `batch_size` images at a time.
+    `images_` may be a generator: each image is preprocessed (shrunk to the model's input) as it comes, so at most
+    one full-size image is held at a time."""
     classifier = get_classifier(model)
-    return np.concatenate([
-        classifier.features(np.concatenate([classifier.preprocess(im) for im in images_[start:start + batch_size]]))
-        for start in range(0, len(images_), batch_size)])
+    arrays = (classifier.preprocess(im) for im in images_)
+    return np.concatenate([classifier.features(np.concatenate(batch))
+                           for batch in iter(lambda: list(itertools.islice(arrays, batch_size)), [])])
 
 
 def classify(image, model: str | None = None, top_k: int = 5) -> list[tuple[str, float]]:

@@ -195,7 +195,14 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
         notes.append(Note(f"Batch size {config.batch_size} lowered to {CPU_MAX_BATCH} to fit in memory on a CPU.",
                           "transfer.batch_lowered", batch=config.batch_size, limit=CPU_MAX_BATCH))
         config = dataclasses.replace(config, batch_size=CPU_MAX_BATCH)
+    base = get_classifier(arch)  # preprocessing (and the frozen backbone for the probe)
     pipeline = build_pipeline(augment) if augment else None
+    side = 2 * max(base.input_size)  # the model shrinks every image to about its input: larger crops only cost
+    if pipeline is not None and pipeline.capped(side) != pipeline:
+        notes.append(Note(f"Crops larger than {side} px were made {side} px (the model sees {max(base.input_size)} "
+                          "px): the same crops at a bounded cost.", "transfer.crop_capped", side=side,
+                          input=max(base.input_size)))
+        pipeline = pipeline.capped(side)
     start = time.perf_counter()
     train, val = split(dataset, val_fraction, seed=config.seed)
     n = len(dataset.classes)
@@ -209,14 +216,14 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
                               "was applied). Fine-tune to train with it.", "transfer.mix_not_in_probe", mixers=mixers))
         else:  # fit calls mix(x, y) on every training batch
             mix = partial(pipeline.mix_batch, num_classes=n, generator=torch.Generator().manual_seed(config.seed))
-    base = get_classifier(arch)  # preprocessing (and the frozen backbone for the probe)
     if mode == "probe":
-        images, labels = list(train.images), list(train.labels)
-        if pipeline is not None:
+        x_train, labels = cached_features(train.images, arch), list(train.labels)
+        if pipeline is not None:  # each copy featurised as it is drawn: one augmented image in memory at a time
             generator = torch.Generator().manual_seed(config.seed)
-            images += [pipeline(im, generator) for im in train.images for _ in range(copies)]
+            views = (pipeline(im, generator) for im in train.images for _ in range(copies))
+            x_train = np.concatenate([x_train, extract_features(views, arch)])
             labels += [label for label in train.labels for _ in range(copies)]
-        x_train, x_val = cached_features(images, arch), cached_features(val.images, arch)
+        x_val = cached_features(val.images, arch)
         with seeded(config.seed):  # the new head: the same for the same seed
             net = ProbeNet(x_train.shape[1], n)
         train_set = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.tensor(labels))

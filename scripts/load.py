@@ -44,12 +44,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port, offline; returns it and its URL once it answers."""
+def start_server(log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free loopback port, offline (`env`: more environment variables); returns it and its
+    URL once it answers."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_TEMP_DIR": tempfile.mkdtemp(prefix="cvdemo-load-")}
+           "GRADIO_TEMP_DIR": tempfile.mkdtemp(prefix="cvdemo-load-"), **env}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

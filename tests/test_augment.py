@@ -426,3 +426,25 @@ def test_mix_up_close_shows_the_box_the_clipped_lambda_and_the_two_classes(cat, 
             [s["lam"], 1 - s["lam"]])
     with pytest.raises(LimitError):
         mix_up_close(cat, coffee, classifier, "crop")
+
+
+def test_capped_crops_draw_the_same_crops_at_a_bounded_size():
+    """Issue 18.1: a spec's 4096 px crop (allowed) is made at most `side` px for training and the preview; the
+    crops drawn are the same (the same seed gives the same picture, only smaller); other ops are untouched."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from cvdemo.augment import build_pipeline
+
+    spec = {"ops": [{"op": "crop", "size": [4096, 2048], "scale": [0.3, 0.6]}, {"op": "hflip", "p": 0.5}]}
+    pipeline = build_pipeline(spec)
+    capped = pipeline.capped(448)
+    assert capped.spec["ops"][0]["size"] == [448, 224] and capped.spec["ops"][1] == pipeline.spec["ops"][1]
+    assert pipeline.spec["ops"][0]["size"] == [4096, 2048]  # the original is unchanged
+    assert build_pipeline({"ops": [{"op": "crop"}]}).capped(448) == build_pipeline({"ops": [{"op": "crop"}]})
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8))
+    small = capped(image, torch.Generator().manual_seed(3))
+    big = pipeline(image, torch.Generator().manual_seed(3))
+    assert small.size == (224, 448) and big.size == (2048, 4096)
+    assert np.abs(np.asarray(big.resize(small.size, Image.BILINEAR), float) - np.asarray(small, float)).mean() < 8

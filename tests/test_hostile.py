@@ -1,49 +1,20 @@
 """Issue 18: what a public Space gets from hostile traffic is refused clearly (a message that names the problem,
 never Gradio's bare error or the app's "something went wrong"), through a real server and raw API calls."""
 import json
+import sys
 import time
-import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from PIL import Image
 
 from cvdemo.ui.session import Workspace
 
-GENERIC = ("Something went wrong", "has not enabled verbose error reporting")
-
-
-class Call:
-    """One job through Gradio's REST queue, with JSON a client library would not send (NaN, a bare URL string) and
-    any session hash: `submit` queues it, `events` reads its stream ("generating", "complete", "error" with their
-    payloads), `close` hangs up as a client that went away does."""
-
-    def __init__(self, server: str, api: str, data: list, session: str | None = None) -> None:
-        body = json.dumps({"data": data, **({"session_hash": session} if session else {})}).encode()
-        request = urllib.request.Request(f"{server}gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-        event = json.load(urllib.request.urlopen(request, timeout=60))["event_id"]
-        self.stream = urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event}", timeout=300)
-
-    def events(self):
-        kind = None
-        for line in self.stream:
-            line = line.decode().strip()
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind != "heartbeat":
-                yield kind, json.loads(line[6:])
-                if kind in ("complete", "error"):
-                    return
-
-    def result(self) -> tuple[str, dict | list | None]:
-        *_, last = self.events()
-        self.close()
-        return last
-
-    def close(self) -> None:
-        self.stream.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from attack import GENERIC, Call  # noqa: E402 - the harness's raw client and bare errors (scripts/attack.py)
 
 
 def raw_call(server: str, api: str, data: list, session: str | None = None) -> tuple[str, dict | list | None]:
@@ -145,8 +116,6 @@ def test_classification_never_waits_behind_training_and_abandoned_jobs_are_dropp
     """Issue 18.2: a training job runs, and sessions without number flood the training endpoints with more jobs
     than the app's whole queue holds. A few wait, the rest are refused at once saying so, and /classify still
     answers. When their clients hang up, the jobs are dropped (within seconds): a fresh job then runs."""
-    from gradio_client import handle_file
-
     from cvdemo.ui import QUEUE_SIZE
     from cvdemo.ui.common import TRAINING
 
@@ -183,3 +152,49 @@ def test_the_gate_takes_one_job_per_session_and_a_bounded_line():
         with pytest.raises(LimitError, match="2 training jobs are already waiting"):
             gate.ticket(sessions[3]).__enter__()
     assert gate.running == 0 and gate.queue == [] and gate.holders == set()
+
+
+def test_webcam_shots_pass_the_image_door_and_a_session_keeps_a_bounded_number(tmp_path):
+    """Issue 18.4: "Add shot" reads the shot through cvdemo.images (allowed formats, the pixel limit) and keeps it
+    shrunk as datasets keep images; a session keeps at most MAX_SHOTS."""
+    import gradio as gr
+
+    from attack import image_bytes, png_claiming
+    from cvdemo.ui.session import MAX_SHOTS
+    from cvdemo.ui.transfer import add_shot
+
+    ws, big = Workspace(), tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000), (9, 99, 199)).save(big)
+    add_shot(ws, str(big), 0)
+    assert max(ws.shots[0][0].size) <= 576
+    for name, data, words in (("huge.png", png_claiming(13_000, 13_000), "megapixels"),
+                              ("icon.ico", image_bytes("ICO"), "not an image in a supported format")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(gr.Error, match=words):
+            add_shot(ws, str(tmp_path / name), 1)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(small)
+    for _ in range(MAX_SHOTS - 1):
+        add_shot(ws, str(small), 2)
+    with pytest.raises(gr.Error, match=f"already has {MAX_SHOTS} webcam shots"):
+        add_shot(ws, str(small), 3)
+
+
+def test_a_session_whose_client_went_away_loses_its_data_and_files(server, tmp_path):
+    """Issue 18.4/18.6: when a session's client goes (its page closed: Gradio's unload), its dataset and files go
+    at once, not hours later."""
+    client = Client(server, verbose=False)
+    path = tmp_path / "d.zip"
+    zip_of(path, {"cat": [png(i) for i in range(5)], "dog": [png(i + 9) for i in range(5)]})
+    client.predict("zip", "textures", handle_file(str(path)), "", "", "", "", [], [], [], [],
+                   api_name="/load_dataset")
+    session = client.session_hash
+    assert raw_call(server, "train", TRAIN, session=session)[0] == "complete"  # the same session, by its hash
+    client.close()  # its heartbeat stops
+    deadline = time.monotonic() + 30
+    while True:
+        kind, payload = raw_call(server, "train", TRAIN, session=session)
+        if kind == "error" and "Load a dataset first" in payload["error"]:
+            break
+        assert time.monotonic() < deadline, payload
+        time.sleep(1)

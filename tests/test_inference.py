@@ -151,3 +151,26 @@ def test_onnx_features_equal_the_torch_backbone(examples):
     assert fast.shape == (1, 1280)
     assert np.abs(fast - eager).max() < 1e-3
     assert not classifier.model.training  # exporting the features must leave the model in eval mode
+
+
+def test_features_of_drawn_images_hold_one_full_size_image_at_a_time():
+    """Issue 18.1: extract_features takes a generator (a probe's augmented copies, a 4096 px crop each) and
+    shrinks each image to the model's input as it comes: the earlier full-size images are freed, and the features
+    are those of the same images given as a list."""
+    import weakref
+
+    from cvdemo.inference import extract_features
+
+    made: list[weakref.ref] = []
+
+    def drawn():
+        for i in range(40):
+            assert sum(ref() is not None for ref in made) <= 1  # only the one just yielded may still be held
+            image = Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90))
+            made.append(weakref.ref(image))
+            yield image
+            del image
+
+    streamed = extract_features(drawn())
+    again = extract_features([Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90)) for i in range(40)])
+    assert streamed.shape == (40, again.shape[1]) and np.allclose(streamed, again, atol=1e-5)

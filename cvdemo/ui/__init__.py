@@ -76,6 +76,15 @@ def build_demo() -> gr.Blocks:
         demo.load(set_language, [language, token, workspace],
                   [language, workspace, classify_model, distill_model, teacher, *panels], js=DETECT_JS,
                   api_visibility="private", queue=False)
+
+        def end_session(request: gr.Request) -> None:
+            """The page closed or the API client went away: the session's run and data go now (Workspace.release)."""
+            if request.session_hash in demo.state_holder:
+                state = demo.state_holder[request.session_hash]
+                if workspace._id in state:
+                    state[workspace._id].release()
+
+        demo.unload(end_session)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.

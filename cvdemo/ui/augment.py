@@ -34,7 +34,7 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
         raise LimitError(f"Number of samples must be from 1 to {MAX_SAMPLES}, got {k!r}", code="limit.samples")
     if not isinstance(seed, (int, float)) or not 0 <= int(seed) < 2**31:
         raise LimitError(f"Seed must be a whole number from 0 to {2**31 - 1}, got {seed!r}", code="limit.seed")
-    pipeline = build_pipeline(spec)
+    pipeline = build_pipeline(spec).capped(PREVIEW_SIDE)  # a sample is shown, not trained on: no bigger than that
     original, second = images.load_image(require(image)), None
     if mix_image is not None or pipeline.mixes:
         second = images.load_image(mix_image if mix_image is not None else images.sample_photos()[1])

@@ -1,9 +1,12 @@
 """Per-user workspace: the datasets, fine-tuned models and files of ONE browser session.
 
-Kept in a gr.State, so no other session can list, use or download them; its folder (for
-exports) is removed when the session ends (tab closed, or after SESSION_TTL idle seconds)."""
+Kept in a gr.State, so no other session can list, use or download them. When the session ends (its page
+closed or its API client gone: Gradio's unload event), its run stops and its data, models and folder (exports)
+go at once (`release`); Gradio drops the Workspace itself an hour later, or after SESSION_TTL idle seconds."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import secrets
 import shutil
 import tempfile
@@ -24,9 +27,15 @@ from .i18n import message_text, tr
 
 SESSION_TTL = 2 * 3600   # seconds a workspace lives after its last update
 MAX_SESSION_MODELS = 3   # fine-tuned models kept per session (oldest dropped)
+MAX_SHOTS = 40           # webcam shots kept per session (all class slots together)
 ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
 HANDOFF_SECONDS = 120    # a workspace handed to the next page (the language switch reloads) waits this long
 MAX_HANDOFFS = 256       # handed-off workspaces waiting at most (the oldest are closed)
+
+try:
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):  # not glibc
+    _malloc_trim = None
 
 
 class Workspace:
@@ -106,6 +115,26 @@ class Workspace:
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.models.clear()
+
+    def release(self) -> None:
+        """The session ended: its run stops after its current step, and its dataset, results, shots, models and
+        files go now (a page that comes back starts afresh)."""
+        self.stop.set()
+        self.dataset = self.result = self.selftrain = None
+        self.shots.clear()
+        self.close()
+        gc.collect()
+        if _malloc_trim is not None:  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
+            _malloc_trim(0)
+
+    def add_shot(self, slot: int, image) -> int:
+        """Keep a webcam shot (already through the image door) for a class slot; returns the session's count."""
+        count = sum(map(len, self.shots.values()))
+        if count >= MAX_SHOTS:
+            raise LimitError(f"This session already has {MAX_SHOTS} webcam shots, the limit; build the dataset "
+                             "with them, or upload images instead.", code="limit.shots", limit=MAX_SHOTS)
+        self.shots.setdefault(slot, []).append(image)
+        return count + 1
 
 
 def workspace_state() -> gr.State:

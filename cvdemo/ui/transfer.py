@@ -10,13 +10,13 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from .. import datasets, uploads
+from .. import datasets, images, uploads
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
 from ..transfer import DEFAULTS, scratch_comparison, scratch_config, transfer
-from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, Curve, File, Number, Slider, check_trainable, escape,
+from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, Curve, File, Number, RawImage, Slider, check_trainable, escape,
                      expected, finished, gated, heartbeat, left, model_choices, pyplot, skipped_text, throttle,
                      training_job, user_errors, working)
 from .i18n import _
@@ -77,10 +77,13 @@ def class_files(names, files, shots: dict[int, list]) -> tuple[dict[str, list], 
 
 @user_errors
 def add_shot(workspace: Workspace, shot, slot: int):
-    """Add a webcam shot to a class slot of this session."""
+    """Add a webcam shot to a class slot of this session: through the image door (formats, pixel limit), stored
+    shrunk as a dataset keeps its images, at most MAX_SHOTS per session."""
     if shot is None:
         raise LimitError("Take a webcam shot first.", code="dataset.no_shot")
-    workspace.shots.setdefault(int(slot), []).append(shot)
+    if int(slot) not in range(SLOTS):
+        raise LimitError(f"Slot must be from 1 to {SLOTS}.", code="limit.slot", limit=SLOTS)
+    workspace.add_shot(int(slot), uploads.shrink(images.load_image(shot)))
     return ", ".join(workspace.tr("transfer.shots", slot=i + 1, n=len(v)) for i, v in sorted(workspace.shots.items()))
 
 
@@ -269,7 +272,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                         files.append(File(label=f"{i + 1}. " + _("transfer.class_images"), file_count="multiple",
                                              type="filepath", scale=2, elem_id=f"class-files-{i}"))
                 with gr.Row():
-                    shot = gr.Image(sources=["webcam"], type="pil", label=_("transfer.shot"))
+                    shot = RawImage(sources=["webcam"], type="filepath", label=_("transfer.shot"))
                     with gr.Column():
                         slot = gr.Dropdown([(_("transfer.slot") + f" {i + 1}", i) for i in range(SLOTS)], value=0,
                                            label=_("transfer.add_to"))
