@@ -39,7 +39,7 @@ def in_korean_then_english(page, *texts: str) -> None:
     panel = page.locator(".your-run:visible").first
     expect(panel).to_contain_text("내 실행 결과", timeout=10_000)
     for text in texts:
-        expect(panel).to_contain_text(text)
+        expect(panel).to_contain_text(text, timeout=10_000)
     page.get_by_label("English").check()
     expect(panel).to_contain_text("Your run", timeout=10_000)
 
@@ -57,14 +57,14 @@ def test_architectures_lenet_fixes_pieces_and_knn(page):
     set_number(page, "shift-epochs", 1)
     page.get_by_role("button", name="Run with the fixes", exact=False).click()
     page.get_by_text("Worst / mean accuracy over shifts", exact=False).wait_for(timeout=RUN)
-    expect(page.locator("#mlp-weights img")).to_be_visible()
+    expect(page.locator("#mlp-weights img")).to_be_visible(timeout=10_000)
 
     set_number(page, "pieces-seeds", 1)
     set_number(page, "pieces-epochs", 1)
     page.get_by_label("ReLU vs tanh").check()
     page.get_by_role("button", name="Train both variants", exact=False).click()
     expect(page.locator("#pieces-table")).to_contain_text("tanh", timeout=RUN)
-    expect(page.locator(".your-run:visible").first).to_contain_text("One seed shows no spread")
+    expect(page.locator(".your-run:visible").first).to_contain_text("One seed shows no spread", timeout=10_000)
 
     page.get_by_role("button", name="Store and search", exact=False).click()
     expect(page.locator("#knn-table")).to_contain_text("1-NN on pixels: accuracy", timeout=RUN)
