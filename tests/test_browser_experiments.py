@@ -1,28 +1,8 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
 smallest setting, shows its result, and its "your run" follows the language switch. Two tests, one page."""
-import pytest
-
-from test_browser import BROWSER_ARGS, CHROMIUM, SHOTS  # (skips this module too when chromium is missing)
+from test_browser import SHOTS, page  # noqa: F401 (the page fixture; skips this module when chromium is missing)
 
 RUN = 180_000  # ms a run may take on a busy 2-core machine
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors
-        page.goto(server)
-        page.get_by_role("tab", name="Classify").wait_for(timeout=60_000)
-        yield page
-        browser.close()
 
 
 def set_number(page, elem_id: str, value: int) -> None:
