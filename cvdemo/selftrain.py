@@ -372,9 +372,8 @@ def ablation(factor: str = "noise", seeds: int = 3, rounds: int = 1, *, data: st
     then "done" (or "stopped", keeping the seeds both variants finished) with `result` = {"factor", "seeds",
     "rounds", "epochs", "labelled", "unlabeled", "variants": {code: {"rounds", "baseline", "final" (round 0's and
     the last round's held-out accuracy, per seed), "accepted", "precision", "params" (the last round's),
-    "baseline_mean",
-    "baseline_std", "final_mean", "final_std", "gain_mean", "gain_std" (final - baseline), "curve" (each round's
-    held-out accuracy, mean over seeds)}}}."""
+    "baseline_mean", "baseline_std", "final_mean", "final_std", "gain_mean", "gain_std" (final - baseline),
+    "curve" (each round's held-out accuracy, mean over seeds)}}}."""
     if factor not in ABLATIONS:
         raise LimitError(f"Unknown factor '{factor}'; choose one of {', '.join(ABLATIONS)}.", code="limit.factor",
                          name=factor, choices=", ".join(ABLATIONS))

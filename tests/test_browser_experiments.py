@@ -1,28 +1,8 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
 smallest setting, shows its result, and its "your run" follows the language switch. Two tests, one page."""
-import pytest
-
-from test_browser import BROWSER_ARGS, CHROMIUM, SHOTS  # (skips this module too when chromium is missing)
+from test_browser import SHOTS, page  # noqa: F401 (the page fixture; skips this module when chromium is missing)
 
 RUN = 180_000  # ms a run may take on a busy 2-core machine
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors
-        page.goto(server)
-        page.get_by_role("tab", name="Classify").wait_for(timeout=60_000)
-        yield page
-        browser.close()
 
 
 def set_number(page, elem_id: str, value: int) -> None:
@@ -39,7 +19,7 @@ def in_korean_then_english(page, *texts: str) -> None:
     panel = page.locator(".your-run:visible").first
     expect(panel).to_contain_text("내 실행 결과", timeout=10_000)
     for text in texts:
-        expect(panel).to_contain_text(text)
+        expect(panel).to_contain_text(text, timeout=10_000)
     page.get_by_label("English").check()
     expect(panel).to_contain_text("Your run", timeout=10_000)
 
@@ -57,14 +37,14 @@ def test_architectures_lenet_fixes_pieces_and_knn(page):
     set_number(page, "shift-epochs", 1)
     page.get_by_role("button", name="Run with the fixes", exact=False).click()
     page.get_by_text("Worst / mean accuracy over shifts", exact=False).wait_for(timeout=RUN)
-    expect(page.locator("#mlp-weights img")).to_be_visible()
+    expect(page.locator("#mlp-weights img")).to_be_visible(timeout=10_000)
 
     set_number(page, "pieces-seeds", 1)
     set_number(page, "pieces-epochs", 1)
     page.get_by_label("ReLU vs tanh").check()
     page.get_by_role("button", name="Train both variants", exact=False).click()
     expect(page.locator("#pieces-table")).to_contain_text("tanh", timeout=RUN)
-    expect(page.locator(".your-run:visible").first).to_contain_text("One seed shows no spread")
+    expect(page.locator(".your-run:visible").first).to_contain_text("One seed shows no spread", timeout=10_000)
 
     page.get_by_role("button", name="Store and search", exact=False).click()
     expect(page.locator("#knn-table")).to_contain_text("1-NN on pixels: accuracy", timeout=RUN)

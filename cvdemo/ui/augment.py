@@ -102,8 +102,8 @@ def mix_close(image, mix_image, op: str, alpha: float, seed: int, workspace: Wor
 @gated(TRAINING)
 def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspace):
     """The same small CNN on the digits with and without CutMix / MixUp: live curves, then what the run showed."""
-    mixed = Phrase("augment.run_mixed", op=MIXERS.get(op, op))
-    names = {"plain": workspace.tr("augment.run_plain"), "mixed": mixed.text(workspace.lang)}
+    mixed_name = Phrase("augment.run_mixed", op=MIXERS.get(op, op))
+    names = {"plain": workspace.tr("augment.run_plain"), "mixed": mixed_name.text(workspace.lang)}
     points: list[dict] = []
     with workspace.job() as stop, one_thread():
         yield workspace.tr("augment.mix_preparing"), None, gr.skip(), gr.skip()
@@ -119,7 +119,7 @@ def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspac
         yield workspace.tr("augment.mix_stopped"), gr.skip(), gr.skip(), gr.skip()
         return
     plain, mixed = runs["plain"], runs["mixed"]
-    numbers = {"op": mixed, "epochs": int(epochs), "plain": f"{plain['val_acc']:.1%}",
+    numbers = {"op": mixed_name, "epochs": int(epochs), "plain": f"{plain['val_acc']:.1%}",
                "mixed": f"{mixed['val_acc']:.1%}", "diff": f"{100 * (mixed['val_acc'] - plain['val_acc']):+.1f}",
                "plain_train": f"{plain['train_acc']:.1%}", "mixed_train": f"{mixed['train_acc']:.1%}",
                "seconds": f"{event.elapsed:.0f}", "seed": int(seed or 0)}

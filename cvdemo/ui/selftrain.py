@@ -186,6 +186,12 @@ def _pm(values: tuple[float, float], points: bool = False) -> str:
     return f"{100 * mean:+.1f} ± {100 * std:.1f}" if points else f"{mean:.1%} ± {std:.1%}"
 
 
+def _mean_precision(values: list[float | None]) -> str:
+    """The pseudo-labels' precision, mean over seeds ("-" where none was accepted)."""
+    known = [v for v in values if v is not None]
+    return f"{np.mean(known):.1%}" if known else "-"
+
+
 @user_errors
 @gated(TRAINING)
 def ablate(factor: str, seeds: int, workspace: Workspace):
@@ -212,7 +218,7 @@ def ablate(factor: str, seeds: int, workspace: Workspace):
                            tr("selftrain.col_final"): _pm((v["final_mean"], v["final_std"])),
                            tr("selftrain.col_gain"): _pm((v["gain_mean"], v["gain_std"]), points=True),
                            tr("selftrain.col_accepted"): round(float(np.mean(v["accepted"]))),
-                           tr("selftrain.col_precision"): f"{np.mean(v['precision']):.1%}",
+                           tr("selftrain.col_precision"): _mean_precision(v["precision"]),
                            tr("selftrain.col_params"): f"{v['params'][-1]:,}"} for code, v in variants.items()])
     (a, va), (b, vb) = variants.items()
     verdict = Phrase(VERDICTS[seed_verdict(va["gain"], vb["gain"])])
