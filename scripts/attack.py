@@ -330,7 +330,7 @@ def many_pngs(url: str, work: Path, out: Outcomes) -> None:
 
 def jpeg_scans(url: str, work: Path, out: Outcomes) -> None:
     """Issue 18.5: a zip of small JPEGs with 2,000 repeated scans each (members under 1 MiB)."""
-    members = {f"{c}/{i}.jpg": repeated_scans(2000) for c in ("a", "b") for i in range(6)}
+    members = {f"{c}/{i}.jpg": repeated_scans(2000, side=16) for c in ("a", "b") for i in range(6)}
     path = zip_file(work, "scans.zip", members, zipfile.ZIP_STORED)  # stored: no ratio to refuse it by
     out.client(f"/load_dataset scans.zip ({Path(path).stat().st_size // 1024} KB)", lambda: visit(url, path))
 
@@ -469,6 +469,8 @@ def main() -> int:
                 break
     finally:
         innocent.done.set()
+        innocent.join(timeout=60)
+        innocent.client.close()
         stop_server(proc)
     print("\nattack             result   RSS MiB start/peak/after  disk MiB before/after  slowest classify  "
           "seconds  requests")
