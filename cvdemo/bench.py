@@ -7,8 +7,8 @@
 
 `classify`: one model (default: the default model), batch 1: plain timm eager fp32 (timm transform + torch forward),
 the same with bf16 autocast, and cvdemo's fast path (fused PIL preprocessing + onnxruntime) in fp32 and in static int8
-(`cvdemo.quantize`), alternating call by call so all see the same load; then how far each lands from onnxruntime fp32
-on this photo. Ends with the line `ratio <eager/default path>` for the forward pass.
+(`cvdemo.quantize`), taking turns in blocks of 10 calls so all see the same load; then how far each lands from
+onnxruntime fp32 on this photo. Ends with the line `ratio <eager/default path>` for the forward pass.
 
 `features`: pooled features of texture patches in batches (the linear probe's work), fp32 vs int8: images/s.
 
@@ -40,9 +40,14 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+BLOCK = 10  # calls in a row per path before the next path's turn
+
+
 def bench_classify(runs: int, image_path: str | None, model: str | None = None) -> None:
     """Batch 1, one photo: timm eager fp32 (timm transform + torch forward), eager with bf16 autocast, and cvdemo's
-    fused preprocessing + onnxruntime in fp32 and in static int8, alternating call by call (the same load for all)."""
+    fused preprocessing + onnxruntime in fp32 and in static int8, taking turns in blocks of BLOCK calls (all see
+    the same load). Not call by call: then each runtime's thread pool goes cold or spins while the other runs, and
+    eager torch measured 35.9 ms against 16.0 ms alone on a quiet machine (docs/decisions.md, issues 13 and 16.1)."""
     import timm.data
 
     from .images import load_image, sample_photos
@@ -66,17 +71,14 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
     forwards = {"eager fp32": eager_forward, "eager bf16": lambda: eager_forward(True),
                 "onnxruntime fp32": lambda: fast["fp32"].logits(x_fast),
                 "onnxruntime int8": lambda: fast["int8"].logits(x_fast)}
-    for _ in range(10):  # warm-up
-        for forward in forwards.values():
-            forward()
-    pre: dict[str, list[float]] = {"timm": [], "cvdemo": []}
-    fwd: dict[str, list[float]] = {k: [] for k in forwards}
-    for _ in range(runs):
-        pre["timm"].append(timed(lambda: transform(image)))
-        pre["cvdemo"].append(timed(lambda: fast["fp32"].preprocess(image)))
-        for key, forward in forwards.items():
-            fwd[key].append(timed(forward))
-    med = {k: p50_ms(v) for k, v in {**pre, **fwd}.items()}
+    calls = {"timm": lambda: transform(image), "cvdemo": lambda: fast["fp32"].preprocess(image), **forwards}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for round_ in range(-1, max(1, runs // BLOCK)):  # round -1: warm-up, not counted
+        for key, call in calls.items():
+            block = [timed(call) for _ in range(BLOCK)]
+            if round_ >= 0:
+                times[key] += block
+    med = {k: p50_ms(v) for k, v in times.items()}
     default_key = f"onnxruntime {default}"
     print(f"model {name}, image {image.size[0]}x{image.size[1]}, {runs} runs, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f}, CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, default path {default_key}" + (f" ({note})" if note else ""))

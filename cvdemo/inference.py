@@ -169,9 +169,8 @@ class Classifier:
         """The static int8 model (`cvdemo.quantize`), built once, calibrated on `quantize.calibration_images()`
         preprocessed exactly as for inference."""
         def build(path: Path) -> None:
-            images_ = quantize.calibration_images()
-            batches = [np.concatenate([self.preprocess(im) for im in images_[i:i + 8]]) for i in range(0, len(images_), 8)]
-            quantize.quantize(self._export_onnx(self.model, "fp32"), path, batches)
+            calibration = np.concatenate([self.preprocess(im) for im in quantize.calibration_images()])
+            quantize.quantize(self._export_onnx(self.model, "fp32"), path, calibration)
 
         return self._runtime_file(quantize.RECIPE, build)
 

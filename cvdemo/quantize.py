@@ -69,12 +69,14 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def quantize(fp32: Path, path: Path, batches: list[np.ndarray]) -> Path:
+def quantize(fp32: Path, path: Path, images: np.ndarray) -> Path:
     """Build the int8 model of the fp32 ONNX `fp32` (`export.export_onnx`: logits, fixed pads) at `path` (written
-    atomically); `batches` are calibration images preprocessed as for inference, (N, 3, H, W) each."""
+    atomically); `images` are the calibration images preprocessed as for inference, (N, 3, H, W)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    batches = [images[i:i + 8] for i in range(0, len(images), 8)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -111,7 +113,7 @@ def _correct_biases(model, float_model, batches: list[np.ndarray]) -> None:
     made_by = {out: node for node in model.graph.node for out in node.output}
     float_weights = {n.name: n.input[1] for n in float_model.graph.node if n.op_type == "Conv"}
     float_init = {i.name: i for i in float_model.graph.initializer}
-    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.name in float_weights]
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.name in float_weights and len(n.input) == 3]
     inputs = list(dict.fromkeys(n.input[0] for n in convs))
     probe = copy.deepcopy(model)
     del probe.graph.output[:]
@@ -119,10 +121,10 @@ def _correct_biases(model, float_model, batches: list[np.ndarray]) -> None:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the QDQ arithmetic as written
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    means = dict.fromkeys(inputs, 0.0)
+    means, count = dict.fromkeys(inputs, 0.0), sum(map(len, batches))
     for batch in batches:
         for name, value in zip(inputs, session.run(None, {"input": batch})):
-            means[name] = means[name] + value.mean(axis=(0, 2, 3)) / len(batches)
+            means[name] = means[name] + value.mean(axis=(2, 3)).sum(0) / count
 
     def array(name):
         return numpy_helper.to_array(init[name])
