@@ -362,7 +362,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         with gr.Column(scale=1):
             piece = gr.Radio(PIECES, value="norm", label=_("architectures.piece"))
             piece_seeds = Slider(1, lessons.MAX_PIECE_SEEDS, 3, step=1, label=_("architectures.seeds"),
-                                    elem_id="pieces-seeds")
+                                 elem_id="pieces-seeds")
             piece_epochs = Slider(1, 10, 3, step=1, label=_("app.epochs"), elem_id="pieces-epochs")
             with gr.Row():
                 piece_run = gr.Button(_("architectures.pieces_run"), variant="primary")

@@ -240,7 +240,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                           value="builtin", label=_("selftrain.source"))
         builtin = gr.Dropdown(list(datasets.BUILTIN), value="digits", label=_("selftrain.builtin"))
         fraction = Slider(0.02, 0.5, 0.05, step=0.01, label=_("selftrain.fraction"),
-                             info=_("selftrain.fraction_info"))
+                          info=_("selftrain.fraction_info"))
         zip_file = File(label=_("selftrain.zip"), file_types=[".zip"], type="filepath", elem_id="selftrain-zip")
     gr.Markdown(_("selftrain.step_run"))
     with gr.Row():
