@@ -1,6 +1,7 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
 smallest setting, shows its result, and its "your run" follows the language switch. Two tests, one page."""
-from test_browser import SHOTS, page  # noqa: F401 (the page fixture; skips this module when chromium is missing)
+from test_browser import SHOTS, fresh, page  # noqa: F401 (the page fixtures: a newly loaded page per test; skip
+#                                                  this module when chromium is missing)
 
 RUN = 180_000  # ms a run may take on a busy 2-core machine
 
@@ -11,17 +12,23 @@ def set_number(page, elem_id: str, value: int) -> None:
     box.press("Enter")
 
 
-def in_korean_then_english(page, *texts: str) -> None:
-    """Switch to Korean: the visible lesson panel says this run in Korean (`texts`); then back to English."""
+TABS = {"Architectures": "아키텍처", "Distill": "지식 증류", "Self-train": "자기 학습", "Augment": "데이터 증강"}
+
+
+def in_korean_then_english(page, tab: str, *texts: str) -> None:
+    """Switch to Korean (the page reloads, the session's work kept): `tab`'s lesson panel says this run in Korean
+    (`texts`); then back to English."""
     from playwright.sync_api import expect
 
     page.get_by_label("한국어").check()
+    page.get_by_role("tab", name=TABS[tab]).click(timeout=60_000)
     panel = page.locator(".your-run:visible").first
-    expect(panel).to_contain_text("내 실행 결과", timeout=10_000)
+    expect(panel).to_contain_text("내 실행 결과", timeout=30_000)
     for text in texts:
         expect(panel).to_contain_text(text, timeout=10_000)
     page.get_by_label("English").check()
-    expect(panel).to_contain_text("Your run", timeout=10_000)
+    page.get_by_role("tab", name=tab).click(timeout=60_000)
+    expect(panel).to_contain_text("Your run", timeout=30_000)
 
 
 def test_architectures_lenet_fixes_pieces_and_knn(page):
@@ -50,7 +57,7 @@ def test_architectures_lenet_fixes_pieces_and_knn(page):
     expect(page.locator("#knn-table")).to_contain_text("1-NN on pixels: accuracy", timeout=RUN)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "architectures-experiments.png"), full_page=True)
-    in_korean_then_english(page, "원본 픽셀에서", "textures (벽돌, 잔디, 자갈 사진)")
+    in_korean_then_english(page, "Architectures", "원본 픽셀에서", "textures (벽돌, 잔디, 자갈 사진)")
     assert page.errors == []
 
 
@@ -61,14 +68,14 @@ def test_distill_selftrain_and_augment_experiments(page):
     page.get_by_role("button", name="Open up one KD run", exact=False).click()
     page.get_by_text("the soft term's gradient fell", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#kd-outputs img")).to_be_visible(timeout=10_000)
-    in_korean_then_english(page, "소프트 예측")
+    in_korean_then_english(page, "Distill", "소프트 예측")
 
     page.get_by_role("tab", name="Self-train").click()
     page.get_by_label("hard vs soft pseudo-labels").check()
     set_number(page, "ablate-seeds", 1)
     page.get_by_role("button", name="Run both variants", exact=False).click()
     expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
-    in_korean_then_english(page, "소프트 의사 레이블")
+    in_korean_then_english(page, "Self-train", "소프트 의사 레이블")
 
     page.get_by_role("tab", name="Augment").click()
     page.get_by_text("CutMix and MixUp up close", exact=False).click()
@@ -79,5 +86,5 @@ def test_distill_selftrain_and_augment_experiments(page):
     page.get_by_text("with CutMix (", exact=False).first.wait_for(timeout=RUN)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "augment-cutmix.png"), full_page=True)
-    in_korean_then_english(page, "CutMix 사용")
+    in_korean_then_english(page, "Augment", "CutMix 사용")
     assert page.errors == []
