@@ -1,5 +1,6 @@
 """Distilling a user's classifier into a small image student (cvdemo.distill.image_students): a Transfer model,
 an ImageNet teacher label-free, timm and pretrained students each at its own input size, reproducible by seed."""
+import html
 import json
 import re
 
@@ -176,6 +177,7 @@ def test_a_fine_tuned_lite2_teaches_a_pretrained_lite0_each_at_its_own_input_siz
     monkeypatch.setattr(d.image_students, "LATENCY_WARMUP", 1)
     *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "tf_efficientnet_lite0", ui.TRANSFER, True)
     status, _, report, lesson, name, _ = last
+    report = html.unescape(report)  # names reach the Markdown escaped; the page shows them as they are
     student = ws.models[name]
     assert student.input_size == (224, 224) and student.labels == ["brick", "grass", "gravel"]
     assert "| Teacher: tf_efficientnet_lite2 (probe, 3 classes) (260 px) |" in report
