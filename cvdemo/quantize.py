@@ -29,7 +29,7 @@ RECIPE = "int8-v1"  # part of the cache key: a change to the recipe builds new f
 # How often this recipe keeps fp32's top-1 class: `python scripts/agreement.py` on its 330 natural images (photos,
 # LFW faces, texture tiles; docs/decisions.md, issue 16.1). int8 is a model's default only from MIN_AGREEMENT up.
 AGREEMENT_IMAGES = 330
-AGREEMENT = {"tf_efficientnet_lite0": 271 / 330, "tf_efficientnet_lite1": 257 / 330, "tf_efficientnet_lite2": 260 / 330}
+AGREEMENT = {"tf_efficientnet_lite0": 271 / 330, "tf_efficientnet_lite1": 250 / 330, "tf_efficientnet_lite2": 262 / 330}
 MIN_AGREEMENT = 0.99
 # The calibration photos (package, path inside it): none of them is in scripts/agreement.py's measuring set.
 CALIBRATION = (("skimage", "data/astronaut.png"), ("skimage", "data/hubble_deep_field.jpg"),
