@@ -71,6 +71,7 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
     forwards = {"eager fp32": eager_forward, "eager bf16": lambda: eager_forward(True),
                 "onnxruntime fp32": lambda: fast["fp32"].logits(x_fast),
                 "onnxruntime int8": lambda: fast["int8"].logits(x_fast)}
+    load = os.getloadavg()[0]  # as the timing starts
     calls = {"timm": lambda: transform(image), "cvdemo": lambda: fast["fp32"].preprocess(image), **forwards}
     times: dict[str, list[float]] = {k: [] for k in calls}
     for round_ in range(-1, max(1, runs // BLOCK)):  # round -1: warm-up, not counted
@@ -81,7 +82,8 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
     med = {k: p50_ms(v) for k, v in times.items()}
     default_key = f"onnxruntime {default}"
     print(f"model {name}, image {image.size[0]}x{image.size[1]}, {runs} runs, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}, CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, default path {default_key}" + (f" ({note})" if note else ""))
+          f"load average {load:.2f} at the start, CPU VNNI {'yes' if cpu_has_vnni() else 'no'}, "
+          f"default path {default_key}" + (f" ({note})" if note else ""))
     print(f"preprocess p50   timm {med['timm']:.2f} ms   cvdemo {med['cvdemo']:.2f} ms   "
           f"ratio {med['timm'] / med['cvdemo']:.2f}")
     print("forward p50      " + "   ".join(f"{k} {med[k]:.2f} ms" for k in forwards))
@@ -95,7 +97,8 @@ def bench_classify(runs: int, image_path: str | None, model: str | None = None) 
     top5 = set(np.argsort(-reference)[:5])
     print("against onnxruntime fp32 on this image: " + ";  ".join(
         f"{k} top-1 {'same' if p.argmax() == reference.argmax() else 'DIFFERENT'}, top-5 overlap "
-        f"{len(top5 & set(np.argsort(-p)[:5]))}/5, max |dp| {np.abs(p - reference).max():.1e}" for k, p in others.items()))
+        f"{len(top5 & set(np.argsort(-p)[:5]))}/5, max |dp| {np.abs(p - reference).max():.1e}"
+        for k, p in others.items()))
     print("(top-1 agreement over 330 natural images: python scripts/agreement.py)")
     print(f"end to end p50   eager {med['timm'] + med['eager fp32']:.2f} ms   {default_key} "
           f"{med['cvdemo'] + med[default_key]:.2f} ms   "

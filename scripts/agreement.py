@@ -80,12 +80,12 @@ def main() -> None:
     for name in args.models:
         model = create_model(name)
         fp32 = Classifier(name, model, precision="fp32")
-        paths = {"int8": Classifier(name, model, precision="int8")}
-        print(f"{name}: fp32 onnxruntime against " + " and ".join(list(paths) + ["bf16"] * args.bf16))
+        int8 = Classifier(name, model, precision="int8")
+        print(f"{name}: fp32 onnxruntime against int8" + " and bf16" * args.bf16)
         totals: dict[str, list] = {}
         for source, images in sources.items():
             reference = logits(fp32, images)
-            others = {"int8": logits(paths["int8"], images)}
+            others = {"int8": logits(int8, images)}
             if args.bf16:
                 others["bf16"] = bf16_logits(fp32, images)
             for kind, out in others.items():
