@@ -56,7 +56,7 @@ def test_alexnet_pieces_fill_a_session_table_that_grows():
     ws, rows = Workspace(), []
     ws.lang = "ko"
     *updates, (status, table, curve, lesson) = alexnet_pieces({}, rows, "activation", 1, 1, ws)
-    assert status == "완료." and "tanh, 시드 1/1: 에폭 1/1" in updates[-1][0]
+    assert status == "완료했습니다." and "tanh, 시드 1/1: 에폭 1/1" in updates[-1][0]
     assert list(table["변형"]) == ["ReLU", "tanh"] and table.iloc[0, 1] == "시드 1개 × 1 에폭, 이미지 500장"
     assert set(curve["variant"]) == {"ReLU", "tanh"} and len(curve) == 2
     relu = f"{rows[0]['val_mean']:.1%} ± 0.0%"

@@ -78,9 +78,11 @@ MIXERS = {"cutmix": "CutMix", "mixup": "MixUp"}
 
 
 @user_errors
-def mix_close(image, mix_image, op: str, alpha: float, seed: int, workspace: Workspace):
-    """Four mixes of the two images, each with its box, lambda drawn and after clipping, target, and the
-    classifier's probabilities for the two classes."""
+def mix_close(image, mix_image=None, op: str = "cutmix", alpha: float = 1.0, seed: int = 0,
+              workspace: Workspace | None = None):
+    """Four mixes of the two images (the second: the coffee photo when none is given), each with its box, lambda
+    drawn and after clipping, target, and the classifier's probabilities for the two classes."""
+    workspace = workspace or Workspace()
     first = images.load_image(require(image))
     second = images.load_image(mix_image if mix_image is not None else images.sample_photos()[1])  # (the coffee)
     for picture in (first, second):
