@@ -78,7 +78,7 @@ def test_distill_selftrain_and_augment_experiments(page):
     in_korean_then_english(page, "Self-train", "소프트 의사 레이블")
 
     page.get_by_role("tab", name="Augment").click()
-    page.get_by_text("CutMix and MixUp up close", exact=False).click()
+    page.get_by_role("button", name="CutMix and MixUp up close", exact=False).click()
     page.get_by_role("button", name="Mix the two images").click()
     expect(page.locator("#mix-table")).to_contain_text("λ after clipping", timeout=RUN)
     set_number(page, "mix-epochs", 1)
