@@ -22,7 +22,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-MIN_INPUTS = 50        # the corpus must not shrink silently
+MIN_FILES = 30         # the corpus of bad files must not shrink silently
 CHECK_EVERY = 5        # a valid request after this many bad calls
 HIDDEN = "show_error"  # in gradio_client's message when the server hid an unexpected exception
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,76 +266,89 @@ class Fuzzer:
         self.tried(what)
 
 
-# --- the test -----------------------------------------------------------------------------------
+# --- the tests: one per endpoint, against one server per worker -------------------------------------
+
+# Each endpoint's image, file and model parameters (what this fuzzer knows to send), a test each; the first test
+# checks that these are all such parameters the server has, so the list cannot drift.
+FUZZED = [("/classify", "image"), ("/classify", "model"), ("/explain", "image"), ("/explain", "model"),
+          ("/compare", "image"), ("/mix_up_close", "image"), ("/mix_up_close", "mix_image"), ("/augment", "image"),
+          ("/augment", "mix_image"), ("/load_dataset", "zip_file"), ("/soft_targets", "image"),
+          ("/soft_targets", "model"), ("/selftrain", "zip_file"), ("/feature_maps", "image")]
+
 
 @pytest.fixture(scope="module")
 def client(server):
     return Client(server, verbose=False)
 
 
-def test_fuzz_every_endpoint_with_malformed_input(client, server, examples, tmp_path, record_property):
+@pytest.fixture(scope="module")
+def endpoints(client) -> dict:
+    return client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+
+
+def test_every_image_and_model_input_is_fuzzed(endpoints):
+    assert {"/classify", "/explain"} <= set(endpoints)
+    assert sorted((name, p["parameter_name"]) for name, info in endpoints.items() for p in info["parameters"]
+                  if is_file(p) or p["parameter_name"] == "model") == sorted(FUZZED)
+
+
+@pytest.mark.parametrize("api_name, fuzzed", FUZZED)
+def test_fuzz_an_input_with_malformed_values(api_name, fuzzed, client, server, endpoints, examples, tmp_path,
+                                             record_property):
     started = time.monotonic()
     photo = examples["coffee"]
     marker = tmp_path / "pwned"
     fuzz = Fuzzer(client, server, photo)
-    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/classify", "/explain"} <= set(endpoints)
     uploaded = upload(server, "coffee.png", Path(photo).read_bytes()).json()[0]
     files = bad_files(tmp_path, photo, marker)
-    skipped = []
+    assert len(files) >= MIN_FILES, f"only {len(files)} bad files; the corpus shrank"
+    params = endpoints[api_name]["parameters"]
+    valid = [valid_value(api_name, p, handle_file(photo)) for p in params]
+    valid_raw = [valid_value(api_name, p, file_data(uploaded)) for p in params]
 
-    for api_name, info in endpoints.items():
-        params = info["parameters"]
-        valid = [valid_value(api_name, p, handle_file(photo)) for p in params]
-        valid_raw = [valid_value(api_name, p, file_data(uploaded)) for p in params]
-
-        fuzzed = 0
-        for i, param in enumerate(params):
-            if is_file(param):
-                fuzzed += 1
-                for path in files:
-                    fuzz.expect_error(f"file {path.name}", api_name, *replaced(valid, i, handle_file(str(path))))
-                if not (param["parameter_has_default"] and param["parameter_default"] is None):
-                    fuzz.expect_error("missing image (None)", api_name, *replaced(valid, i, None))
-                for url in ("data:image/png;base64,abc", "data:no-comma"):
-                    # our image input explains a broken data URL; Gradio's own gr.File refuses it silently
-                    fuzz.expect_raw_error(f"data URL {url!r}", api_name, replaced(valid_raw, i, file_data(None, url=url)),
-                                          message_required=param.get("component") == "Image")
-                for target in ("/etc/passwd", str(ROOT / "app.py")):
-                    secret = fingerprint(target)
-                    relative = os.path.relpath(target, ROOT)
-                    for path in (target, relative, "file://" + target, f"{server}gradio_api/file={target}"):
-                        fuzz.expect_raw_error(f"image path {path!r}", api_name, replaced(valid_raw, i, file_data(path)),
-                                              secret=secret, message_required=False)
-                    fuzz.expect_raw_error(f"image as a bare string {target!r}", api_name,
-                                          replaced(valid_raw, i, target), secret=secret, message_required=False)
-            if param["parameter_name"] == "model":
-                fuzzed += 1
-                for name in BAD_MODELS:
-                    fuzz.expect_error(f"model {name[:40]!r}", api_name, *replaced(valid, i, name))
-                for value in (123, 1.5, ["tf_efficientnet_lite0"], {"name": "tf_efficientnet_lite0"}):
-                    fuzz.expect_raw_error(f"model of type {type(value).__name__}", api_name,
-                                          replaced(valid_raw, i, value))
-                for name in BLANK_MODELS:  # blank means the default model: a real answer
-                    result = client.predict(*replaced(valid, i, name), api_name=api_name)
-                    if api_name == "/classify" and result["label"] != "espresso":
-                        fuzz.problems.append(f"{api_name} model {name!r}: {result['label']!r}")
-                    fuzz.tried(f"model {name!r}")
-        if not fuzzed:
-            skipped.append(api_name)  # no image or model parameter: nothing this fuzzer knows to send
-
-    too_big = upload(server, "too_big.png", b"\x89PNG\r\n\x1a\n" + bytes(21 << 20))  # over the 20 MB limit
-    if too_big.status_code != 413 or "size" not in too_big.text:
-        fuzz.problems.append(f"a 21 MB upload: HTTP {too_big.status_code} {too_big.text[:200]}")
-    fuzz.tried("a 21 MB upload")
+    for i, param in enumerate(params):
+        if param["parameter_name"] != fuzzed:
+            continue
+        if is_file(param):
+            for path in files:
+                fuzz.expect_error(f"file {path.name}", api_name, *replaced(valid, i, handle_file(str(path))))
+            if not (param["parameter_has_default"] and param["parameter_default"] is None):
+                fuzz.expect_error("missing image (None)", api_name, *replaced(valid, i, None))
+            for url in ("data:image/png;base64,abc", "data:no-comma"):
+                # our image input explains a broken data URL; Gradio's own gr.File refuses it silently
+                fuzz.expect_raw_error(f"data URL {url!r}", api_name, replaced(valid_raw, i, file_data(None, url=url)),
+                                      message_required=param.get("component") == "Image")
+            for target in ("/etc/passwd", str(ROOT / "app.py")):
+                secret = fingerprint(target)
+                relative = os.path.relpath(target, ROOT)
+                for path in (target, relative, "file://" + target, f"{server}gradio_api/file={target}"):
+                    fuzz.expect_raw_error(f"image path {path!r}", api_name, replaced(valid_raw, i, file_data(path)),
+                                          secret=secret, message_required=False)
+                fuzz.expect_raw_error(f"image as a bare string {target!r}", api_name,
+                                      replaced(valid_raw, i, target), secret=secret, message_required=False)
+        if param["parameter_name"] == "model":
+            for name in BAD_MODELS:
+                fuzz.expect_error(f"model {name[:40]!r}", api_name, *replaced(valid, i, name))
+            for value in (123, 1.5, ["tf_efficientnet_lite0"], {"name": "tf_efficientnet_lite0"}):
+                fuzz.expect_raw_error(f"model of type {type(value).__name__}", api_name,
+                                      replaced(valid_raw, i, value))
+            for name in BLANK_MODELS:  # blank means the default model: a real answer
+                result = client.predict(*replaced(valid, i, name), api_name=api_name)
+                if api_name == "/classify" and result["label"] != "espresso":
+                    fuzz.problems.append(f"{api_name} model {name!r}: {result['label']!r}")
+                fuzz.tried(f"model {name!r}")
     fuzz.check_alive("the last input")
 
     assert not marker.exists(), "a pickle payload was unpickled: it ran code on the server"
     for escaped in (Path("/etc/evil.txt"), ROOT.parent.parent / "evil.txt"):
         assert not escaped.exists(), f"a zip member was extracted to {escaped}"
-    seconds = time.monotonic() - started
-    print(f"\nfuzz: {len(fuzz.inputs)} malformed inputs, {fuzz.calls} calls to {len(endpoints)} endpoints "
-          f"in {seconds:.1f} s, {len(fuzz.problems)} problems; not fuzzed (no image/model input): {skipped}")
+    print(f"\nfuzz {api_name} {fuzzed}: {len(fuzz.inputs)} malformed inputs, {fuzz.calls} calls in "
+          f"{time.monotonic() - started:.1f} s, {len(fuzz.problems)} problems")
     record_property("malformed_inputs", len(fuzz.inputs))
     assert not fuzz.problems, "\n".join(fuzz.problems)
-    assert len(fuzz.inputs) >= MIN_INPUTS, f"only {len(fuzz.inputs)} malformed inputs; the corpus shrank"
+
+
+def test_an_upload_over_the_size_limit_is_refused(client, server, examples):
+    too_big = upload(server, "too_big.png", b"\x89PNG\r\n\x1a\n" + bytes(21 << 20))  # over the 20 MB limit
+    assert too_big.status_code == 413 and "size" in too_big.text, too_big.text[:200]
+    assert client.predict(handle_file(examples["coffee"]), api_name="/classify")["label"] == "espresso"
