@@ -39,6 +39,14 @@ def few_textures(textures):
 
 
 @pytest.fixture(scope="session")
+def textures_probe(textures):
+    """A linear probe trained on all the textures (the Transfer tab's defaults): its TransferResult."""
+    from cvdemo.transfer import transfer
+
+    return list(transfer(textures, mode="probe"))[-1].result
+
+
+@pytest.fixture(scope="session")
 def digits_teacher():
     """The shipped digits teacher (checkpoints/digits_teacher.*)."""
     from cvdemo.distill import load_teacher

@@ -13,15 +13,19 @@ from cvdemo.export import load_model
 from cvdemo.train import TrainConfig, one_thread
 
 
-def test_a_transfer_model_distils_into_a_much_smaller_student():
-    """Acceptance (textures): a Transfer-tab teacher -> a student >= 5x smaller keeping >= 90% of its accuracy."""
-    from cvdemo.datasets import load_builtin
-    from cvdemo.distill import distill_classifier
-    from cvdemo.transfer import transfer
+@pytest.fixture(autouse=True)
+def few_latency_runs(monkeypatch):
+    """Each test times its two models in 3 passes after 1 (the app: 30 after 5; test_measure checks the timing)."""
+    monkeypatch.setattr(d.image_students, "LATENCY_RUNS", 3)
+    monkeypatch.setattr(d.image_students, "LATENCY_WARMUP", 1)
 
-    data = load_builtin("textures")
-    teacher = list(transfer(data, mode="probe"))[-1].result.classifier
-    events = list(distill_classifier(teacher, data, config=TrainConfig(epochs=12, batch_size=32, lr=3e-3), copies=2))
+
+def test_a_transfer_model_distils_into_a_much_smaller_student(textures, textures_probe):
+    """Acceptance (textures): a Transfer-tab teacher -> a student >= 5x smaller keeping >= 90% of its accuracy."""
+    from cvdemo.distill import distill_classifier
+
+    data, teacher = textures, textures_probe.classifier
+    events = list(distill_classifier(teacher, data, config=TrainConfig(epochs=12, batch_size=32, lr=3e-3), copies=0))
     result = events[-1].result
     assert events[-1].kind == "done" and result["compression"] >= 5
     assert result["student"]["val_acc"] >= 0.9 * result["teacher"]["val_acc"]
@@ -30,15 +34,12 @@ def test_a_transfer_model_distils_into_a_much_smaller_student():
     assert "smaller" in result["honest"]
 
 
-def test_a_small_timm_model_can_be_the_student(tmp_path):
+def test_a_small_timm_model_can_be_the_student(few_textures, textures_probe, tmp_path):
     """The student may be any factory model (here timm's mobilenetv3_small_050, from scratch)."""
-    from cvdemo.datasets import load_builtin
     from cvdemo.distill import distill_classifier
     from cvdemo.export import export_onnx, load_model, save_model
-    from cvdemo.transfer import transfer
 
-    data = load_builtin("textures")
-    teacher = list(transfer(data, mode="probe"))[-1].result.classifier
+    data, teacher = few_textures, textures_probe.classifier
     events = list(distill_classifier(teacher, data, config=TrainConfig(epochs=2, batch_size=32, lr=3e-3), copies=1,
                                      student="mobilenetv3_small_050"))
     result = events[-1].result
@@ -173,8 +174,6 @@ def test_a_fine_tuned_lite2_teaches_a_pretrained_lite0_each_at_its_own_input_siz
     assert result.classifier.input_size == (260, 260)
     ws = Workspace()
     ws.result, ws.dataset = result, few_textures
-    monkeypatch.setattr(d.image_students, "LATENCY_RUNS", 3)  # the test's budget; the app measures 30
-    monkeypatch.setattr(d.image_students, "LATENCY_WARMUP", 1)
     *_, last = ui.distill_model(ws, 4, 0.9, 1, 0, "tf_efficientnet_lite0", ui.TRANSFER, True)
     status, _, report, lesson, name, _ = last
     report = html.unescape(report)  # names reach the Markdown escaped; the page shows them as they are
