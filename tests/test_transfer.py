@@ -178,15 +178,16 @@ def test_untrusted_checkpoints_are_never_unpickled(tmp_path):
         load_model(folder)
 
 
-def test_cli_train_writes_model_onnx_and_metrics(tmp_path):
+def test_cli_train_writes_model_onnx_and_metrics(tmp_path, capsys):
+    """`python -m cvdemo train` (its main, in this process; the torchrun test below starts it for real)."""
+    from cvdemo.__main__ import main
+
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", "builtin:textures", "--mode", "probe",
-                             "--epochs", "30", "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    assert main(["train", "--data", "builtin:textures", "--mode", "probe", "--epochs", "30", "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "model.onnx", "metrics.json"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val_acc"] > 0.9 and len(metrics["history"]) == 30
-    assert "validation accuracy" in result.stdout
+    assert "validation accuracy" in capsys.readouterr().out
 
 
 AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": "rotation", "degrees": 20},
@@ -195,18 +196,15 @@ AUGMENT = {"ops": [{"op": "crop", "scale": [0.5, 1.0]}, {"op": "hflip"}, {"op": 
 
 def test_cli_train_same_seed_writes_the_same_weights(few_textures, tmp_path):
     """A seed fixes the run: twice --seed 0 writes byte-identical weights (the new head included), --seed 1 others."""
+    from cvdemo.__main__ import main
     from cvdemo.uploads import export_zip
 
     data = export_zip(few_textures, tmp_path / "few.zip")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # three at once (mostly imports and ONNX export): one thread each
-    runs = {name: subprocess.Popen([sys.executable, "-m", "cvdemo", "train", "--data", str(data), "--mode", "probe",
-                                    "--epochs", "3", "--seed", str(seed), "--out", str(tmp_path / name)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-            for name, seed in (("a", 0), ("b", 0), ("c", 1))}
     weights = {}
-    for name, proc in runs.items():
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-2000:]
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        torch.rand(3)  # whatever the global RNG did in between does not matter
+        assert main(["train", "--data", str(data), "--mode", "probe", "--epochs", "3", "--seed", str(seed),
+                     "--out", str(tmp_path / name)]) == 0
         weights[name] = (tmp_path / name / "model.safetensors").read_bytes()
     assert weights["a"] == weights["b"]
     assert weights["a"] != weights["c"]
@@ -253,22 +251,26 @@ def test_fine_tuning_augmentation_draws_from_the_seed_epoch_and_image(few_textur
     assert torch.equal(ImageSet(few_textures, base)[0][0], ImageSet(few_textures, base)[0][0])  # no pipeline
 
 
-def test_cli_train_refuses_bad_data_clearly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cvdemo", "train", "--data", str(tmp_path / "missing.zip")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+def test_cli_train_refuses_bad_data_clearly(tmp_path, capsys):
+    from cvdemo.__main__ import main
+
+    assert main(["train", "--data", str(tmp_path / "missing.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
 
 
-def test_cli_train_runs_unchanged_under_torchrun(tmp_path):
+def test_cli_train_runs_unchanged_under_torchrun(few_textures, tmp_path):
     """Two CPU processes (gloo): rank 0 writes the artefacts, both ranks exit cleanly."""
-    out = tmp_path / "ddp"
+    from cvdemo.uploads import export_zip
+
+    data, out = export_zip(few_textures, tmp_path / "few.zip"), tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                             f"--master_port={free_port()}", "-m", "cvdemo", "train", "--data", "builtin:textures",
+                             f"--master_port={free_port()}", "-m", "cvdemo", "train", "--data", str(data),
                              "--mode", "probe", "--epochs", "20", "--out", str(out)],
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads((out / "metrics.json").read_text())["val_acc"] > 0.9
+    assert json.loads((out / "metrics.json").read_text())["val_acc"] > 0.6  # 6 validation images; chance 1/3
     assert result.stdout.count("validation accuracy") == 1  # rank 0 only
 
 
