@@ -12,6 +12,11 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 ROOT = Path(__file__).resolve().parent.parent
+# Two pytest-xdist workers on a 2-core machine: one torch/onnxruntime thread each, in the servers and command
+# lines they start too (OMP_NUM_THREADS), or the threads of the two wait on each other's cores (a latency
+# measurement ran 20x slower so). A run with fewer workers than cores keeps torch's own default.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1):
+    os.environ["OMP_NUM_THREADS"] = "1"
 # One cache for the whole run (conversion and ONNX export happen once, from scratch).
 os.environ.setdefault("CVDEMO_CACHE", str(ROOT / "artifacts" / "test-cache"))
 

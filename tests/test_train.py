@@ -487,8 +487,12 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 def test_one_thread_restores_the_thread_count():
     before = torch.get_num_threads()
-    with one_thread():
+    torch.set_num_threads(2)  # whatever the run started with (conftest: 1 per xdist worker)
+    try:
         with one_thread():
+            with one_thread():
+                assert torch.get_num_threads() == 1
             assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
