@@ -35,9 +35,9 @@ from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
 
-# wall-clock limit of one training run in the app; on ZeroGPU the run's GPU call reserves this much (and
-# gpu.SETUP_SECONDS) of the visitor's daily quota, which is 2 minutes for a visitor not signed in
-MAX_TRAIN_SECONDS = 60 if gpu.ZERO_GPU else 300
+# wall-clock limit of one training run in the app. On ZeroGPU its GPU call reserves this + gpu.SETUP_SECONDS = 80 s
+# of the visitor's daily quota (120 s on GPUs where spaces counts 1.5x): a visitor without an account has 2 minutes
+MAX_TRAIN_SECONDS = 50 if gpu.ZERO_GPU else 300
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
