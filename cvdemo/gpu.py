@@ -11,8 +11,8 @@
   forked from the server (and kept for later calls): the call's arguments are pickled into it, and its return
   value, or each item it yields, pickled back. So what the function changes in the server's objects stays in the
   worker, and what crosses must pickle: a `cvdemo.train.StopFlag` (a file) and a `cvdemo.inference.Classifier`
-  (its model on the CPU) do. A call reserves `seconds` of GPU time from the visitor's daily quota and is cut off
-  after them (`budget_seconds`). Off ZeroGPU, `spaces.GPU` returns the function unchanged.
+  (its model on the CPU) do. A call reserves `seconds` of GPU time from the visitor's daily quota and may be
+  aborted past them (`budget_seconds`). Off ZeroGPU, `spaces.GPU` returns the function unchanged.
 
 `streamed(fn)` / `returned(fn)` make a library function such a call: `fn` runs inside the decorated function,
 every torch module and tensor it hands back moved to the CPU (`cpu_side`), and a user error (`CvdemoError`) it
@@ -21,6 +21,7 @@ raises in there is raised again in the caller as itself, so the page still says 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -93,7 +94,7 @@ def cpu_side(value):
         return value.cpu()
     if isinstance(value, dict):
         return {key: cpu_side(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         return type(value)(cpu_side(item) for item in value)
     if dataclasses.is_dataclass(value) and getattr(value, "result", None) is not None:  # an Event
         return dataclasses.replace(value, result=cpu_side(value.result))
@@ -102,7 +103,8 @@ def cpu_side(value):
 
 def streamed(fn: Callable[..., Iterator], seconds: Seconds = budget_seconds) -> Callable[..., Iterator]:
     """`fn` (a function that returns an iterator, e.g. of training Events) run as a GPU call (module docstring):
-    the same arguments, the same items."""
+    the same arguments, the same items. Closing the iterator closes the call (ZeroGPU's worker stops at its
+    next item)."""
     @on_gpu(seconds)
     def remote(*args, **kwargs):
         try:
@@ -113,10 +115,11 @@ def streamed(fn: Callable[..., Iterator], seconds: Seconds = budget_seconds) -> 
 
     @functools.wraps(fn)
     def local(*args, **kwargs):
-        for item in remote(*args, **kwargs):
-            if isinstance(item, Refused):
-                raise item.error
-            yield item
+        with contextlib.closing(remote(*args, **kwargs)) as items:
+            for item in items:
+                if isinstance(item, Refused):
+                    raise item.error
+                yield item
 
     return local
 

@@ -125,6 +125,22 @@ def test_a_user_error_in_the_worker_arrives_as_itself(few_textures, on_zerogpu):
     assert refused.value.code == "limit.mode" and refused.value.params["value"] == "nonsense"
 
 
+def test_closing_a_job_closes_the_run_behind_it():
+    """A page that is left closes its job (ui.common.heartbeat): the library's run must end there and then."""
+    ended = []
+
+    def run():
+        try:
+            yield from range(100)
+        finally:
+            ended.append(True)
+
+    items = gpu.streamed(run)()
+    assert next(items) == 0 and ended == []
+    items.close()
+    assert ended == [True]
+
+
 def test_on_zerogpu_the_server_uses_the_cpu_and_its_forked_workers_the_gpu(monkeypatch):
     monkeypatch.setattr(gpu, "ZERO_GPU", True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as spaces' torch says in the server
