@@ -2,11 +2,13 @@
 
 On a CPU the model runs in onnxruntime (exported once per model and cached): about 2.5-3x
 faster than timm eager for the default model, same probabilities within 1e-6. The offline networks can run
-in static int8 instead (`cvdemo.quantize`, only on a CPU with VNNI). On a GPU the model runs in torch.
+in static int8 instead (`cvdemo.quantize`, only on a CPU with VNNI). On a GPU the model runs in torch (a ZeroGPU
+Space's server has none: it classifies as a CPU does; `cvdemo.gpu.pick_device`).
 `python -m cvdemo.bench classify` measures them side by side.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import math
@@ -25,19 +27,11 @@ from . import images, measure, quantize
 from .errors import LimitError, Note
 from .export import export_onnx
 from .cache import bound, cache_dir
+from .gpu import pick_device
 from .models import check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
 MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
-
-
-def pick_device() -> torch.device:
-    """cuda > mps > cpu."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def class_names(model: torch.nn.Module) -> list[str]:
@@ -92,6 +86,7 @@ class Classifier:
         import timm.data
 
         self.name = name
+        self._chosen = (runtime, precision)  # as asked: None is decided on the device (again, wherever unpickled)
         self.model = model.eval()
         self.labels = labels or class_names(model)
         self.data_config = cfg = data_config or timm.data.resolve_data_config({}, model=model)
@@ -115,6 +110,13 @@ class Classifier:
                 self._features_session = self._session  # the int8 model has a "features" output too
         if self.runtime == "torch":
             self.model.to(self.device, memory_format=torch.channels_last)
+
+    def __reduce__(self):
+        """A Classifier crosses a process boundary (into or out of a ZeroGPU worker: `cvdemo.gpu`) as what built
+        it, with a CPU copy of its model; the receiving process builds it again, on its own device and runtime."""
+        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
+        runtime, precision = self._chosen
+        return Classifier, (self.name, model, self.labels, runtime, self.data_config, precision)
 
     # --- preprocessing ---
     def crop_box(self, width: int, height: int) -> tuple[float, float, float, float]:
@@ -270,10 +272,13 @@ _registry_lock = threading.Lock()
 
 
 def _cached(name: str) -> Classifier | None:
-    """The loaded classifier (now the most recently used), or None; hold _registry_lock."""
-    if name in _loaded:
-        _loaded.move_to_end(name)
-    return _loaded.get(name)
+    """The loaded classifier (now the most recently used), or None; hold _registry_lock. One built for another
+    device is not used: a ZeroGPU worker inherits the server's CPU classifiers when it is forked (`cvdemo.gpu`)."""
+    classifier = _loaded.get(name)
+    if classifier is None or classifier.device != pick_device():
+        return None
+    _loaded.move_to_end(name)
+    return classifier
 
 
 def get_classifier(model: str | None = None) -> Classifier:

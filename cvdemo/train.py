@@ -58,12 +58,16 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import tempfile
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,7 +77,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .errors import LimitError
-from .inference import pick_device
+from .gpu import pick_device
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_STEPS", "Event", "StopFlag", "TrainConfig", "classification_loss",
            "evaluate", "fit", "is_main_process", "keyed_generator", "last_event", "predict", "progress_bar", "seeded"]
@@ -104,7 +108,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    device: str | None = None  # None: cuda > mps > cpu (cvdemo.inference.pick_device)
+    device: str | None = None  # None: cuda > mps > cpu (cvdemo.gpu.pick_device)
     max_seconds: float | None = None  # wall-clock budget; past it training stops cleanly, keeping the best
     num_workers: int = 0
     label_smoothing: float = 0.0
@@ -183,18 +187,28 @@ def last_event(events: Iterable[Event]) -> Event | None:
     return last
 
 
+STOP_FOLDER = Path(tempfile.gettempdir()) / "cvdemo-stop"
+
+
 class StopFlag:
-    """Cooperative cancellation: `set()` from any thread (the UI's Stop button); `fit` checks it
-    before every step, then stops cleanly with the best weights so far."""
+    """Cooperative cancellation: `set()` from any thread or process (the UI's Stop button); `fit` checks it
+    before every step, then stops cleanly with the best weights so far.
+
+    The flag is a file, STOP_FOLDER/<random name>, there once set (a stat per check): a copy of the flag pickled
+    into another process sees a `set()` made here. That is how the Stop button reaches a training run on ZeroGPU,
+    which runs in a worker process that gets its arguments pickled (`cvdemo.gpu`). The file goes when the flag
+    that made it does (its pickled copies leave it alone)."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self.path = STOP_FOLDER / uuid.uuid4().hex
+        weakref.finalize(self, self.path.unlink, missing_ok=True)
 
     def set(self) -> None:
-        self._event.set()
+        STOP_FOLDER.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self.path.exists()
 
 
 def classification_loss(model: torch.nn.Module, batch: Batch,

@@ -110,7 +110,8 @@ def fake_loading(monkeypatch):
     monkeypatch.setattr(inference, "_loaded", OrderedDict())
     monkeypatch.setattr(inference, "_name_locks", {})
     monkeypatch.setattr(inference, "create_model", create_model)
-    monkeypatch.setattr(inference, "Classifier", lambda name, model: SimpleNamespace(name=name))
+    monkeypatch.setattr(inference, "Classifier",
+                        lambda name, model: SimpleNamespace(name=name, device=inference.pick_device()))
     return SimpleNamespace(module=inference, gates=gates, built=built)
 
 

@@ -54,7 +54,7 @@ def test_the_bias_experiment_says_how_long_so_far_and_then_how_long_is_left(monk
         return {"without_augmentation": scores, "with_augmentation": scores, "seconds": 9.0, "train": 3, "val": 1,
                 "dark_factor": 0.3, "spec": {"ops": [{"op": "brightness"}]}}
 
-    monkeypatch.setattr(tab, "bias_experiment", experiment)
+    monkeypatch.setattr(tab.jobs, "bias_experiment", experiment)
     monkeypatch.setattr(tab, "BIAS_TOOK", {})
     first = list(tab.run_bias_experiment(0, Workspace()))
     assert "s so far" in first[0] and "left" not in first[0] and "90%" in first[-1]
@@ -69,7 +69,7 @@ def test_the_bias_experiment_says_its_augmentation_range_is_the_best_case(monkey
     result = {"train": 150, "val": 50, "dark_factor": 0.06, "seconds": 12.0,
               "spec": {"ops": [{"op": "brightness", "brightness": [0.036, 1.0]}]},
               "without_augmentation": {"normal": 0.98, "dark": 0.56}, "with_augmentation": {"normal": 0.98, "dark": 0.9}}
-    monkeypatch.setattr(ui, "bias_experiment", lambda seed: result)
+    monkeypatch.setattr(ui.jobs, "bias_experiment", lambda seed: result)
     ws = Workspace()
     *_, table = ui.run_bias_experiment(0, ws)
     assert "**56%**" in table and "**90%**" in table

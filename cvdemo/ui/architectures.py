@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 from gradio.i18n import I18nData
 
-from .. import lessons
+from .. import jobs, lessons
 from ..errors import LimitError
 from ..images import sample_photos
 from ..measure import seed_verdict
@@ -64,7 +64,7 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
     """Train an MLP and a SmallCNN on centred digits, test them shifted: curve, table, summary, and the
     lesson panel's "your run"."""
     what, start, skip = workspace.tr("architectures.fc_running", epochs=int(epochs)), time.monotonic(), gr.skip()
-    for item in heartbeat(call(lessons.fc_vs_cnn_shift, epochs=int(epochs), seed=int(seed or 0))):
+    for item in heartbeat(call(jobs.fc_vs_cnn_shift, epochs=int(epochs), seed=int(seed or 0))):
         if item is None:
             yield skip, skip, working(workspace, what, time.monotonic() - start), skip
         else:
@@ -90,7 +90,7 @@ def fc_vs_cnn(seed: int, epochs: int, workspace: Workspace):
 def shift_fixes(seed: int, epochs: int, workspace: Workspace):
     """The shift experiment with its two fixes (shift-augmented MLP, anti-aliased CNN): curves, the MLP's
     first-layer weights as images, a summary and the lesson panel's "your run"."""
-    r = lessons.fc_vs_cnn_shift(epochs=int(epochs), seed=int(seed or 0), fixes=True)
+    r = jobs.fc_vs_cnn_shift(epochs=int(epochs), seed=int(seed or 0), fixes=True)
     names = {"mlp": workspace.tr("architectures.mlp"), "mlp_aug": workspace.tr("architectures.mlp_aug"),
              "cnn": "SmallCNN", "cnn_aa": workspace.tr("architectures.cnn_aa")}
     curve = pd.DataFrame([{"shift": s, "accuracy": a, "model": names[k]}
@@ -176,7 +176,7 @@ def train_classic(run: dict, key: str, epochs: int, workspace: Workspace):
     splits = {"train": workspace.tr("architectures.split_train"), "val": workspace.tr("architectures.split_val")}
     yield workspace.tr("architectures.preparing"), gr.skip(), "", gr.skip()  # (training_job cleared the curve)
     with one_thread():  # small models: one torch thread is faster than two waiting on each other
-        for event in lessons.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
+        for event in jobs.train_classic(name, epochs=int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
             if event.kind == "epoch":
                 points += [{"epoch": event.epoch, "accuracy": event.metrics[f"{s}_acc"], "split": splits[s]}
                            for s in splits]
@@ -223,7 +223,7 @@ def alexnet_pieces(run: dict, rows: list, piece: str, seeds: int, epochs: int, w
     run["stop"] = stop = StopFlag()
     yield workspace.tr("architectures.preparing"), gr.skip(), None, gr.skip()
     with one_thread():
-        for event in lessons.alexnet_pieces(piece, int(seeds), int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
+        for event in jobs.alexnet_pieces(piece, int(seeds), int(epochs), max_seconds=MAX_TRAIN_SECONDS, stop=stop):
             if event.kind == "epoch":
                 m = event.metrics
                 yield (workspace.tr("architectures.piece_line", variant=workspace.tr(VARIANTS[m["variant"]]),
@@ -259,7 +259,7 @@ KNN_DATASETS = [(_(key), name) for name, key in KNN_NAMES.items()]
 @gated(TRAINING)
 def knn(dataset: str, k: int, workspace: Workspace):
     """Store every image and search: k-NN on pixels and on features as the stored set grows, beside a probe."""
-    r = lessons.knn_growth(dataset, int(k))  # the library refuses an unknown dataset
+    r = jobs.knn_growth(dataset, int(k))  # the library refuses an unknown dataset
     tr = workspace.tr
     names = {"pixels": tr("architectures.knn_pixels", k=r["k"]), "features": tr("architectures.knn_features", k=r["k"]),
              "probe": tr("architectures.knn_probe")}

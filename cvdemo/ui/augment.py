@@ -8,11 +8,10 @@ import time
 import gradio as gr
 import pandas as pd
 
-from .. import images
+from .. import images, jobs
 from ..augment import OPS, PRESETS, build_pipeline, mix_up_close, robustness, short_label
 from ..errors import LimitError
 from ..inference import get_classifier
-from ..lessons import bias_experiment, mix_training
 from ..train import one_thread
 from .common import (TRAINING, Number, RawImage, Slider, call, gated, heartbeat, require, training_job, user_errors,
                      working)
@@ -59,7 +58,7 @@ def augment(image, spec: str, k: int = 8, seed: int = 0, mix_image=None, workspa
 def run_bias_experiment(seed: int = 0, workspace: Workspace | None = None):
     """Train a linear probe on normally lit faces with and without brightness augmentation; test on dark ones."""
     workspace, start = workspace or Workspace(), time.monotonic()
-    for item in heartbeat(call(bias_experiment, seed=int(seed or 0))):
+    for item in heartbeat(call(jobs.bias_experiment, seed=int(seed or 0))):
         if item is None:
             yield working(workspace, workspace.tr("augment.bias_running"), time.monotonic() - start,
                           BIAS_TOOK.get("seconds"))
@@ -109,7 +108,7 @@ def mix_train(op: str, alpha: float, epochs: int, seed: int, workspace: Workspac
     points: list[dict] = []
     with workspace.job() as stop, one_thread():
         yield workspace.tr("augment.mix_preparing"), None, gr.skip(), gr.skip()
-        for event in mix_training(op, float(alpha), int(epochs), int(seed or 0), stop=stop):
+        for event in jobs.mix_training(op, float(alpha), int(epochs), int(seed or 0), stop=stop):
             if event.kind == "epoch":
                 points.append({"epoch": event.epoch, "accuracy": event.metrics["val_acc"],
                                "run": names[event.metrics["run"]]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import functools
 import html
 import inspect
@@ -24,7 +25,7 @@ from gradio_client.utils import is_http_url_like
 from huggingface_hub import constants as hub_constants
 from pydantic import ConfigDict, model_validator
 
-from .. import datasets
+from .. import datasets, gpu
 from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
@@ -34,7 +35,9 @@ from .session import Workspace
 
 log = logging.getLogger("cvdemo.ui")
 
-MAX_TRAIN_SECONDS = 300  # wall-clock limit of one training run in the app
+# wall-clock limit of one training run in the app. On ZeroGPU its GPU call reserves this + gpu.SETUP_SECONDS = 80 s
+# of the visitor's daily quota (120 s on GPUs where spaces counts 1.5x): a visitor without an account has 2 minutes
+MAX_TRAIN_SECONDS = 50 if gpu.ZERO_GPU else 300
 HUB_SUGGESTIONS = ["resnet50.a1_in1k", "convnext_tiny.fb_in22k_ft_in1k", "mobilenetv3_large_100.ra_in1k"]
 
 
@@ -342,7 +345,9 @@ def throttle(per_second: float = UPDATES_PER_SECOND) -> Callable[[Event], bool]:
 def heartbeat(items: Iterable, every: float = 1.0) -> Iterator:
     """The items of `items`, made in a worker thread, with a None whenever `every` seconds pass without one: a
     handler can show that a long silent step (a teacher's pass, an experiment) is still going, and for how long.
-    Closing this generator (the user left) closes `items` when it hands over its next item."""
+    Closing this generator (the user left) closes `items` when it hands over its next item. The thread runs in a
+    copy of the handler's context: Gradio's request is in it, which a ZeroGPU call reads to charge the visitor's
+    quota (`cvdemo.gpu`)."""
     box: queue.Queue = queue.Queue()
     closed, end = threading.Event(), object()
 
@@ -359,7 +364,7 @@ def heartbeat(items: Iterable, every: float = 1.0) -> Iterator:
         finally:
             getattr(iterator, "close", lambda: None)()
 
-    threading.Thread(target=work, name="heartbeat", daemon=True).start()
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="heartbeat", daemon=True).start()
     try:
         while True:
             try:

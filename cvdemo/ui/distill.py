@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from .. import distill, images
+from .. import distill, images, jobs
 from ..errors import LimitError
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
@@ -131,8 +131,8 @@ def three_way(labelled, T, alpha, seeds, student, transfer_set, workspace: Works
     n, skip = int(seeds), gr.skip()
     names, points, due = run_names(workspace), [], throttle()
     yield workspace.tr("distill.three_way_running", n=n), held_out_curves([], names, n, workspace), "", skip
-    for event in distill.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
-                                        alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
+    for event in jobs.three_way_live(labelled=int(labelled), seeds=tuple(range(n)), T=float(T),
+                                     alpha=float(alpha), student=student, transfer_set=bool(transfer_set)):
         if event.kind != "epoch":
             break
         point = event.metrics
@@ -173,7 +173,7 @@ def sweep(alphas, temperatures, epochs, labelled, student, transfer_set, workspa
         raise LimitError("Pick at least one alpha and one T.", code="limit.sweep")
     alphas, temperatures = sorted(float(a) for a in alphas), sorted(float(t) for t in temperatures)
     what, start = workspace.tr("distill.sweep_running", cells=len(alphas) * len(temperatures)), time.monotonic()
-    for item in heartbeat(call(distill.sweep, alphas, temperatures, labelled=int(labelled), epochs=int(epochs),
+    for item in heartbeat(call(jobs.sweep, alphas, temperatures, labelled=int(labelled), epochs=int(epochs),
                                student=student, transfer_set=bool(transfer_set))):
         if item is None:
             yield gr.skip(), working(workspace, what, time.monotonic() - start), gr.skip()
@@ -229,7 +229,7 @@ def inside_kd(labelled, T, alpha, workspace: Workspace):
     names = {"soft": workspace.tr("distill.term_soft"), "hard": workspace.tr("distill.term_hard")}
     points: list[dict] = []
     yield workspace.tr("distill.inside_running"), None, skip, skip, skip
-    for event in distill.inside_kd(T=T, alpha=float(alpha), labelled=int(labelled)):
+    for event in jobs.inside_kd(T=T, alpha=float(alpha), labelled=int(labelled)):
         if event.kind != "epoch":
             break
         m = event.metrics
@@ -346,7 +346,7 @@ def distill_model(workspace: Workspace, T, alpha, epochs, copies, student: str =
         skip, start = gr.skip(), time.monotonic()
         metric = workspace.tr("distill.metric_agree") if label_free else workspace.tr("distill.metric_val")
         history, due = [], throttle()
-        for event in heartbeat(distill.distill_classifier(
+        for event in heartbeat(jobs.distill_classifier(
                 teacher_clf, dataset, T=float(T), alpha=float(alpha), config=config, copies=int(copies), stop=stop_flag,
                 student=student, label_free=label_free, pretrained_student=bool(pretrained), val=val)):
             if event is None:  # the teacher's pass over the images (before the first epoch), or measuring after

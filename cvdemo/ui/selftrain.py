@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .. import datasets, uploads
+from .. import datasets, jobs, uploads
 from ..errors import LimitError
 from ..measure import seed_verdict
-from ..selftrain import Pool, ablation, copies_for, precision_coverage, prepare, self_train
+from ..selftrain import Pool, copies_for, precision_coverage, prepare
 from .common import (TRAINING, Curve, File, Number, Slider, check_trainable, escape, gated, heartbeat, skipped_text,
                      training_job, user_errors, working)
 from .i18n import Phrase, _
@@ -120,9 +120,9 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
         yield (tr("selftrain.preparing"),) + (skip,) * 7
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
         rows, status, stopped = [], tr("selftrain.preparing"), False
-        for event in heartbeat(self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed,
-                                          copies=copies_for(pool), class_balanced=bool(balanced), larger=bool(larger),
-                                          stop=stop_flag)):
+        for event in heartbeat(jobs.self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed,
+                                               copies=copies_for(pool), class_balanced=bool(balanced),
+                                               larger=bool(larger), stop=stop_flag)):
             if event is None:  # a round in progress (or the features being computed)
                 what = tr("selftrain.round_running", round=len(rows), rounds=int(rounds)) if rows else status
                 yield (working(workspace, what, time.monotonic() - start),) + (skip,) * 7
@@ -200,7 +200,7 @@ def ablate(factor: str, seeds: int, workspace: Workspace):
     tr, skip, seeds = workspace.tr, gr.skip(), int(seeds)
     with workspace.job() as stop_flag:
         yield tr("selftrain.preparing"), None, skip, skip
-        for event in ablation(factor, seeds, stop=stop_flag):
+        for event in jobs.ablation(factor, seeds, stop=stop_flag):
             if event.kind == "round":
                 m = event.metrics
                 yield (tr("selftrain.ablate_line", variant=tr(VARIANTS[m["variant"]]), seed=m["seed"] + 1, seeds=seeds,

@@ -10,12 +10,12 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from .. import datasets, images, uploads
+from .. import datasets, images, jobs, uploads
 from ..errors import LimitError, Note
 from ..export import export_onnx, push_to_hub, save_model
 from ..models import DEFAULT_MODEL, OFFLINE_WEIGHTS
 from ..train import TrainConfig
-from ..transfer import DEFAULTS, scratch_comparison, scratch_config, transfer
+from ..transfer import DEFAULTS, scratch_comparison, scratch_config
 from .common import (DATASETS, MAX_TRAIN_SECONDS, TRAINING, Curve, File, Number, RawImage, Slider, check_trainable, escape,
                      expected, finished, gated, heartbeat, left, model_choices, pyplot, skipped_text, throttle,
                      training_job, user_errors, working)
@@ -179,9 +179,9 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         config = TrainConfig(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                              weight_decay=float(weight_decay), seed=int(seed or 0), max_seconds=MAX_TRAIN_SECONDS)
         history, due, start = [], throttle(), time.monotonic()
-        for event in heartbeat(transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
-                                        val_fraction=float(val_fraction), augment=spec if use_augment else None,
-                                        stop=stop_flag)):
+        for event in heartbeat(jobs.transfer(data, mode=mode, arch=arch or DEFAULT_MODEL, config=config,
+                                             val_fraction=float(val_fraction), augment=spec if use_augment else None,
+                                             stop=stop_flag)):
             if event is None:  # a silent stretch: before the first epoch ends, say what is being done
                 if not history:
                     yield progress(working(workspace, workspace.tr("transfer.preparing", images=len(data)),
@@ -200,8 +200,8 @@ def train(workspace: Workspace, arch, mode, compare, epochs, batch_size, lr, wei
         if compare and mode != "scratch" and not stop_flag.is_set():
             scratch_cfg = scratch_config(result.seconds, seed=int(seed or 0), epochs=len(result.history))
             budget, start = scratch_cfg.max_seconds, time.monotonic()
-            for event in heartbeat(transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
-                                            val_fraction=float(val_fraction), stop=stop_flag)):
+            for event in heartbeat(jobs.transfer(data, mode="scratch", arch=arch or DEFAULT_MODEL, config=scratch_cfg,
+                                                 val_fraction=float(val_fraction), stop=stop_flag)):
                 if event is None:
                     yield progress(working(workspace, workspace.tr("transfer.scratch_running"),
                                            time.monotonic() - start, budget))
