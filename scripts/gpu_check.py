@@ -3,6 +3,7 @@
     python scripts/gpu_check.py                    # on a machine with CUDA: every row; a table at the end
     python scripts/gpu_check.py --dry-run          # on a CPU: the same rows on tiny data, CUDA-only rows named
     python scripts/gpu_check.py --compare --timm-repo DIR   # + images/s vs timm's train.py and Lightning
+    python scripts/gpu_check.py --rows torchrun_nccl,train_cli   # only these rows (distill needs finetune)
 
 Not a test (tests/test_gpu_check.py runs the dry run). Rows:
   classify       the torch classifier on CUDA (bf16 autocast, channels_last) vs onnxruntime on the CPU, four photos
@@ -40,11 +41,14 @@ from cvdemo.train import TrainConfig, last_event  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 ROWS: list[tuple[str, str, str]] = []  # (row, "ok" | "FAIL" | "skipped", detail)
+SELECTED: set[str] = set()  # --rows: run only these (empty: all)
 
 
 def row(name: str, cuda_only: bool = False):
     """Run a check; record ok/FAIL with its detail line (or 'skipped' for a CUDA-only row on a CPU)."""
     def wrap(fn):
+        if SELECTED and name not in SELECTED:
+            return fn
         if cuda_only and not CUDA:
             ROWS.append((name, "skipped", "needs CUDA"))
             return fn
@@ -73,7 +77,9 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true", help="throughput vs timm train.py and Lightning (CUDA)")
     parser.add_argument("--timm-repo", default=None, help="a checkout of timm's repository (has train.py)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput run (the last one is timed)")
+    parser.add_argument("--rows", default="", help="comma-separated rows to run (default: every row)")
     args = parser.parse_args()
+    SELECTED.update(filter(None, args.rows.split(",")))
     small = 24 if args.dry_run or not CUDA else None  # images: tiny on a CPU
     device = "cuda" if CUDA else "cpu"
     print(f"torch {torch.__version__}, device {torch.cuda.get_device_name() if CUDA else 'cpu'}", flush=True)
