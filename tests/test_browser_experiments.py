@@ -31,7 +31,7 @@ def in_korean_then_english(page, tab: str, *texts: str) -> None:
     expect(panel).to_contain_text("Your run", timeout=30_000)
 
 
-def test_architectures_lenet_fixes_pieces_and_knn(page):
+def test_architectures_lenet_and_the_shift_fixes(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Architectures").click()
@@ -45,7 +45,13 @@ def test_architectures_lenet_fixes_pieces_and_knn(page):
     page.get_by_role("button", name="Run with the fixes", exact=False).click()
     page.get_by_text("Worst / mean accuracy over shifts", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#mlp-weights img")).to_be_visible(timeout=10_000)
+    assert page.errors == []
 
+
+def test_architectures_alexnets_pieces_and_knn(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Architectures").click()
     set_number(page, "pieces-seeds", 1)
     set_number(page, "pieces-epochs", 1)
     page.get_by_label("ReLU vs tanh").check()
@@ -61,7 +67,7 @@ def test_architectures_lenet_fixes_pieces_and_knn(page):
     assert page.errors == []
 
 
-def test_distill_selftrain_and_augment_experiments(page):
+def test_distill_inside_kd(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Distill").click()
@@ -69,6 +75,11 @@ def test_distill_selftrain_and_augment_experiments(page):
     page.get_by_text("the soft term's gradient fell", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#kd-outputs img")).to_be_visible(timeout=10_000)
     in_korean_then_english(page, "Distill", "소프트 예측")
+    assert page.errors == []
+
+
+def test_selftrain_ablation(page):
+    from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Self-train").click()
     page.get_by_label("hard vs soft pseudo-labels").check()
@@ -76,6 +87,11 @@ def test_distill_selftrain_and_augment_experiments(page):
     page.get_by_role("button", name="Run both variants", exact=False).click()
     expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
     in_korean_then_english(page, "Self-train", "소프트 의사 레이블")
+    assert page.errors == []
+
+
+def test_augment_cutmix_and_mixup_up_close(page):
+    from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Augment").click()
     page.get_by_role("button", name="CutMix and MixUp up close", exact=False).click()
