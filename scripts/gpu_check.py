@@ -10,7 +10,7 @@ Not a test (tests/test_gpu_check.py runs the dry run). Rows:
   finetune       one fine-tune epoch through `fit` (bf16 autocast + channels_last on CUDA)
   onnx_export    ONNX export of a model that lives on the GPU; onnxruntime vs torch on the same input
   torchrun_nccl  `fit` under torchrun, one process, nccl (gloo on a CPU): the DDP path end to end
-  train_cli      `torchrun -m cvdemo train` (fine-tune, 1 epoch): safetensors, config.json, model.onnx written
+  train_cli      `torchrun -m cvdemo train` (fine-tune, 1 epoch; 2 gloo processes on a CPU): the files written, once
   distill        one epoch distilling the fine-tuned model into the small CNN student
   selftrain      one Noisy Student round on photos (pretrained features on the GPU) and one on digits
 `--compare` (CUDA only): full fine-tune images/s of cvdemo's `fit`, timm's own train.py (from a checkout of
@@ -183,21 +183,23 @@ def main() -> int:
 
     @row("train_cli")
     def _cli():
+        processes = 1 if CUDA else 2  # one GPU: one process (nccl); a CPU: two (gloo), as a multi-GPU run splits
         with tempfile.TemporaryDirectory() as tmp:
             data_dir = Path(tmp, "data")
             data = textures(small)
             for i, (image, label) in enumerate(zip(data.images, data.labels)):
                 (data_dir / str(label)).mkdir(parents=True, exist_ok=True)
                 image.save(data_dir / str(label) / f"{i}.png")
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m",
-                   "cvdemo", "train", "--data", str(data_dir), "--mode", "finetune", "--epochs", "1",
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   "-m", "cvdemo", "train", "--data", str(data_dir), "--mode", "finetune", "--epochs", "1",
                    "--out", str(Path(tmp, "out"))]
             out = subprocess.run(cmd, text=True, capture_output=True, cwd=ROOT, timeout=600,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                 env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
             written = sorted(p.name for p in Path(tmp, "out").iterdir()) if out.returncode == 0 else []
         assert out.returncode == 0, out.stderr[-2000:]
         assert {"model.safetensors", "config.json", "model.onnx", "metrics.json"} <= set(written), written
-        return out.stdout.strip().splitlines()[-1][:160]
+        assert out.stdout.count("validation accuracy") == 1, out.stdout[-2000:]  # rank 0 reports, once
+        return f"{processes} process(es): " + out.stdout.strip().splitlines()[-1][:160]
 
     @row("distill")
     def _distill():

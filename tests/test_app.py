@@ -167,7 +167,7 @@ def test_distill_the_transfer_model_and_classify_with_the_student(server, exampl
     client = Client(server, verbose=False)
     client.predict("builtin", "textures", None, "", "", "", "", [], [], [], [], api_name="/load_dataset")
     client.predict("tf_efficientnet_lite0", "probe", False, 20, 128, 0.01, 1e-4, 0.2, 0, False, "{}", api_name="/train")
-    outputs = client.predict(4, 0.9, 3, 1, "kd_student_cnn", api_name="/distill_transfer")
+    outputs = client.predict(4, 0.9, 3, 0, "kd_student_cnn", api_name="/distill_transfer")  # no extra copies
     student = [v for _shown, v in outputs[-1]["choices"] if v.startswith("my model")][-1]
     assert student.startswith("my model 2: kd_student_cnn student of")
     assert "smaller" in outputs[2]  # the report says how much smaller and what it kept

@@ -1,6 +1,7 @@
 """scripts/gpu_check.py as a CPU dry run: every row but the CUDA-only ones runs on tiny data and passes,
 and each skipped row is named (on a GPU machine the same script runs them all). Two runs of half the rows each,
-so that the two test workers share them."""
+so that the two test workers share them. The train_cli row is also the test of `torchrun -m cvdemo train` on a
+CPU: two gloo processes, rank 0 alone writes and reports."""
 import os
 import subprocess
 import sys
