@@ -158,7 +158,7 @@ def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_pick
     expect(page.get_by_text("is now in the Classify tab")).to_have_count(0, timeout=3_000)  # the last run's line goes
     expect(page.locator("#transfer-loss")).to_have_class(re.compile("stale"))  # its curves dimmed till redrawn
     expect(halt).to_be_enabled()
-    page.get_by_text(re.compile(r"Epoch \d+/300")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Epoch \d+/300")).wait_for(timeout=120_000)  # a busy machine: as the first run
     halt.click()
     page.get_by_text(re.compile(r"Stopped after epoch \d+ of 300: the model of epoch \d+ \(")).wait_for(timeout=60_000)
     expect(halt).to_be_disabled()

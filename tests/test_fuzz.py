@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 MIN_FILES = 30         # the corpus of bad files must not shrink silently
-CHECK_EVERY = 5        # a valid request after this many bad calls
+CHECK_EVERY = 10       # a valid request after this many bad calls (and after the last)
 HIDDEN = "show_error"  # in gradio_client's message when the server hid an unexpected exception
 ROOT = Path(__file__).resolve().parent.parent
 
