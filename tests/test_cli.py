@@ -1,4 +1,5 @@
-"""`python -m cvdemo classify IMG...`."""
+"""The command line: `python -m cvdemo classify IMG...` as a real process; its other commands through `main` in
+this process (the same code after the imports)."""
 import subprocess
 import sys
 
@@ -17,21 +18,22 @@ def test_cli_prints_top5_per_file_and_reports_bad_files(examples, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_cli_unknown_model_is_a_clear_error(examples):
-    result = subprocess.run([sys.executable, "-m", "cvdemo", "classify", examples["cat"], "--model", "nope"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert "Unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr
+def test_cli_unknown_model_is_a_clear_error(examples, capsys):
+    from cvdemo.__main__ import main
+
+    assert main(["classify", examples["cat"], "--model", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown model 'nope'" in err and "Traceback" not in err
 
 
-def test_cli_selftrain_prints_each_round_against_the_baseline(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cvdemo", "selftrain", "digits", "--seeds", "1", "--rounds", "1",
-                             "--epochs", "5"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "mean over 1 seeds, round 0" in result.stdout and "mean over 1 seeds, round 1" in result.stdout
-    bad = subprocess.run([sys.executable, "-m", "cvdemo", "selftrain", str(tmp_path / "none.zip")],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+def test_cli_selftrain_prints_each_round_against_the_baseline(tmp_path, capsys):
+    from cvdemo.__main__ import main
+
+    assert main(["selftrain", "digits", "--seeds", "1", "--rounds", "1", "--epochs", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "mean over 1 seeds, round 0" in out and "mean over 1 seeds, round 1" in out
+    assert main(["selftrain", str(tmp_path / "none.zip")]) == 2
+    assert capsys.readouterr().err.startswith("error:")
 
 
 def test_cli_train_and_the_transfer_tab_read_one_table_of_defaults(monkeypatch):
