@@ -123,10 +123,12 @@ class ImageSet(torch.utils.data.Dataset):
 _feature_cache: dict[str, np.ndarray] = {}
 _feature_lock = threading.Lock()
 MAX_CACHED_FEATURE_SETS = 16
+MAX_CACHED_FEATURE_BYTES = 64 * 2**20  # ... and their bytes (2,000 Lite2 features are 10 MB)
 
 
 def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
-    """Backbone features of these exact images, computed once (keyed by a hash of their pixels)."""
+    """Backbone features of these exact images, computed once (keyed by a hash of their pixels); the oldest sets
+    go first beyond MAX_CACHED_FEATURE_SETS sets or MAX_CACHED_FEATURE_BYTES bytes."""
     digest = hashlib.sha256(model.encode())
     for image in images:
         digest.update(image.tobytes())
@@ -136,9 +138,10 @@ def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
             return _feature_cache[key]
     features = extract_features(images, model)
     with _feature_lock:
-        while len(_feature_cache) >= MAX_CACHED_FEATURE_SETS:
-            _feature_cache.pop(next(iter(_feature_cache)))
         _feature_cache[key] = features
+        while len(_feature_cache) > MAX_CACHED_FEATURE_SETS or (
+                len(_feature_cache) > 1 and sum(f.nbytes for f in _feature_cache.values()) > MAX_CACHED_FEATURE_BYTES):
+            _feature_cache.pop(next(iter(_feature_cache)))
     return features
 
 

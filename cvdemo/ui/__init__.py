@@ -7,7 +7,7 @@ import threading
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .. import images
+from .. import images, memory
 from ..inference import get_classifier
 from . import architectures, augment, classify, distill, selftrain, transfer
 from .common import model_choices
@@ -43,7 +43,9 @@ def set_language(lang: str, token: str, workspace: Workspace):
 
 
 def build_demo() -> gr.Blocks:
-    """The whole page: a tab per capability that works (no placeholders), each opening with its lesson."""
+    """The whole page: a tab per capability that works (no placeholders), each opening with its lesson. The
+    server's malloc is tuned first (`memory.tune_malloc`: before its threads start)."""
+    memory.tune_malloc()
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(_("app.title"))

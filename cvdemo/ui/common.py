@@ -24,7 +24,7 @@ from gradio_client.utils import is_http_url_like
 from huggingface_hub import constants as hub_constants
 from pydantic import ConfigDict, model_validator
 
-from .. import datasets
+from .. import datasets, memory
 from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
@@ -210,12 +210,15 @@ class Gate:
             yield ticket
         finally:
             with self.changed:
-                if ticket in self.queue:
-                    self.queue.remove(ticket)
-                else:
+                ran = ticket not in self.queue
+                if ran:
                     self.running -= 1
+                else:
+                    self.queue.remove(ticket)
                 self.holders.discard(holder)
                 self.changed.notify_all()
+            if ran:
+                memory.trim()  # what the job freed goes back to the system
 
     def busy(self) -> bool:
         """Whether a new job would wait (every slot taken)."""

@@ -5,8 +5,6 @@ closed or its API client gone: Gradio's unload event), its run stops and its dat
 go at once (`release`); Gradio drops the Workspace itself an hour later, or after SESSION_TTL idle seconds."""
 from __future__ import annotations
 
-import ctypes
-import gc
 import secrets
 import shutil
 import tempfile
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import memory
 from ..errors import LimitError
 from ..inference import Classifier, get_classifier
 from ..train import StopFlag
@@ -31,11 +30,6 @@ MAX_SHOTS = 40           # webcam shots kept per session (all class slots togeth
 ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
 HANDOFF_SECONDS = 120    # a workspace handed to the next page (the language switch reloads) waits this long
 MAX_HANDOFFS = 256       # handed-off workspaces waiting at most (the oldest are closed)
-
-try:
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):  # not glibc
-    _malloc_trim = None
 
 
 class Workspace:
@@ -123,9 +117,7 @@ class Workspace:
         self.dataset = self.result = self.selftrain = None
         self.shots.clear()
         self.close()
-        gc.collect()
-        if _malloc_trim is not None:  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
-            _malloc_trim(0)
+        memory.trim()  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
 
     def add_shot(self, slot: int, image) -> int:
         """Keep a webcam shot (already through the image door) for a class slot; returns the session's count."""
