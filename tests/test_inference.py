@@ -174,3 +174,22 @@ def test_features_of_drawn_images_hold_one_full_size_image_at_a_time():
     streamed = extract_features(drawn())
     again = extract_features([Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90)) for i in range(40)])
     assert streamed.shape == (40, again.shape[1]) and np.allclose(streamed, again, atol=1e-5)
+
+
+def test_onnxruntime_takes_at_most_a_few_images_a_call():
+    """Issue 16.2: a session's arena keeps what its largest call needed (700 MB after 32 images of 224 px), so
+    every batch goes to onnxruntime RUNTIME_BATCH images at a time, in order."""
+    from cvdemo.inference import RUNTIME_BATCH, _run
+
+    class Session:
+        def __init__(self):
+            self.calls = []
+
+        def run(self, outputs, feeds):
+            self.calls.append(len(feeds["input"]))
+            return [feeds["input"].sum(axis=(1, 2, 3))[:, None]]
+
+    session, batch = Session(), np.arange(10 * 3 * 2 * 2, dtype=np.float32).reshape(10, 3, 2, 2)
+    out = _run(session, "output", batch)
+    assert session.calls == [RUNTIME_BATCH] * (10 // RUNTIME_BATCH) + [10 % RUNTIME_BATCH] and RUNTIME_BATCH <= 8
+    assert np.array_equal(out[:, 0], batch.sum(axis=(1, 2, 3)))
