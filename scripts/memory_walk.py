@@ -6,7 +6,7 @@ then every session ends and the server idles. Prints the server's RSS after each
 It starts `python app.py` on a free 127.0.0.1 port (offline, as scripts/load.py does) and, as one gradio_client
 session, calls what a user walking the tabs calls, at small settings: Classify (classify, Grad-CAM, the three
 sizes side by side), Augment (samples, CutMix up close, the mix training, the bias experiment), Transfer (the
-textures, a linear probe and a fine-tune), Distill (soft targets, teacher vs students, inside KD, the Transfer
+textures, a linear probe with the from-scratch run beside it as the Train button does, a fine-tune), Distill (soft targets, teacher vs students, inside KD, the Transfer
 model distilled), Self-train (digits and faces, an ablation), Architectures (FC vs CNN, its fixes, layer tables,
 feature maps, a classic trained, AlexNet's pieces, k-NN). It prints RSS (VmRSS) after each step and the peak
 (VmHWM). Then --sessions more clients, each kept open, load the textures and train a probe: RSS added per session.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,10 +31,15 @@ from load import PHOTOS, memory, start_server, stop_server  # scripts/load.py: t
 
 WALK_PEAK_MIB, PER_SESSION_MIB, IDLE_OVER_START_MIB = 3 * 1024, 300, 500  # the issue's goals
 CAT, COFFEE = PHOTOS[0], PHOTOS[1]
-PROBE = ["tf_efficientnet_lite0", "probe", False, 100, 128, 0.01, 1e-4, 0.2, 0, False, ""]  # /train's inputs
-SEED = PROBE.index(0)  # a further session trains with its own seed: its own split, features and model
-FINETUNE = ["tf_efficientnet_lite0", "finetune", False, 1, 16, 1e-3, 1e-4, 0.2, 0, False, ""]
+SAMPLE_EVERY = 0.2  # seconds between RSS samples
 TEXTURES = ["builtin", "textures", None, "", "", "", "", None, None, None, None]  # /load_dataset's inputs
+
+
+def train(mode: str, compare: bool = False, seed: int = 0) -> list:
+    """/train's inputs: the Transfer tab's settings for `mode` (the probe: 100 epochs of batch 128; fine-tuning: one
+    epoch of batch 8), with the from-scratch run beside it or not."""
+    epochs, batch, lr = (100, 128, 0.01) if mode == "probe" else (1, 8, 1e-3)
+    return ["tf_efficientnet_lite0", mode, compare, epochs, batch, lr, 1e-4, 0.2, seed, False, ""]
 
 
 def walk() -> list[tuple[str, str, list]]:
@@ -48,8 +54,8 @@ def walk() -> list[tuple[str, str, list]]:
         ("augment", "/mix_training", ["cutmix", 1.0, 2, 0]),
         ("augment", "/bias_experiment", [0]),
         ("transfer", "/load_dataset", TEXTURES),
-        ("transfer", "/train", PROBE),
-        ("transfer", "/train", FINETUNE),
+        ("transfer", "/train", train("probe", compare=True)),  # the Train button's default: from scratch beside
+        ("transfer", "/train", train("finetune")),
         ("distill", "/soft_targets", [cat]),
         ("distill", "/distill", [100, 4, 0.9, 1, "mlp", True]),
         ("distill", "/inside_kd", [100, 4, 0.9]),
@@ -69,17 +75,33 @@ def walk() -> list[tuple[str, str, list]]:
 
 
 class Server:
-    """The loopback server and its memory in MiB."""
+    """The loopback server and its memory in MiB; a thread samples its RSS every SAMPLE_EVERY seconds (`top`: the
+    most seen since it was last read, so that each step's own peak shows)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.log = Path(tempfile.mkdtemp(prefix="cvdemo-walk-")) / "app.log"
         self.proc, self.url = start_server(self.log, **env)
+        self.most = 0
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while self.proc.poll() is None:
+            try:
+                self.most = max(self.most, self.rss())
+            except (OSError, KeyError):
+                return
+            time.sleep(SAMPLE_EVERY)
 
     def rss(self) -> int:
         return memory(self.proc.pid)["VmRSS"]
 
     def peak(self) -> int:
         return memory(self.proc.pid)["VmHWM"]
+
+    def top(self) -> int:
+        """The most RSS sampled since the last `top` (at least the RSS now)."""
+        most, self.most = max(self.most, self.rss()), 0
+        return most
 
     def settle(self, seconds: float = 3.0) -> int:
         """RSS once it has not moved by more than 2 MiB for `seconds` (at most 60 s): background work done."""
@@ -118,15 +140,15 @@ def main() -> int:
         start = server.settle()
         print(f"server pid {server.proc.pid} at {server.url} {' '.join(args.env)}; log {server.log}")
         print(f"start (default model loaded, settled): RSS {start} MiB")
-        print(f"{'step':<40} {'s':>6} {'RSS':>6} {'+':>6} {'peak':>6}  answer")
+        print(f"{'step':<36} {'s':>6} {'RSS':>6} {'+':>6} {'top':>6} {'peak':>6}  answer   (top: the step's most)")
         user = Client(server.url, verbose=False)
-        last = start
+        last, server.most = start, 0
         for tab, api, inputs in ([] if args.skip_walk else walk()):
             t0 = time.monotonic()
             good, word = call(user, api, inputs, args.timeout)
             rss = server.rss()
             ok &= good
-            print(f"{tab + ' ' + api:<40} {time.monotonic() - t0:>6.1f} {rss:>6} {rss - last:>+6} "
+            print(f"{tab + ' ' + api:<36} {time.monotonic() - t0:>6.1f} {rss:>6} {rss - last:>+6} {server.top():>6} "
                   f"{server.peak():>6}  {word}", flush=True)
             last = rss
         walk_peak = server.peak()
@@ -137,13 +159,14 @@ def main() -> int:
             before = server.settle(2)
             client = Client(server.url, verbose=False)
             others.append(client)
-            probe = PROBE[:SEED] + [i + 1] + PROBE[SEED + 1:]
-            steps = [("/load_dataset", TEXTURES), ("/train", probe)]
+            steps = [("/load_dataset", TEXTURES), ("/train", train("probe", seed=i + 1))]
+            server.top()
             words = [call(client, api, inputs, args.timeout) for api, inputs in steps]
             ok &= all(good for good, _ in words)
+            top = server.top()
             after = server.settle(2)
             added.append(after - before)
-            print(f"session {i + 2}: textures + probe trained: RSS {after} MiB ({after - before:+d}), "
+            print(f"session {i + 2}: textures + probe trained: RSS {after} MiB ({after - before:+d}), top {top}, "
                   f"peak {server.peak()} MiB; {words[-1][1]}", flush=True)
 
         for client in [user, *others]:
