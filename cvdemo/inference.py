@@ -25,10 +25,11 @@ from . import images, measure, quantize
 from .errors import LimitError, Note
 from .export import export_onnx
 from .cache import bound, cache_dir
-from .models import check_imagenet_classifier, create_model
+from .models import DEFAULT_MODEL, check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
 MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
+IDLE_SECONDS = 600  # ... and one no request used this long is dropped (`unload_idle`; the default model stays)
 # Images one onnxruntime call takes at most (bigger batches go in chunks): each session keeps an arena as big as
 # its largest call's activations, for good (batch 32 at 224 px: ~700 MB; 4: ~110 MB), and 4 are as fast per image.
 RUNTIME_BATCH = 4
@@ -273,6 +274,7 @@ def check_top_k(top_k: int) -> None:
 
 
 _loaded: OrderedDict[str, Classifier] = OrderedDict()
+_used: dict[str, float] = {}  # name -> when a request last got that loaded classifier (time.monotonic)
 _name_locks: dict[str, list] = {}  # name -> [its lock, the requests holding or awaiting it]; gone when none
 _registry_lock = threading.Lock()
 
@@ -281,7 +283,19 @@ def _cached(name: str) -> Classifier | None:
     """The loaded classifier (now the most recently used), or None; hold _registry_lock."""
     if name in _loaded:
         _loaded.move_to_end(name)
+        _used[name] = time.monotonic()
     return _loaded.get(name)
+
+
+def unload_idle(seconds: float = IDLE_SECONDS) -> list[str]:
+    """Drop the loaded classifiers no request got for `seconds` (never the default model: a server at rest keeps
+    what it started with); returns their names. A request that holds one keeps it until it is done."""
+    now = time.monotonic()
+    with _registry_lock:
+        idle = [name for name in _loaded if name != DEFAULT_MODEL and now - _used.get(name, now) >= seconds]
+        for name in idle:
+            del _loaded[name], _used[name]
+    return idle
 
 
 def get_classifier(model: str | None = None) -> Classifier:
@@ -300,9 +314,9 @@ def get_classifier(model: str | None = None) -> Classifier:
                     return classifier
             classifier = Classifier(name, create_model(name))
             with _registry_lock:
-                _loaded[name] = classifier
+                _loaded[name], _used[name] = classifier, time.monotonic()
                 while len(_loaded) > MAX_LOADED_MODELS:
-                    _loaded.popitem(last=False)
+                    _used.pop(_loaded.popitem(last=False)[0], None)
             return classifier
     finally:
         with _registry_lock:

@@ -109,6 +109,7 @@ def fake_loading(monkeypatch):
 
     monkeypatch.setattr(inference, "_loaded", OrderedDict())
     monkeypatch.setattr(inference, "_name_locks", {})
+    monkeypatch.setattr(inference, "_used", {})
     monkeypatch.setattr(inference, "create_model", create_model)
     monkeypatch.setattr(inference, "Classifier", lambda name, model: SimpleNamespace(name=name))
     return SimpleNamespace(module=inference, gates=gates, built=built)
@@ -140,6 +141,19 @@ def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_las
     assert not any(t.is_alive() for t in threads)
     assert fake_loading.built == ["fast", "slow"]  # built once; the other two requests got the same one
     assert len({id(r) for r in results}) == 1 and inference._name_locks == {}
+
+
+def test_a_classifier_no_request_used_for_a_while_is_dropped_but_the_default_stays(fake_loading):
+    """Issue 16.2: a server at rest gives back the networks a user loaded (the Lite1 and Lite2 of "bigger
+    networks"), not the default one every page uses."""
+    inference = fake_loading.module
+    for name in (inference.DEFAULT_MODEL, "lite1", "lite2"):
+        inference.get_classifier(name)
+    for name in (inference.DEFAULT_MODEL, "lite1"):
+        inference._used[name] -= inference.IDLE_SECONDS + 1  # as if no request got them for that long
+    assert inference.unload_idle() == ["lite1"] and list(inference._loaded) == [inference.DEFAULT_MODEL, "lite2"]
+    inference.get_classifier("lite1")
+    assert fake_loading.built.count("lite1") == 2  # built again when asked for again
 
 
 def test_onnx_features_equal_the_torch_backbone(examples):
