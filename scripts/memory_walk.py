@@ -76,18 +76,18 @@ def walk() -> list[tuple[str, str, list]]:
 
 class Server:
     """The loopback server and its memory in MiB; a thread samples its RSS every SAMPLE_EVERY seconds (`top`: the
-    most seen since it was last read, so that each step's own peak shows)."""
+    most sampled since a moment, so that each step's own peak shows)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.log = Path(tempfile.mkdtemp(prefix="cvdemo-walk-")) / "app.log"
         self.proc, self.url = start_server(self.log, **env)
-        self.most = 0
+        self.samples: list[tuple[float, int]] = []  # (time.monotonic(), RSS)
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         while self.proc.poll() is None:
             try:
-                self.most = max(self.most, self.rss())
+                self.samples.append((time.monotonic(), self.rss()))
             except (OSError, KeyError):
                 return
             time.sleep(SAMPLE_EVERY)
@@ -98,10 +98,9 @@ class Server:
     def peak(self) -> int:
         return memory(self.proc.pid)["VmHWM"]
 
-    def top(self) -> int:
-        """The most RSS sampled since the last `top` (at least the RSS now)."""
-        most, self.most = max(self.most, self.rss()), 0
-        return most
+    def top(self, since: float) -> int:
+        """The most RSS sampled since `since` (time.monotonic()), and now."""
+        return max([rss for t, rss in self.samples if t >= since] + [self.rss()])
 
     def settle(self, seconds: float = 3.0) -> int:
         """RSS once it has not moved by more than 2 MiB for `seconds` (at most 60 s): background work done."""
@@ -142,13 +141,13 @@ def main() -> int:
         print(f"start (default model loaded, settled): RSS {start} MiB")
         print(f"{'step':<36} {'s':>6} {'RSS':>6} {'+':>6} {'top':>6} {'peak':>6}  answer   (top: the step's most)")
         user = Client(server.url, verbose=False)
-        last, server.most = start, 0
+        last = start
         for tab, api, inputs in ([] if args.skip_walk else walk()):
             t0 = time.monotonic()
             good, word = call(user, api, inputs, args.timeout)
             rss = server.rss()
             ok &= good
-            print(f"{tab + ' ' + api:<36} {time.monotonic() - t0:>6.1f} {rss:>6} {rss - last:>+6} {server.top():>6} "
+            print(f"{tab + ' ' + api:<36} {time.monotonic() - t0:>6.1f} {rss:>6} {rss - last:>+6} {server.top(t0):>6} "
                   f"{server.peak():>6}  {word}", flush=True)
             last = rss
         walk_peak = server.peak()
@@ -160,10 +159,10 @@ def main() -> int:
             client = Client(server.url, verbose=False)
             others.append(client)
             steps = [("/load_dataset", TEXTURES), ("/train", train("probe", seed=i + 1))]
-            server.top()
+            t0 = time.monotonic()
             words = [call(client, api, inputs, args.timeout) for api, inputs in steps]
             ok &= all(good for good, _ in words)
-            top = server.top()
+            top = server.top(t0)
             after = server.settle(2)
             added.append(after - before)
             print(f"session {i + 2}: textures + probe trained: RSS {after} MiB ({after - before:+d}), top {top}, "

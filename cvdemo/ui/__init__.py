@@ -98,12 +98,13 @@ def build_demo() -> gr.Blocks:
 
 
 def tidy(every: float = 60) -> None:
-    """For good, every `every` seconds: the classifiers no request used for inference.IDLE_SECONDS go, and the
-    memory they held goes back to the system (a server at rest comes back near where it started)."""
+    """For good, every `every` seconds: the classifiers no request used for inference.IDLE_SECONDS go, and what
+    they and the quick requests (Grad-CAM, feature maps: no gated job trims after them) freed goes back to the
+    system, so that a server at rest comes back near where it started."""
     while True:
         time.sleep(every)
-        if unload_idle():
-            memory.trim()
+        unload_idle()
+        memory.trim()
 
 
 def launch_options() -> dict:
