@@ -188,14 +188,13 @@ class Workspace:
                    for image in images.values())
 
     def _images(self) -> Iterator:
+        """The images of its dataset, its last run's split (a TransferResult's) and mistakes, its self-training
+        pool (a selftrain.Pool) and its shots."""
         result, pool = self.result, (self.selftrain or (None,))[0]
-        for data in (self.dataset, getattr(result, "train_data", None), getattr(result, "val_data", None)):
-            if data is not None:
-                yield from data.images
-                yield from data.unlabeled
+        for holder in (self.dataset, getattr(result, "train_data", None), getattr(result, "val_data", None), pool):
+            for field in ("images", "unlabeled", "labelled", "test"):
+                yield from getattr(holder, field, None) or ()
         yield from (wrong[0] for wrong in getattr(result, "misclassified", ()))
-        if pool is not None:
-            yield from (*pool.labelled, *pool.unlabeled, *pool.test)
         for shots in self.shots.values():
             yield from shots
 
