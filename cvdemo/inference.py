@@ -28,10 +28,14 @@ from .errors import LimitError, Note
 from .export import export_onnx
 from .cache import bound, cache_dir
 from .gpu import pick_device
-from .models import check_imagenet_classifier, create_model
+from .models import DEFAULT_MODEL, check_imagenet_classifier, create_model
 
 MAX_TOP_K = 20
 MAX_LOADED_MODELS = 4  # classifiers kept in memory, least recently used dropped first
+IDLE_SECONDS = 600  # ... and one no request used this long is dropped (`unload_idle`; the default model stays)
+# Images one onnxruntime call takes at most (bigger batches go in chunks): each session keeps an arena as big as
+# its largest call's activations, for good (batch 32 at 224 px: ~700 MB; 4: ~110 MB), and 4 are as fast per image.
+RUNTIME_BATCH = 4
 
 
 def class_names(model: torch.nn.Module) -> list[str]:
@@ -197,8 +201,7 @@ class Classifier:
         if self.runtime == "onnxruntime":
             if self._features_session is None:  # exported on first use only
                 self._features_session = self._open(self._export_onnx(PooledFeatures(self.model).eval(), "features"))
-            return self._features_session.run(["features" if self.precision == "int8" else "output"],
-                                              {"input": batch})[0]
+            return _run(self._features_session, "features" if self.precision == "int8" else "output", batch)
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
@@ -207,7 +210,7 @@ class Classifier:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs for a preprocessed batch (N, 3, H, W)."""
         if self._session is not None:
-            return self._session.run(["output"], {"input": batch})[0]
+            return _run(self._session, "output", batch)
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
@@ -260,6 +263,12 @@ class Classifier:
         return Image.fromarray(np.uint8(np.clip(blended, 0, 1) * 255)), label
 
 
+def _run(session, output: str, batch: np.ndarray) -> np.ndarray:
+    """An onnxruntime session's `output` for a batch, RUNTIME_BATCH images per call."""
+    return np.concatenate([session.run([output], {"input": batch[i:i + RUNTIME_BATCH]})[0]
+                           for i in range(0, len(batch), RUNTIME_BATCH)])
+
+
 def check_top_k(top_k: int) -> None:
     if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
         raise LimitError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, got {top_k!r}",
@@ -267,6 +276,7 @@ def check_top_k(top_k: int) -> None:
 
 
 _loaded: OrderedDict[str, Classifier] = OrderedDict()
+_used: dict[str, float] = {}  # name -> when a request last got that loaded classifier (time.monotonic)
 _name_locks: dict[str, list] = {}  # name -> [its lock, the requests holding or awaiting it]; gone when none
 _registry_lock = threading.Lock()
 
@@ -278,7 +288,19 @@ def _cached(name: str) -> Classifier | None:
     if classifier is None or classifier.device != pick_device():
         return None
     _loaded.move_to_end(name)
+    _used[name] = time.monotonic()
     return classifier
+
+
+def unload_idle(seconds: float = IDLE_SECONDS) -> list[str]:
+    """Drop the loaded classifiers no request got for `seconds` (never the default model: a server at rest keeps
+    what it started with); returns their names. A request that holds one keeps it until it is done."""
+    now = time.monotonic()
+    with _registry_lock:
+        idle = [name for name in _loaded if name != DEFAULT_MODEL and now - _used.get(name, now) >= seconds]
+        for name in idle:
+            del _loaded[name], _used[name]
+    return idle
 
 
 def get_classifier(model: str | None = None) -> Classifier:
@@ -297,9 +319,9 @@ def get_classifier(model: str | None = None) -> Classifier:
                     return classifier
             classifier = Classifier(name, create_model(name))
             with _registry_lock:
-                _loaded[name] = classifier
+                _loaded[name], _used[name] = classifier, time.monotonic()
                 while len(_loaded) > MAX_LOADED_MODELS:
-                    _loaded.popitem(last=False)
+                    _used.pop(_loaded.popitem(last=False)[0], None)
             return classifier
     finally:
         with _registry_lock:
@@ -308,7 +330,8 @@ def get_classifier(model: str | None = None) -> Classifier:
                 del _name_locks[name]
 
 
-def extract_features(images_: Iterable[Image.Image], model: str | None = None, batch_size: int = 32) -> np.ndarray:
+def extract_features(images_: Iterable[Image.Image], model: str | None = None,
+                     batch_size: int = RUNTIME_BATCH) -> np.ndarray:
     """Pooled backbone features (N, D) of RGB images, preprocessed exactly as for classification: what linear
     probes and the photo self-training heads train on (onnxruntime on a CPU), `batch_size` images at a time.
     `images_` may be a generator: each image is preprocessed (shrunk to the model's input) as it comes, so at most

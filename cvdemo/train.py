@@ -463,6 +463,11 @@ def _batch_sums(loss: torch.Tensor, logits: torch.Tensor, hard: torch.Tensor | N
 
 # --- running a trained model: predict and evaluate ----------------------------------------------
 
+# The input values one inference batch holds at most: 16 images of 3x224x224 (a Lite0's activations for them peak
+# near 300 MB; 256 such images, the default batch, took 1.5 GB more). Small inputs (8x8 digits) keep the batch.
+MAX_BATCH_VALUES = 16 * 3 * 224 * 224
+
+
 def predict(model: torch.nn.Module, data, *, preprocess: Callable | None = None, batch_size: int = 256,
             amp: bool = False) -> torch.Tensor:
     """`model`'s outputs (N, classes) for the items of `data` in order, float32 on the CPU, `batch_size` at a
@@ -514,10 +519,15 @@ def _eval_sums(model: torch.nn.Module, loader: Iterable, device: torch.device,
 
 
 def _loader(data, batch_size: int, preprocess: Callable | None = None, distributed: bool = False) -> DataLoader:
-    """`data` in order, `batch_size` items at a time; distributed: this rank's every world-th item (no padding,
-    as fit validates: exact global counts once reduced)."""
+    """`data` in order, `batch_size` items at a time, fewer where the first item's input is big (at most
+    MAX_BATCH_VALUES input values a batch); distributed: this rank's every world-th item (no padding, as fit
+    validates: exact global counts once reduced)."""
     if distributed:
         data = Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
+    if len(data):
+        first = data[0] if preprocess is None else preprocess(data[0])
+        x = torch.as_tensor(first[0] if isinstance(first, (list, tuple)) else first)
+        batch_size = max(1, min(batch_size, MAX_BATCH_VALUES // max(1, x.numel())))
     collate = None if preprocess is None else (lambda items: default_collate([preprocess(i) for i in items]))
     return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
 

@@ -37,7 +37,9 @@ from .train import (MAX_EPOCHS, Event, StopFlag, TrainConfig, adamw, fit, keyed_
 
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
-CPU_MAX_BATCH = 16  # full / scratch training on a CPU: batch 32 needs ~2.7 GB of activations, 16 half that
+# Training through the backbone on a CPU takes at most this many images a batch: a Lite0 trained whole (full, or
+# from scratch) took 1.7 GB more at batch 16 and 0.9 GB at 8, at the same speed per image; a fine-tune 0.4 GB at 16.
+CPU_MAX_BATCH = 8
 HEAD_LR_SCALE = 10.0  # fine-tune / full: the new head's learning rate over the backbone's (the probe's 1e-2 at 1e-3)
 MIN_SCRATCH_SECONDS = 20.0  # the from-scratch comparison gets at least this (a few steps would say nothing)
 
@@ -123,10 +125,12 @@ class ImageSet(torch.utils.data.Dataset):
 _feature_cache: dict[str, np.ndarray] = {}
 _feature_lock = threading.Lock()
 MAX_CACHED_FEATURE_SETS = 16
+MAX_CACHED_FEATURE_BYTES = 64 * 2**20  # ... and their bytes (2,000 Lite2 features are 10 MB)
 
 
 def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
-    """Backbone features of these exact images, computed once (keyed by a hash of their pixels)."""
+    """Backbone features of these exact images, computed once (keyed by a hash of their pixels); the oldest sets
+    go first beyond MAX_CACHED_FEATURE_SETS sets or MAX_CACHED_FEATURE_BYTES bytes."""
     digest = hashlib.sha256(model.encode())
     for image in images:
         digest.update(image.tobytes())
@@ -136,9 +140,10 @@ def cached_features(images: list[Image.Image], model: str) -> np.ndarray:
             return _feature_cache[key]
     features = extract_features(images, model)
     with _feature_lock:
-        while len(_feature_cache) >= MAX_CACHED_FEATURE_SETS:
-            _feature_cache.pop(next(iter(_feature_cache)))
         _feature_cache[key] = features
+        while len(_feature_cache) > MAX_CACHED_FEATURE_SETS or (
+                len(_feature_cache) > 1 and sum(f.nbytes for f in _feature_cache.values()) > MAX_CACHED_FEATURE_BYTES):
+            _feature_cache.pop(next(iter(_feature_cache)))
     return features
 
 
@@ -191,7 +196,7 @@ def transfer(dataset: Dataset, *, mode: str = "probe", arch: str = DEFAULT_MODEL
     check_trainable(dataset)
     config = config or default_config(mode)
     notes = []
-    if mode in ("full", "scratch") and config.batch_size > CPU_MAX_BATCH and get_classifier(arch).device.type == "cpu":
+    if mode != "probe" and config.batch_size > CPU_MAX_BATCH and get_classifier(arch).device.type == "cpu":
         notes.append(Note(f"Batch size {config.batch_size} lowered to {CPU_MAX_BATCH} to fit in memory on a CPU.",
                           "transfer.batch_lowered", batch=config.batch_size, limit=CPU_MAX_BATCH))
         config = dataclasses.replace(config, batch_size=CPU_MAX_BATCH)

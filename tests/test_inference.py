@@ -109,6 +109,7 @@ def fake_loading(monkeypatch):
 
     monkeypatch.setattr(inference, "_loaded", OrderedDict())
     monkeypatch.setattr(inference, "_name_locks", {})
+    monkeypatch.setattr(inference, "_used", {})
     monkeypatch.setattr(inference, "create_model", create_model)
     monkeypatch.setattr(inference, "Classifier",
                         lambda name, model: SimpleNamespace(name=name, device=inference.pick_device()))
@@ -143,6 +144,19 @@ def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_las
     assert len({id(r) for r in results}) == 1 and inference._name_locks == {}
 
 
+def test_a_classifier_no_request_used_for_a_while_is_dropped_but_the_default_stays(fake_loading):
+    """Issue 16.2: a server at rest gives back the networks a user loaded (the Lite1 and Lite2 of "bigger
+    networks"), not the default one every page uses."""
+    inference = fake_loading.module
+    for name in (inference.DEFAULT_MODEL, "lite1", "lite2"):
+        inference.get_classifier(name)
+    for name in (inference.DEFAULT_MODEL, "lite1"):
+        inference._used[name] -= inference.IDLE_SECONDS + 1  # as if no request got them for that long
+    assert inference.unload_idle() == ["lite1"] and list(inference._loaded) == [inference.DEFAULT_MODEL, "lite2"]
+    inference.get_classifier("lite1")
+    assert fake_loading.built.count("lite1") == 2  # built again when asked for again
+
+
 def test_onnx_features_equal_the_torch_backbone(examples):
     classifier = get_classifier()
     image = Image.open(examples["cat"]).convert("RGB")
@@ -175,3 +189,22 @@ def test_features_of_drawn_images_hold_one_full_size_image_at_a_time():
     streamed = extract_features(drawn())
     again = extract_features([Image.new("RGB", (1024, 768), (6 * i, 255 - 6 * i, 90)) for i in range(40)])
     assert streamed.shape == (40, again.shape[1]) and np.allclose(streamed, again, atol=1e-5)
+
+
+def test_onnxruntime_takes_at_most_a_few_images_a_call():
+    """Issue 16.2: a session's arena keeps what its largest call needed (700 MB after 32 images of 224 px), so
+    every batch goes to onnxruntime RUNTIME_BATCH images at a time, in order."""
+    from cvdemo.inference import RUNTIME_BATCH, _run
+
+    class Session:
+        def __init__(self):
+            self.calls = []
+
+        def run(self, outputs, feeds):
+            self.calls.append(len(feeds["input"]))
+            return [feeds["input"].sum(axis=(1, 2, 3))[:, None]]
+
+    session, batch = Session(), np.arange(10 * 3 * 2 * 2, dtype=np.float32).reshape(10, 3, 2, 2)
+    out = _run(session, "output", batch)
+    assert session.calls == [RUNTIME_BATCH] * (10 // RUNTIME_BATCH) + [10 % RUNTIME_BATCH] and RUNTIME_BATCH <= 8
+    assert np.array_equal(out[:, 0], batch.sum(axis=(1, 2, 3)))

@@ -73,3 +73,87 @@ def test_the_language_switch_hands_the_work_to_the_reloaded_page_once(monkeypatc
     token = session.hand_off(workspace)
     monkeypatch.setattr(session, "HANDOFF_SECONDS", -1)
     assert session.take_over(token) is None and not workspace.models  # too late: closed
+
+
+def images(n: int, side: int = 100) -> "Dataset":
+    """A two-class dataset of n distinct side x side RGB images (4 bytes a pixel in Pillow)."""
+    import numpy as np
+    from PIL import Image
+
+    from cvdemo.datasets import Dataset
+
+    return Dataset("d", ["a", "b"], [Image.new("RGB", (side, side), (i % 256, i // 256, 7)) for i in range(n)],
+                   np.arange(n) % 2)
+
+
+@pytest.fixture
+def budget(monkeypatch):
+    """A budget of 3 datasets of 10 images of 100x100 (400,000 bytes), over sessions of this test alone."""
+    import weakref
+
+    from cvdemo.ui import session
+
+    monkeypatch.setattr(session, "_sessions", weakref.WeakSet())
+    monkeypatch.setattr(session, "IMAGE_BUDGET", 3 * 10 * 100 * 100 * 4)
+    return session
+
+
+def test_a_session_counts_each_image_it_keeps_once(budget):
+    """Issue 18.4: a session's stored bytes are counted: its dataset, a run's split of it (the same images), the
+    run's mistakes (some of them), a self-training pool and webcam shots."""
+    from types import SimpleNamespace
+
+    ws, data = Workspace(), images(10)
+    ws.dataset = data
+    assert ws.stored == 10 * 100 * 100 * 4
+    ws.result = SimpleNamespace(train_data=data.subset(range(8)), val_data=data.subset([8, 9]),
+                                misclassified=[(data.images[9], "a", "b", 0.9)])
+    assert ws.stored == 10 * 100 * 100 * 4  # the same images: counted once
+    ws.selftrain = (SimpleNamespace(labelled=images(2).images, unlabeled=[], test=images(1, side=10).images), {})
+    ws.add_shot(0, images(1, side=50).images[0])
+    assert ws.stored == (10 + 2) * 100 * 100 * 4 + 10 * 10 * 4 + 50 * 50 * 4
+    ws.release()
+    assert ws.stored == 0 and ws.image_bytes() == 0
+
+
+def test_past_the_budget_the_idlest_sessions_images_go_and_its_models_stay(budget):
+    """Issue 18.4: one budget over every session: a session that stores images past it evicts the idlest other
+    session's (not one with a run going), until all fit."""
+    idlest, busy, recent, newcomer = Workspace(), Workspace(), Workspace(), Workspace()
+    for ws in (idlest, busy, recent):
+        ws.dataset = images(10)
+    name = idlest.add_model(trained(), "probe")
+    idlest.used, busy.used = 0.0, 1.0  # the longest without a request: idlest, then busy
+    with busy.job():  # a run going: never evicted, however idle
+        newcomer.dataset = images(10)
+    assert idlest.dataset is None and idlest.stored == 0 and list(idlest.models) == [name]
+    assert busy.dataset is not None and recent.dataset is not None and newcomer.dataset is not None
+    assert sum(ws.stored for ws in budget._sessions) <= budget.IMAGE_BUDGET
+    newcomer.dataset = images(20)  # twice as many: the next idlest goes too, the one whose run ended later stays
+    assert recent.dataset is None and busy.dataset is not None and newcomer.dataset is not None
+
+
+def test_an_evicted_user_is_told_once_in_their_language_and_a_refusal_says_why(budget, monkeypatch):
+    """Issue 18.4: the user whose images were evicted hears it at their next request (a warning, once, in their
+    language), and a job that needs the dataset says why it is gone instead of a bare "load a dataset"."""
+    import gradio as gr
+
+    from cvdemo.ui.transfer import load_dataset, train
+
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **kw: warnings.append((message, kw.get("title"))))
+    ws = Workspace()
+    ws.lang = "ko"
+    ws.dataset = images(10)
+    ws.used -= 600  # ten minutes without a request
+    ws.evict()
+    settings = ("tf_efficientnet_lite0", "probe", False, 2, 8, 0.01, 0.0, 0.2, 0, False, "")
+    with pytest.raises(gr.Error) as refused:
+        list(train(ws, *settings))
+    assert warnings == [(tr("ko", "error.session.evicted", minutes=10), tr("ko", "app.evicted_title"))]
+    assert "10분" in str(refused.value) and "다시 불러오세요" in str(refused.value)
+    with pytest.raises(gr.Error, match="10분"):  # told once; every refusal for want of the dataset says why
+        list(train(ws, *settings))
+    assert len(warnings) == 1
+    load_dataset(ws, "builtin", "faces", None)  # the user loads again: the eviction is behind them
+    assert ws.evicted is None and ws.dataset is not None

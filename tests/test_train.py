@@ -273,6 +273,22 @@ def test_predict_and_evaluate_measure_as_fit_validates(digits):
     assert evaluate(model, soft)["acc"] == pytest.approx(scores["acc"])
 
 
+def test_inference_batches_of_big_inputs_are_bounded_and_small_ones_keep_their_size():
+    """Issue 16.2: predict's batches hold at most MAX_BATCH_VALUES input values (16 images of 224 px: a batch of
+    256 took 1.5 GB more in a Lite0), whatever batch_size asks; 8x8 inputs keep the batch asked for."""
+    from cvdemo.train import MAX_BATCH_VALUES
+
+    sizes = []
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    model.register_forward_hook(lambda module, inputs, out: sizes.append(len(inputs[0])))
+    images = torch.zeros(40, 3, 224, 224)
+    assert predict(model, images, batch_size=256).shape == (40, 3)
+    assert sizes == [16, 16, 8] and 16 * images[0].numel() <= MAX_BATCH_VALUES
+    sizes.clear()
+    predict(model, torch.zeros(300, 1, 8, 8), batch_size=256)
+    assert sizes == [256, 44]
+
+
 def test_a_last_batch_of_one_is_dropped_for_batchnorm(digits):
     x, y = digits[0].tensors
     torch.manual_seed(0)

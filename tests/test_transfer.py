@@ -51,6 +51,23 @@ def test_probe_head_retrains_on_cached_features(textures, monkeypatch):
     assert calls == [] and result.val_acc > 0.5  # same split: features came from the cache
 
 
+def test_the_features_cache_is_bounded_in_bytes_and_keeps_the_newest(monkeypatch):
+    """Issue 16.2: cached feature sets are dropped oldest first past MAX_CACHED_FEATURE_BYTES (and past
+    MAX_CACHED_FEATURE_SETS sets), so that many sessions' probes can't grow the cache without end."""
+    import cvdemo.transfer as t
+    from PIL import Image
+
+    monkeypatch.setattr(t, "_feature_cache", {})
+    monkeypatch.setattr(t, "MAX_CACHED_FEATURE_BYTES", 3 * 10 * 1280 * 4)  # three sets of 10 images
+    monkeypatch.setattr(t, "extract_features", lambda images, model: np.zeros((len(images), 1280), np.float32))
+    sets = [[Image.new("RGB", (8, 8), (i, j, 0)) for j in range(10)] for i in range(5)]
+    for images in sets:
+        t.cached_features(images, "tf_efficientnet_lite0")
+    assert len(t._feature_cache) == 3 and sum(f.nbytes for f in t._feature_cache.values()) <= t.MAX_CACHED_FEATURE_BYTES
+    monkeypatch.setattr(t, "extract_features", lambda *a: pytest.fail("the newest set was dropped"))
+    t.cached_features(sets[-1], "tf_efficientnet_lite0")
+
+
 def test_finetune_freezes_all_but_the_last_stages():
     model = build_network("finetune", "tf_efficientnet_lite0", 3)
     flags = [p.requires_grad for p in model.parameters()]

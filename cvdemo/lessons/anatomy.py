@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -330,9 +329,8 @@ def latency(model: nn.Module, input_size: Sequence[int] = (3, 224, 224), runs: i
 
 
 LATENCY_MODELS = ("paper_alexnet", "paper_vgg11", "paper_vgg16", "resnet18", "tf_efficientnet_lite0")
-MAX_KEPT = 2  # models `layer_report` keeps built (VGG19 alone is 570 MB)
-_kept: OrderedDict[str, nn.Module] = OrderedDict()
-_kept_lock = threading.Lock()  # one build / table / timing at a time (the table's hooks go on the kept model)
+# One build / table / timing at a time: the timing is not shared, and one VGG19 (570 MB) is built at a time.
+_report_lock = threading.Lock()
 
 
 def cpu_name() -> str:
@@ -346,19 +344,15 @@ def cpu_name() -> str:
 
 def layer_report(name: str, input_size: Sequence[int] = (3, 224, 224), *, runs: int = 3, warmup: int = 1) -> dict:
     """`layer_table` and `latency` of the model `name`, built with `create_model(name, pretrained=False)` (shapes,
-    FLOPs and speed need no weights); the last MAX_KEPT models built are kept, so another size costs no rebuild.
+    FLOPs and speed need no weights) and dropped after: building one takes 1-2 s of a 2-11 s report, and keeping
+    VGG16 and AlexNet built held 800 MB for good.
     Returns "rows" (layer_table's), "deepest" (the last layer row with a kernel and a whole-number receptive
     field, or None), "ms" (median of `runs` batch-1 passes after `warmup`), "threads" (torch's CPU threads),
     "cores", "cpu", "input_size" (the one measured: a model with its own `input_size`, such as LeNet-5's
     1x32x32, gets that one) and "fc_params" (`fc_params`). A size the model can't take raises LimitError
     (limit.input_size)."""
-    with _kept_lock:
-        if name not in _kept:
-            while len(_kept) >= MAX_KEPT:
-                _kept.popitem(last=False)  # drop the oldest before building the next one
-            _kept[name] = create_model(name, pretrained=False)
-        _kept.move_to_end(name)
-        model = _kept[name]
+    with _report_lock:
+        model = create_model(name, pretrained=False)
         input_size = tuple(getattr(model, "input_size", None) or input_size)
         try:
             rows = layer_table(model, input_size)

@@ -3,12 +3,13 @@ the tests import this package; the library never does."""
 from __future__ import annotations
 
 import threading
+import time
 
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .. import images
-from ..inference import get_classifier
+from .. import images, memory
+from ..inference import get_classifier, unload_idle
 from . import architectures, augment, classify, distill, selftrain, transfer
 from .common import model_choices
 from .i18n import DETECT_JS, RELOAD_JS, SWITCH_JS, LanguageFirst, _, i18n, lang_of, lesson_panel
@@ -43,7 +44,9 @@ def set_language(lang: str, token: str, workspace: Workspace):
 
 
 def build_demo() -> gr.Blocks:
-    """The whole page: a tab per capability that works (no placeholders), each opening with its lesson."""
+    """The whole page: a tab per capability that works (no placeholders), each opening with its lesson. The
+    server's malloc is tuned first (`memory.tune_malloc`: before its threads start)."""
+    memory.tune_malloc()
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(_("app.title"))
@@ -89,7 +92,19 @@ def build_demo() -> gr.Blocks:
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
     threading.Thread(target=get_classifier, name="warm-up", daemon=True).start()
+    if not any(thread.name == "tidy" for thread in threading.enumerate()):  # one per process
+        threading.Thread(target=tidy, name="tidy", daemon=True).start()
     return demo
+
+
+def tidy(every: float = 60) -> None:
+    """For good, every `every` seconds: the classifiers no request used for inference.IDLE_SECONDS go, and what
+    they and the quick requests (Grad-CAM, feature maps: no gated job trims after them) freed goes back to the
+    system, so that a server at rest comes back near where it started."""
+    while True:
+        time.sleep(every)
+        unload_idle()
+        memory.trim()
 
 
 def launch_options() -> dict:

@@ -25,13 +25,13 @@ from gradio_client.utils import is_http_url_like
 from huggingface_hub import constants as hub_constants
 from pydantic import ConfigDict, model_validator
 
-from .. import datasets, gpu
+from .. import datasets, gpu, memory
 from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
 from ..train import Event
 from .i18n import _, message_text, tr
-from .session import Workspace
+from .session import MISSING, Workspace
 
 log = logging.getLogger("cvdemo.ui")
 
@@ -213,12 +213,15 @@ class Gate:
             yield ticket
         finally:
             with self.changed:
-                if ticket in self.queue:
-                    self.queue.remove(ticket)
-                else:
+                ran = ticket not in self.queue
+                if ran:
                     self.running -= 1
+                else:
+                    self.queue.remove(ticket)
                 self.holders.discard(holder)
                 self.changed.notify_all()
+            if ran:
+                memory.trim()  # what the job freed goes back to the system
 
     def busy(self) -> bool:
         """Whether a new job would wait (every slot taken)."""
@@ -285,7 +288,7 @@ def user_errors(fn):
     Anything else (a bug, or input of a type no handler expects) is logged with its traceback
     and the user gets a plain message instead of Gradio's bare "Error". Works for generators
     (handlers that stream progress) too. The message is in the language of the Workspace among the
-    handler's arguments (English if it has none)."""
+    handler's arguments (English if it has none). The call counts as that session's use (`welcome`)."""
 
     def translate(err: Exception, args: tuple, kwargs: dict) -> gr.Error:
         if isinstance(err, gr.Error):
@@ -293,6 +296,8 @@ def user_errors(fn):
         workspace = _workspace(args, kwargs)
         lang = workspace.lang if workspace else "en"
         title = tr(lang, "app.error_title")
+        if isinstance(err, CvdemoError) and err.code in MISSING and workspace and workspace.evicted:
+            err = workspace.evicted  # the data is missing because the budget took it: say so
         if isinstance(err, CvdemoError):
             log.warning("%s refused: %s %r", fn.__name__, err.code, str(err)[:200])  # one line, no traceback
             # the page shows an error's message as HTML: the names it quotes stay text
@@ -307,6 +312,7 @@ def user_errors(fn):
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(*args, **kwargs):
+            welcome(_workspace(args, kwargs))
             try:
                 yield from fn(*args, **kwargs)
             except Exception as err:
@@ -316,12 +322,22 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        welcome(_workspace(args, kwargs))
         try:
             return fn(*args, **kwargs)
         except Exception as err:
             raise translate(err, args, kwargs) from err
 
     return wrapper
+
+
+def welcome(workspace: Workspace | None) -> None:
+    """A request from this session (`Workspace.touch`): if its images were evicted while it was away, a warning
+    says so in its language, once."""
+    news = workspace.touch() if workspace is not None else None
+    if news is not None:
+        gr.Warning(html.escape(message_text(news, workspace.lang), quote=False), duration=None,
+                   title=tr(workspace.lang, "app.evicted_title"))
 
 
 UPDATES_PER_SECOND = 2  # live progress: page updates at most this often

@@ -2,17 +2,21 @@
 
 Kept in a gr.State, so no other session can list, use or download them. When the session ends (its page
 closed or its API client gone: Gradio's unload event), its run stops and its data, models and folder (exports)
-go at once (`release`); Gradio drops the Workspace itself an hour later, or after SESSION_TTL idle seconds."""
+go at once (`release`); Gradio drops the Workspace itself an hour later, or after SESSION_TTL idle seconds.
+
+The images every open session keeps (datasets, a Transfer run's split, a self-training pool, webcam shots) share
+one budget, IMAGE_BUDGET bytes: a session that stores images (`Kept`) is counted again (`admit`), and while all of
+them hold more, the idlest other session loses its images (`Workspace.evict`; its models stay). Its user is told
+at their next request (`Workspace.touch`), and a refusal for want of a dataset or a run says why it is gone."""
 from __future__ import annotations
 
-import ctypes
-import gc
 import secrets
 import shutil
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import memory
 from ..errors import LimitError
 from ..inference import Classifier, get_classifier
 from ..train import StopFlag
@@ -31,17 +36,41 @@ MAX_SHOTS = 40           # webcam shots kept per session (all class slots togeth
 ROOT = Path(tempfile.gettempdir()) / "cvdemo-sessions"
 HANDOFF_SECONDS = 120    # a workspace handed to the next page (the language switch reloads) waits this long
 MAX_HANDOFFS = 256       # handed-off workspaces waiting at most (the oldest are closed)
+# Bytes of images all sessions together keep in memory (Pillow holds 4 bytes a pixel for RGB: a 2,000-image upload
+# stored at 288x384 px is 0.9 GB); past it the idlest sessions' images go.
+IMAGE_BUDGET = 4 * 2**30
+MISSING = ("dataset.missing", "model.missing")  # refusals that, after an eviction, say why the data is gone
 
-try:
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):  # not glibc
-    _malloc_trim = None
+
+class Kept:
+    """A Workspace attribute that holds images (its dataset, last Transfer result, last self-training pool):
+    storing something there counts the session's images against the budget of all sessions (`admit`)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, workspace, owner=None):
+        return self if workspace is None else getattr(workspace, self.slot, None)
+
+    def __set__(self, workspace, value) -> None:
+        setattr(workspace, self.slot, value)
+        if value is not None:
+            workspace.evicted = None  # new images: the user has moved on from the eviction
+            admit(workspace)
 
 
 class Workspace:
     """What one user made: models by name, the last run's result and dataset, a Stop flag."""
 
+    dataset, result, selftrain = Kept(), Kept(), Kept()
+
     def __init__(self) -> None:
+        self.used = time.monotonic()  # this session's last request (`touch`): the idlest lose their images first
+        self.stored = 0  # bytes of images it keeps, as last counted (`admit`)
+        self.evicted: LimitError | None = None  # why its images are gone, while they are
+        self.told = True  # whether its user has been told about the eviction
+        with _budget_lock:
+            _sessions.add(self)
         self.folder = ROOT / uuid.uuid4().hex  # unguessable, one per session
         self.models: OrderedDict[str, Classifier] = OrderedDict()
         self.result = None
@@ -80,6 +109,7 @@ class Workspace:
             self.stop = StopFlag()
             yield self.stop
         finally:
+            self.used = time.monotonic()  # a long run ends: not idle since it started
             self.lock.release()
 
     def request_stop(self) -> str:
@@ -120,12 +150,53 @@ class Workspace:
         """The session ended: its run stops after its current step, and its dataset, results, shots, models and
         files go now (a page that comes back starts afresh)."""
         self.stop.set()
-        self.dataset = self.result = self.selftrain = None
-        self.shots.clear()
+        self._forget()
         self.close()
-        gc.collect()
-        if _malloc_trim is not None:  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
-            _malloc_trim(0)
+        memory.trim()  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
+
+    def _forget(self) -> None:
+        """Drop every image this session keeps (its models stay)."""
+        self._dataset = self._result = self._selftrain = None
+        self.shots.clear()
+        self.stored = 0
+
+    def evict(self) -> None:
+        """The server is over its image budget and this session is the idlest: its images go; its user is told at
+        their next request (`touch`), and `MISSING` refusals say why."""
+        minutes = round((time.monotonic() - self.used) / 60)
+        self._forget()
+        self.evicted = LimitError(
+            f"Your images (the dataset, the last training run's images, self-training images, webcam shots) were "
+            f"removed from the server's memory to make room for other users, after {minutes} minutes without use. "
+            "Your trained models are kept. Load the dataset again to go on.", code="session.evicted", minutes=minutes)
+        self.told = False
+
+    def touch(self) -> LimitError | None:
+        """A request from this session (it is no longer idle); returns, once, why its images are gone if they
+        were evicted."""
+        self.used = time.monotonic()
+        if self.evicted is None or self.told:
+            return None
+        self.told = True
+        return self.evicted
+
+    def image_bytes(self) -> int:
+        """Bytes of the images this session keeps, each image counted once (a run's split shares its dataset's):
+        4 a pixel for RGB, as Pillow holds them."""
+        images = {id(image): image for image in self._images()}
+        return sum(image.width * image.height * (1 if image.mode in ("1", "L", "P") else 4)
+                   for image in images.values())
+
+    def _images(self) -> Iterator:
+        """The images of its dataset, its last run's split (a TransferResult's) and mistakes, its self-training
+        pool (a selftrain.Pool) and its shots."""
+        result, pool = self.result, (self.selftrain or (None,))[0]
+        for holder in (self.dataset, getattr(result, "train_data", None), getattr(result, "val_data", None), pool):
+            for field in ("images", "unlabeled", "labelled", "test"):
+                yield from getattr(holder, field, None) or ()
+        yield from (wrong[0] for wrong in getattr(result, "misclassified", ()))
+        for shots in self.shots.values():
+            yield from shots
 
     def add_shot(self, slot: int, image) -> int:
         """Keep a webcam shot (already through the image door) for a class slot; returns the session's count."""
@@ -134,7 +205,31 @@ class Workspace:
             raise LimitError(f"This session already has {MAX_SHOTS} webcam shots, the limit; build the dataset "
                              "with them, or upload images instead.", code="limit.shots", limit=MAX_SHOTS)
         self.shots.setdefault(slot, []).append(image)
+        admit(self)
         return count + 1
+
+
+_sessions: weakref.WeakSet[Workspace] = weakref.WeakSet()  # every Workspace alive
+_budget_lock = threading.Lock()
+
+
+def admit(workspace: Workspace) -> list[Workspace]:
+    """Count `workspace`'s images again; then, while all sessions together keep more than IMAGE_BUDGET bytes, the
+    idlest other session with images and no run going loses them (`Workspace.evict`). Returns those evicted."""
+    evicted = []
+    with _budget_lock:
+        workspace.stored = workspace.image_bytes()
+        total = sum(ws.stored for ws in _sessions)
+        for ws in sorted(_sessions, key=lambda ws: ws.used):
+            if total <= IMAGE_BUDGET:
+                break
+            if ws is not workspace and ws.stored and not ws.lock.locked():
+                total -= ws.stored
+                ws.evict()
+                evicted.append(ws)
+    if evicted:
+        memory.trim()
+    return evicted
 
 
 def workspace_state() -> gr.State:
