@@ -518,18 +518,24 @@ def _eval_sums(model: torch.nn.Module, loader: Iterable, device: torch.device,
     return sums
 
 
-def _loader(data, batch_size: int, preprocess: Callable | None = None, distributed: bool = False) -> DataLoader:
-    """`data` in order, `batch_size` items at a time, fewer where the first item's input is big (at most
-    MAX_BATCH_VALUES input values a batch); distributed: this rank's every world-th item (no padding, as fit
-    validates: exact global counts once reduced)."""
+def _loader(data, batch_size: int, preprocess: Callable | None = None, distributed: bool = False) -> Iterator:
+    """`data` in order (`preprocess(item)` first, when given), in batches of `batch_size` items, or fewer where their
+    inputs would hold more than MAX_BATCH_VALUES values; distributed: this rank's every world-th item (no padding,
+    as fit validates: exact global counts once reduced)."""
     if distributed:
         data = Subset(data, range(dist.get_rank(), len(data), dist.get_world_size()))
-    if len(data):
-        first = data[0] if preprocess is None else preprocess(data[0])
-        x = torch.as_tensor(first[0] if isinstance(first, (list, tuple)) else first)
-        batch_size = max(1, min(batch_size, MAX_BATCH_VALUES // max(1, x.numel())))
-    collate = None if preprocess is None else (lambda items: default_collate([preprocess(i) for i in items]))
-    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    batch, values = [], 0
+    for i in range(len(data)):
+        item = data[i] if preprocess is None else preprocess(data[i])
+        x = item[0] if isinstance(item, (list, tuple)) else item
+        size = x.numel() if isinstance(x, torch.Tensor) else np.asarray(x).size
+        if batch and (len(batch) == batch_size or values + size > MAX_BATCH_VALUES):
+            yield default_collate(batch)
+            batch, values = [], 0
+        batch.append(item)
+        values += size
+    if batch:
+        yield default_collate(batch)
 
 
 def progress_bar(events: Iterable[Event]) -> Event | None:

@@ -38,7 +38,8 @@ from .train import (MAX_EPOCHS, Event, StopFlag, TrainConfig, adamw, fit, keyed_
 MODES = ("probe", "finetune", "full", "scratch")
 FINETUNE_FRACTION = 0.25  # "last stages": the last quarter of the backbone's parameter tensors, plus the head
 # Training through the backbone on a CPU takes at most this many images a batch: a Lite0 trained whole (full, or
-# from scratch) took 1.7 GB more at batch 16 and 0.9 GB at 8, at the same speed per image; a fine-tune 0.4 GB at 16.
+# from scratch) took 1.7 GB more at batch 16 and 0.9 GB at 8, at about the same speed; a fine-tune 0.5 GB at 16 and
+# 1.2 GB at 64 (the tab's slider goes to 256).
 CPU_MAX_BATCH = 8
 HEAD_LR_SCALE = 10.0  # fine-tune / full: the new head's learning rate over the backbone's (the probe's 1e-2 at 1e-3)
 MIN_SCRATCH_SECONDS = 20.0  # the from-scratch comparison gets at least this (a few steps would say nothing)
