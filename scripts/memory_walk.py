@@ -1,19 +1,20 @@
 """One user walks every tab of a loopback cvdemo server through the API; then more sessions each train a model;
 then every session ends and the server idles. Prints the server's RSS after each step (issue 16.2).
 
-    python scripts/memory_walk.py [--sessions 3] [--idle 120] [--env MALLOC_ARENA_MAX=2 ...] [--timeout 3600]
+    PYTHONPATH=. python scripts/memory_walk.py [--sessions 3] [--idle 120] [--env MALLOC_ARENA_MAX=2 ...]
 
 It starts `python app.py` on a free 127.0.0.1 port (offline, as scripts/load.py does) and, as one gradio_client
 session, calls what a user walking the tabs calls, at small settings: Classify (classify, Grad-CAM, the three
 sizes side by side), Augment (samples, CutMix up close, the mix training, the bias experiment), Transfer (the
-textures, a linear probe with the from-scratch run beside it as the Train button does, a fine-tune), Distill (soft targets, teacher vs students, inside KD, the Transfer
-model distilled), Self-train (digits and faces, an ablation), Architectures (FC vs CNN, its fixes, layer tables,
-feature maps, a classic trained, AlexNet's pieces, k-NN). It prints RSS (VmRSS) after each step and the peak
-(VmHWM). Then --sessions more clients, each kept open, load the textures and train a probe: RSS added per session.
-Then every client closes (Gradio's unload: `Workspace.release`, as a closed page) and RSS is sampled for --idle
-seconds (the issue's 10 minutes: --idle 600). Only 127.0.0.1 is contacted. It asserts nothing; the exit code is 0
-when the issue's goals held: walk peak <= 3 GB, <= 300 MB per further session, idle RSS within 500 MB of the
-start (MB read as MiB, as the figures are).
+textures, a linear probe with the from-scratch run beside it as the Train button runs it, a fine-tune), Distill
+(soft targets, teacher vs students, inside KD, the Transfer model distilled), Self-train (digits and faces, an
+ablation), Architectures (FC vs CNN, its fixes, layer tables, feature maps, a classic trained, AlexNet's pieces,
+k-NN). After each step it prints RSS (VmRSS), the most RSS sampled during the step and the peak (VmHWM). Then
+--sessions more clients, each kept open, load the textures and train a probe (each its own seed: its own split,
+features and model): RSS added per session. Then every client closes (Gradio's unload: `Workspace.release`, as a
+closed page) and RSS is sampled for --idle seconds (the issue's 10 minutes: --idle 600). Only 127.0.0.1 is
+contacted. It asserts nothing; the exit code is 0 when the issue's goals held: walk peak <= 3 GB, <= 300 MB per
+further session, idle RSS within 500 MB of the start (MB read as MiB, as the figures are).
 """
 from __future__ import annotations
 
@@ -183,7 +184,7 @@ def main() -> int:
         alive = server.proc.poll() is None
         stop_server(server.proc)
     goals = {
-        f"every call answered and the server alive": ok and alive,
+        "every call answered and the server alive": ok and alive,
         f"walk peak {walk_peak} <= {WALK_PEAK_MIB} MiB": walk_peak <= WALK_PEAK_MIB,
         f"per further session max {max(added, default=0):+d} <= +{PER_SESSION_MIB} MiB":
             max(added, default=0) <= PER_SESSION_MIB,
