@@ -4,6 +4,7 @@ import copy
 import pytest
 
 from cvdemo import ModelError
+from cvdemo.datasets import Dataset
 from cvdemo.inference import Classifier
 from cvdemo.models import create_model
 from cvdemo.ui.i18n import tr
@@ -75,12 +76,10 @@ def test_the_language_switch_hands_the_work_to_the_reloaded_page_once(monkeypatc
     assert session.take_over(token) is None and not workspace.models  # too late: closed
 
 
-def images(n: int, side: int = 100) -> "Dataset":
+def images(n: int, side: int = 100) -> Dataset:
     """A two-class dataset of n distinct side x side RGB images (4 bytes a pixel in Pillow)."""
     import numpy as np
     from PIL import Image
-
-    from cvdemo.datasets import Dataset
 
     return Dataset("d", ["a", "b"], [Image.new("RGB", (side, side), (i % 256, i // 256, 7)) for i in range(n)],
                    np.arange(n) % 2)
