@@ -1,5 +1,6 @@
 """Shared fixtures. Tests run offline: no Hub, no analytics, a fresh weights/ONNX cache."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,7 @@ class Url(str):
     """A server's URL; `.log` is the path of what it writes to stdout and stderr."""
 
     log: Path
+    pid: int
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +91,7 @@ def server(tmp_path_factory):
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = Url(f"http://127.0.0.1:{port}/")
-    url.log = log
+    url.log, url.pid = log, proc.pid
     try:
         deadline = time.time() + 180
         while True:
@@ -104,3 +106,22 @@ def server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test against the server failed: the report ends with the page's text (browser tests) and the server's
+    log, its threads' stacks last (app.py dumps them on SIGUSR1), so a job that hung or waited says where."""
+    report = yield
+    fixtures = getattr(item, "funcargs", {})
+    page, server = fixtures.get("page") or fixtures.get("ko_page"), fixtures.get("server")
+    if report.failed and page is not None:
+        try:
+            report.sections.append(("the page's text", page.locator("body").inner_text(timeout=5_000)))
+        except Exception as err:  # the browser is gone
+            report.sections.append(("the page's text", f"(not readable: {err})"))
+    if report.failed and isinstance(server, Url) and server.log.exists():
+        os.kill(server.pid, signal.SIGUSR1)
+        time.sleep(1)
+        report.sections.append(("server log (last 200 lines)", "\n".join(server.log.read_text().splitlines()[-200:])))
+    return report
