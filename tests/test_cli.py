@@ -29,7 +29,7 @@ def test_cli_unknown_model_is_a_clear_error(examples, capsys):
 def test_cli_selftrain_prints_each_round_against_the_baseline(tmp_path, capsys):
     from cvdemo.__main__ import main
 
-    assert main(["selftrain", "digits", "--seeds", "1", "--rounds", "1", "--epochs", "5"]) == 0
+    assert main(["selftrain", "digits", "--seeds", "1", "--rounds", "1", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "mean over 1 seeds, round 0" in out and "mean over 1 seeds, round 1" in out
     assert main(["selftrain", str(tmp_path / "none.zip")]) == 2

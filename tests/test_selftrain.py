@@ -77,7 +77,10 @@ def test_precision_coverage_monotone():
 
 
 def test_self_train_beats_its_baseline():
-    events = list(self_train(labelled_fraction=0.05, rounds=1, threshold=0.9, seed=0))
+    """One round of Noisy Student on the digits (60 labelled, 1138 unlabeled) beats the supervised-only baseline by
+    more than a point (6 of the 600 test images). Half the default epochs: over seeds 0-5 the gain was +1.7 to +2.8
+    points at 15 epochs, but as little as +0.3 at 10."""
+    events = list(self_train(labelled_fraction=0.05, rounds=1, threshold=0.9, seed=0, epochs=15))
     assert [(e.kind, e.epoch, e.epochs) for e in events] == [("round", 0, 1), ("round", 1, 1), ("done", 1, 1)]
     rows = events[-1].history
     assert all(e.metrics is row for e, row in zip(events, rows)) and events[-1].result["rounds"] is rows
@@ -87,7 +90,7 @@ def test_self_train_beats_its_baseline():
     assert base["labelled"] == 60 and base["labelled"] + base["unlabeled"] == 1198
     assert last["accepted"] > 500 and sum(last["class_counts"]) == last["accepted"]
     assert last["precision"] > 0.9
-    assert last["accuracy"] > last["baseline"]
+    assert last["accuracy"] > last["baseline"] + 0.01
 
 
 def test_prepare_keeps_hidden_labels_for_builtin_data_and_none_for_a_users_unlabeled_folder():
@@ -107,12 +110,13 @@ def test_self_train_on_pretrained_features_with_a_users_unlabeled_images():
     from cvdemo.datasets import load_builtin
 
     faces = load_builtin("faces")
-    faces.unlabeled = [im.rotate(90) for im in faces.images[::10]]  # 20 images no label comes with
+    faces = faces.subset(range(0, len(faces), 2))  # 100 faces and non-faces: 75 to train on, 25 to test
+    faces.unlabeled = [im.rotate(90) for im in faces.images[::10]]  # 10 images no label comes with
     rows = rounds(self_train(faces, rounds=1, threshold=0.8, seed=0, epochs=5, copies=1))
     assert [r["round"] for r in rows] == [0, 1]
     assert rows[0]["accuracy"] > 0.9  # the pretrained backbone separates faces from non-faces
     assert rows[1]["precision"] is None  # no hidden labels to check against
-    assert len(rows[1]["predicted"]) == len(rows[1]["confidence"]) == 20
+    assert len(rows[1]["predicted"]) == len(rows[1]["confidence"]) == 10
     assert rows[1]["accepted"] == int((rows[0]["confidence"] >= 0.8).sum())  # round 1 learns what round 0 accepted
 
 
@@ -123,7 +127,7 @@ def test_larger_students_on_photos_read_the_next_bigger_pretrained_backbone():
     from cvdemo.selftrain import BACKBONES, backbone, format_table, prepare
 
     textures = load_builtin("textures")
-    pool = prepare(textures.subset(range(0, len(textures), 3)), labelled_fraction=0.2, seed=0)  # 49 images
+    pool = prepare(textures.subset(range(0, len(textures), 6)), labelled_fraction=0.2, seed=0)  # 25 images
     assert [backbone(pool, r, True) for r in range(5)] == [*BACKBONES, BACKBONES[-1], BACKBONES[-1]]
     assert backbone(pool, 3, False) == "tf_efficientnet_lite0" and backbone(prepare("digits"), 1, True) is None
     rows = rounds(self_train(pool, rounds=2, threshold=0.8, seed=0, epochs=5, copies=1, larger=True))
@@ -155,7 +159,7 @@ def test_ablation_noise_keeps_the_first_teacher_and_soft_labels_are_the_teachers
     assert events[-1].kind == "done" and result["seeds"] == 2 and result["labelled"] + result["unlabeled"] == 1198
     noise, plain = result["variants"]["noise"], result["variants"]["no_noise"]
     assert noise["baseline"] == plain["baseline"]  # the same noised first teacher: only the students differ
-    assert noise["accepted"] == plain["accepted"]  # ... so the same pseudo-labels
+    assert noise["accepted"] == plain["accepted"] and all(noise["accepted"])  # ... so the same pseudo-labels
     gains = [f - b for f, b in zip(noise["final"], noise["baseline"])]
     assert noise["gain_mean"] == pytest.approx(statistics.mean(gains))
     assert noise["final_std"] == pytest.approx(statistics.stdev(noise["final"]))
