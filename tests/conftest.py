@@ -87,7 +87,8 @@ def server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "app.log"
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
+           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
+           "GRADIO_HEARTBEAT_INTERVAL": "2"}  # a closed page's session ends within 2 s (Gradio's default: 15)
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = Url(f"http://127.0.0.1:{port}/")
