@@ -1,8 +1,10 @@
 """Fuzz every public endpoint of a real server with malformed input that this test makes itself.
 
-Every bad input must be refused with a clear message (no result, no traceback text, not Gradio's
-hidden "Error"), must leak no file contents and run no code, and the server must keep serving:
-after every few bad inputs the coffee photo must still come back as "espresso".
+Every bad input must be refused with a clear message (no result, no traceback text, not Gradio's hidden "Error" nor
+the app's bare "Something went wrong", no unexpected exception in the server's log), must leak no file contents and
+run no code, and the server must keep serving: after every few bad inputs the coffee photo must still come back as
+"espresso". The bad files are uploaded once per worker and sent by their server paths through Gradio's HTTP API, each
+test as one session over one kept-open connection: the server's work per refusal is small, and so is the test's.
 """
 import io
 import json
@@ -19,12 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 from PIL import Image
 
 MIN_FILES = 30         # the corpus of bad files must not shrink silently
 CHECK_EVERY = 10       # a valid request after this many bad calls (and after the last)
-HIDDEN = "show_error"  # in gradio_client's message when the server hid an unexpected exception
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -138,9 +138,16 @@ def bad_files(folder: Path, photo: str, marker: Path) -> list[Path]:
 BAD_MODELS = ["../../etc/passwd", "a" * 10000, "hf-hub:../../x", "tf_efficientnet_lite0; rm -rf /",
               "no_such_model_xyz", "tf_efficientnet_lite0\x00", "resnet18"]  # resnet18: real, but offline
 BLANK_MODELS = ["", " "]  # mean "the default model": these must work
+NOT_STRINGS = [123, 1.5, ["tf_efficientnet_lite0"], {"name": "tf_efficientnet_lite0"}]  # what the page never sends
 
 
 # --- talking to the server ------------------------------------------------------------------------
+
+# The app's own bare error (cvdemo.ui.common.user_errors: a handler raised what it did not expect), in each language,
+# and Gradio's when it hides an exception's message: neither says what was wrong with the input.
+GENERIC = (*(texts["server_error"] for texts in json.loads((ROOT / "cvdemo/ui/locales/app.json").read_text()).values()),
+           "has not enabled verbose error reporting")
+
 
 def unclear(message) -> str | None:
     """Why `message` is not a clear user message, or None when it is."""
@@ -149,20 +156,21 @@ def unclear(message) -> str | None:
         return "empty message"
     if "Traceback" in text or 'File "' in text:
         return "traceback text"
-    if HIDDEN in text:
-        return "an unexpected exception (Gradio hid its message)"
+    if any(words in text for words in GENERIC):
+        return "an unexpected exception (the app's or Gradio's bare error)"
     return None
 
 
-def call_raw(url: str, api_name: str, data: list) -> tuple[str, object, str]:
-    """Gradio's HTTP API: POST /gradio_api/call/<name>, then read the SSE stream of that event.
+def call_raw(http: httpx.Client, url: str, api_name: str, data: list, session: str) -> tuple[str, object, str]:
+    """Gradio's HTTP API: POST /gradio_api/call/<name>, then read the SSE stream of that event, as `session` (one
+    per test, as gradio_client keeps one per client: a new session per call costs the server three times as much).
     Returns (event, data, everything the server sent); event is 'complete', 'error' or 'http <code>'."""
-    post = httpx.post(f"{url}gradio_api/call/{api_name}", json={"data": data}, timeout=30)
+    post = http.post(f"{url}gradio_api/call/{api_name}", json={"data": data, "session_hash": session})
     if post.status_code != 200:
         return f"http {post.status_code}", post.text, post.text
     event_id = post.json()["event_id"]
     seen, event = [post.text], None
-    with httpx.stream("GET", f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60) as stream:
+    with http.stream("GET", f"{url}gradio_api/call/{api_name}/{event_id}") as stream:
         for line in stream.iter_lines():
             seen.append(line)
             if line.startswith("event:"):
@@ -178,12 +186,19 @@ def fingerprint(path: str) -> str:
                 if len(line) > 8 and not set(line) & set("\"'\\"))
 
 
-def upload(url: str, name: str, data: bytes) -> httpx.Response:
-    return httpx.post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=60)
+def upload(url: str, name: str, data: bytes, http: httpx.Client | None = None) -> httpx.Response:
+    return (http or httpx).post(f"{url}gradio_api/upload", files={"files": (name, data)}, timeout=60)
 
 
 def file_data(path: str | None, **extra) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}, **extra}
+
+
+def uploaded(http: httpx.Client, url: str, path: Path) -> dict:
+    """`path` uploaded as gradio_client.handle_file does it: the FileData that names the server's copy."""
+    response = upload(url, path.name, path.read_bytes(), http)
+    assert response.status_code == 200, response.text[:200]
+    return file_data(response.json()[0], orig_name=path.name)
 
 
 def is_file(param: dict) -> bool:
@@ -214,14 +229,41 @@ def default(param: dict):
     return param["parameter_default"] if param["parameter_has_default"] else param["example_input"]
 
 
-class Fuzzer:
-    """Sends bad inputs, records what was wrong with each answer, checks the server stays healthy."""
+# Tracebacks in the server's log that are refusals: a gr.Error (a message for the user, checked as any other: Gradio
+# logs its own, e.g. a file of a type the input does not take), and where Gradio refuses a payload before any app code
+# runs, its reasons (a path that was not uploaded, FileData it can't read). Any other is an exception nobody expected.
+REFUSAL = ("gradio.exceptions.Error:",)
+GRADIO_REFUSALS = (*REFUSAL, "gradio.exceptions.InvalidPathError:", "pydantic_core._pydantic_core.ValidationError:")
 
-    def __init__(self, client: Client, url: str, photo: str):
-        self.client, self.url, self.photo = client, url, photo
+
+def logged_exceptions(text: str) -> list[str]:
+    """The exception line of each traceback in a server's log `text`."""
+    return [next((line for line in block.splitlines() if line.strip() and not line.startswith(" ")), "?")
+            for block in text.split("Traceback (most recent call last):")[1:]]
+
+
+class Fuzzer:
+    """Sends bad inputs as one session, records what was wrong with each answer (and what the server logged while
+    answering it), checks the server stays healthy."""
+
+    def __init__(self, http: httpx.Client, server, photo: dict, session: str):
+        self.http, self.url, self.photo, self.session = http, server, photo, session
+        self.log, self.read_to = server.log, server.log.stat().st_size
         self.inputs: set[str] = set()  # distinct malformed inputs
         self.calls = 0
         self.problems: list[str] = []
+
+    def call(self, api_name: str, data: list) -> tuple[str, object, str]:
+        return call_raw(self.http, self.url, api_name.lstrip("/"), data, self.session)
+
+    def logged(self) -> list[str]:
+        """The exceptions the server logged with a traceback since the last look (Gradio and the app write them
+        before they answer)."""
+        with open(self.log, errors="replace") as log:
+            log.seek(self.read_to)
+            text = log.read()
+            self.read_to = log.tell()
+        return logged_exceptions(text)
 
     def tried(self, what: str) -> None:
         self.inputs.add(what)
@@ -230,39 +272,33 @@ class Fuzzer:
             self.check_alive(what)
 
     def check_alive(self, after: str) -> None:
-        try:
-            label = self.client.predict(handle_file(self.photo), api_name="/classify")["label"]
-        except Exception as err:  # noqa: BLE001 - any failure here is the finding
-            label = f"{type(err).__name__}: {err}"
+        """The coffee photo (uploaded once) still comes back from /classify as "espresso"."""
+        event, data, text = self.call("/classify", [self.photo, "tf_efficientnet_lite0"])
+        label = data[0].get("label") if event == "complete" else f"{event}: {text[-300:]}"
         if label != "espresso":
             self.problems.append(f"after {after}: the valid request gave {label!r}")
+        self.problems += [f"after {after}: the valid request logged {line}" for line in self.logged()]
 
-    def expect_error(self, what: str, api_name: str, *args) -> None:
-        """Through gradio_client: an AppError with a clear message."""
-        try:
-            result = self.client.predict(*args, api_name=api_name)
-            self.problems.append(f"{api_name} {what}: a result instead of an error: {str(result)[:200]}")
-        except AppError as err:
-            if why := unclear(str(err)):
-                self.problems.append(f"{api_name} {what}: {why}: {str(err)[:300]!r}")
-        except Exception as err:  # noqa: BLE001
-            self.problems.append(f"{api_name} {what}: {type(err).__name__} instead of AppError: {err}")
-        self.tried(what)
-
-    def expect_raw_error(self, what: str, api_name: str, data: list, *, secret: str | None = None,
-                         message_required: bool = True) -> None:
-        """Through the HTTP API: an error (or HTTP 4xx) that contains no file contents. Where app code
-        ran, its message must be clear; where Gradio refuses a payload before any app code runs,
-        it hides its reason (message null), which is accepted (message_required=False)."""
-        event, data_back, text = call_raw(self.url, api_name.lstrip("/"), data)
+    def expect_error(self, what: str, api_name: str, data: list, *, secret: str | None = None,
+                     message_required: bool = True, bare_ok: bool = False) -> None:
+        """An error that contains no file contents. Where app code ran, its message must be clear and the server
+        logs no traceback; where Gradio refuses a payload before any app code runs, it may hide its reason
+        (message null), answer HTTP 4xx and log its refusal's traceback, which is accepted (message_required=False).
+        bare_ok: the app's bare error (and its logged traceback) is accepted: a known gap, see
+        test_a_model_that_is_not_a_string_is_refused_clearly."""
+        event, data_back, text = self.call(api_name, data)
         if secret and secret in text:
             self.problems.append(f"{api_name} {what}: the answer contains the file's contents")
         if event == "error":
             message = data_back.get("error") if isinstance(data_back, dict) else data_back
             if (message_required or message is not None) and (why := unclear(message)):
-                self.problems.append(f"{api_name} {what}: {why}: {str(message)[:300]!r}")
-        elif not event.startswith("http 4"):
+                if not (bare_ok and why.startswith("an unexpected exception")):
+                    self.problems.append(f"{api_name} {what}: {why}: {str(message)[:300]!r}")
+        elif message_required or not event.startswith("http 4"):
             self.problems.append(f"{api_name} {what}: {event} instead of an error: {text[:200]}")
+        expected = REFUSAL if message_required else GRADIO_REFUSALS
+        self.problems += [f"{api_name} {what}: the server logged {line}" for line in self.logged()
+                          if not (bare_ok or line.startswith(expected))]
         self.tried(what)
 
 
@@ -286,6 +322,40 @@ def endpoints(client) -> dict:
     return client.view_api(print_info=False, return_format="dict")["named_endpoints"]
 
 
+@pytest.fixture(scope="module")
+def http():
+    """One HTTP client for the module's calls (its connections kept open between them)."""
+    with httpx.Client(timeout=60) as http:
+        yield http
+
+
+class Corpus:
+    """The bad files, each uploaded once: the tests send the server's copies (`sent`, FileData by file name) as
+    often as they like, instead of uploading a file again for every call. `zips`: the archives among them uploaded
+    again named .zip, which a zip input reads (under their own names Gradio refuses them for their type).
+    `marker`: what the pickles would touch."""
+
+    def __init__(self, files: list[Path], sent: dict[str, dict], zips: dict[str, dict], photo: dict, marker: Path):
+        self.files, self.sent, self.zips, self.photo, self.marker = files, sent, zips, photo, marker
+
+
+@pytest.fixture(scope="module")
+def corpus(server, http, examples, tmp_path_factory) -> Corpus:
+    folder = tmp_path_factory.mktemp("fuzz")
+    marker = folder / "pwned"
+    files = bad_files(folder, examples["coffee"], marker)
+    assert len(files) >= MIN_FILES, f"only {len(files)} bad files; the corpus shrank"
+    sent = {path.name: uploaded(http, server, path) for path in files}
+    zips = {}
+    for path in files:
+        if path.read_bytes().startswith(b"PK\x03\x04"):
+            renamed = path.with_name(f"{path.stem}.zip")
+            renamed.write_bytes(path.read_bytes())
+            zips[renamed.name] = uploaded(http, server, renamed)
+    assert len(zips) >= 3, f"only {len(zips)} archives; the corpus shrank"
+    return Corpus(files, sent, zips, uploaded(http, server, Path(examples["coffee"])), marker)
+
+
 def test_every_image_and_model_input_is_fuzzed(endpoints):
     assert {"/classify", "/explain"} <= set(endpoints)
     assert sorted((name, p["parameter_name"]) for name, info in endpoints.items() for p in info["parameters"]
@@ -293,58 +363,72 @@ def test_every_image_and_model_input_is_fuzzed(endpoints):
 
 
 @pytest.mark.parametrize("api_name, fuzzed", FUZZED)
-def test_fuzz_an_input_with_malformed_values(api_name, fuzzed, client, server, endpoints, examples, tmp_path,
-                                             record_property):
+def test_fuzz_an_input_with_malformed_values(api_name, fuzzed, server, http, endpoints, corpus, record_property):
     started = time.monotonic()
-    photo = examples["coffee"]
-    marker = tmp_path / "pwned"
-    fuzz = Fuzzer(client, server, photo)
-    uploaded = upload(server, "coffee.png", Path(photo).read_bytes()).json()[0]
-    files = bad_files(tmp_path, photo, marker)
-    assert len(files) >= MIN_FILES, f"only {len(files)} bad files; the corpus shrank"
+    fuzz = Fuzzer(http, server, corpus.photo, session=f"fuzz-{api_name.lstrip('/')}-{fuzzed}")
     params = endpoints[api_name]["parameters"]
-    valid = [valid_value(api_name, p, handle_file(photo)) for p in params]
-    valid_raw = [valid_value(api_name, p, file_data(uploaded)) for p in params]
+    valid = [valid_value(api_name, p, corpus.photo) for p in params]
 
     for i, param in enumerate(params):
         if param["parameter_name"] != fuzzed:
             continue
         if is_file(param):
-            for path in files:
-                fuzz.expect_error(f"file {path.name}", api_name, *replaced(valid, i, handle_file(str(path))))
+            for path in corpus.files:
+                fuzz.expect_error(f"file {path.name}", api_name, replaced(valid, i, corpus.sent[path.name]))
+            if fuzzed == "zip_file":
+                for name, sent in corpus.zips.items():
+                    fuzz.expect_error(f"file {name}", api_name, replaced(valid, i, sent))
             if not (param["parameter_has_default"] and param["parameter_default"] is None):
-                fuzz.expect_error("missing image (None)", api_name, *replaced(valid, i, None))
+                fuzz.expect_error("missing image (None)", api_name, replaced(valid, i, None))
             for url in ("data:image/png;base64,abc", "data:no-comma"):
                 # our image input explains a broken data URL; Gradio's own gr.File refuses it silently
-                fuzz.expect_raw_error(f"data URL {url!r}", api_name, replaced(valid_raw, i, file_data(None, url=url)),
-                                      message_required=param.get("component") == "Image")
+                fuzz.expect_error(f"data URL {url!r}", api_name, replaced(valid, i, file_data(None, url=url)),
+                                  message_required=param.get("component") == "Image")
             for target in ("/etc/passwd", str(ROOT / "app.py")):
                 secret = fingerprint(target)
                 relative = os.path.relpath(target, ROOT)
                 for path in (target, relative, "file://" + target, f"{server}gradio_api/file={target}"):
-                    fuzz.expect_raw_error(f"image path {path!r}", api_name, replaced(valid_raw, i, file_data(path)),
-                                          secret=secret, message_required=False)
-                fuzz.expect_raw_error(f"image as a bare string {target!r}", api_name,
-                                      replaced(valid_raw, i, target), secret=secret, message_required=False)
+                    fuzz.expect_error(f"image path {path!r}", api_name, replaced(valid, i, file_data(path)),
+                                      secret=secret, message_required=False)
+                fuzz.expect_error(f"image as a bare string {target!r}", api_name, replaced(valid, i, target),
+                                  secret=secret, message_required=False)
         if param["parameter_name"] == "model":
             for name in BAD_MODELS:
-                fuzz.expect_error(f"model {name[:40]!r}", api_name, *replaced(valid, i, name))
-            for value in (123, 1.5, ["tf_efficientnet_lite0"], {"name": "tf_efficientnet_lite0"}):
-                fuzz.expect_raw_error(f"model of type {type(value).__name__}", api_name,
-                                      replaced(valid_raw, i, value))
+                fuzz.expect_error(f"model {name[:40]!r}", api_name, replaced(valid, i, name))
+            for value in NOT_STRINGS:
+                fuzz.expect_error(f"model of type {type(value).__name__}", api_name, replaced(valid, i, value),
+                                  bare_ok=True)
             for name in BLANK_MODELS:  # blank means the default model: a real answer
-                result = client.predict(*replaced(valid, i, name), api_name=api_name)
-                if api_name == "/classify" and result["label"] != "espresso":
-                    fuzz.problems.append(f"{api_name} model {name!r}: {result['label']!r}")
+                event, result, text = fuzz.call(api_name, replaced(valid, i, name))
+                if event != "complete":
+                    fuzz.problems.append(f"{api_name} model {name!r}: {event}: {text[-300:]}")
+                elif api_name == "/classify" and result[0]["label"] != "espresso":
+                    fuzz.problems.append(f"{api_name} model {name!r}: {result[0]['label']!r}")
                 fuzz.tried(f"model {name!r}")
     fuzz.check_alive("the last input")
 
-    assert not marker.exists(), "a pickle payload was unpickled: it ran code on the server"
+    assert not corpus.marker.exists(), "a pickle payload was unpickled: it ran code on the server"
     for escaped in (Path("/etc/evil.txt"), ROOT.parent.parent / "evil.txt"):
         assert not escaped.exists(), f"a zip member was extracted to {escaped}"
     print(f"\nfuzz {api_name} {fuzzed}: {len(fuzz.inputs)} malformed inputs, {fuzz.calls} calls in "
           f"{time.monotonic() - started:.1f} s, {len(fuzz.problems)} problems")
     record_property("malformed_inputs", len(fuzz.inputs))
+    assert not fuzz.problems, "\n".join(fuzz.problems)
+
+
+@pytest.mark.xfail(strict=True, reason="a model that is not a string reaches the model lookup (cvdemo.ui.common.pick) "
+                                        "and fails there: the app's bare error, a traceback in the log")
+def test_a_model_that_is_not_a_string_is_refused_clearly(server, http, endpoints, corpus):
+    """A raw API call's number, list or dict as the model gets a message that names the problem, as a bad name does.
+    (The fuzz tests above accept the app's bare error for these, so that they can pass until this one does.)"""
+    fuzz = Fuzzer(http, server, corpus.photo, session="fuzz-model-types")
+    for api_name, fuzzed in FUZZED:
+        if fuzzed == "model":
+            params = endpoints[api_name]["parameters"]
+            valid = [valid_value(api_name, p, corpus.photo) for p in params]
+            i = [p["parameter_name"] for p in params].index("model")
+            for value in NOT_STRINGS:
+                fuzz.expect_error(f"model of type {type(value).__name__}", api_name, replaced(valid, i, value))
     assert not fuzz.problems, "\n".join(fuzz.problems)
 
 
