@@ -259,11 +259,11 @@ class Fuzzer:
     def logged(self) -> list[str]:
         """The exceptions the server logged with a traceback since the last look (Gradio and the app write them
         before they answer)."""
-        with open(self.log, errors="replace") as log:
+        with open(self.log, "rb") as log:
             log.seek(self.read_to)
-            text = log.read()
-            self.read_to = log.tell()
-        return logged_exceptions(text)
+            added = log.read()
+        self.read_to += len(added)
+        return logged_exceptions(added.decode(errors="replace"))
 
     def tried(self, what: str) -> None:
         self.inputs.add(what)
