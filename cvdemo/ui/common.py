@@ -167,7 +167,10 @@ def require(image):
 
 
 def pick(model: str | None, workspace: Workspace | None):
-    """The classifier for a model name: this session's own first, else a shared pretrained one."""
+    """The classifier for a model name: this session's own first, else a shared pretrained one. A raw API call's
+    number, list or dict is looked up as its text (an unknown model, said so)."""
+    if model is not None and not isinstance(model, str):
+        model = str(model)
     return workspace.classifier(model) if workspace else get_classifier(model or None)
 
 
