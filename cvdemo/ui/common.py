@@ -14,6 +14,7 @@ import math
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,6 +183,15 @@ def model_choices(workspace: Workspace | None = None) -> list[tuple[str, str]]:
     return [(name, name) for name in own] + [(name + mark, name) for name in HUB_SUGGESTIONS]
 
 
+TRIM_AFTER = 1.0  # s a job ran before its gate trims the heap after it (a trim's gc.collect costs ~0.3 s of CPU;
+#                  a refusal or a quick job frees little, and `tidy` trims every minute anyway)
+
+
+class Ticket:
+    """A job's place in a Gate's line; `started` is when it began to run (time.monotonic())."""
+    started = 0.0
+
+
 class Gate:
     """Heavy jobs of one kind (training) across every session: `slots` run at a time and at most `waiting` more
     wait, one per session (a second from the same session is refused); a job beyond that is refused at once.
@@ -208,7 +218,7 @@ class Gate:
                 raise LimitError(f"{len(self.queue)} {self.kind} jobs are already waiting (the limit is "
                                  f"{self.max_waiting}). Try again in a few minutes.", code="limit.queue_full",
                                  kind=self.kind, waiting=len(self.queue))
-            ticket = object()
+            ticket = Ticket()
             self.queue.append(ticket)
             if holder is not None:
                 self.holders.add(holder)
@@ -223,7 +233,7 @@ class Gate:
                     self.queue.remove(ticket)
                 self.holders.discard(holder)
                 self.changed.notify_all()
-            if ran:
+            if ran and time.monotonic() - ticket.started >= TRIM_AFTER:
                 memory.trim()  # what the job freed goes back to the system
 
     def busy(self) -> bool:
@@ -239,7 +249,7 @@ class Gate:
 
         with self.changed:
             if self.changed.wait_for(turn, timeout):
-                self.queue.pop(0)
+                self.queue.pop(0).started = time.monotonic()
                 self.running += 1
                 return None
             return self.queue.index(ticket)
