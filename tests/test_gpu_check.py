@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def gpu_check(rows: str, monkeypatch, capsys) -> tuple[int, str]:
     """`python scripts/gpu_check.py --dry-run --compare --rows ROWS`, in-process: its exit code and stdout (a fresh
     module each time: the script keeps its rows' table in module globals)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts the repository first on it
     spec = importlib.util.spec_from_file_location("gpu_check_dry_run", ROOT / "scripts" / "gpu_check.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
