@@ -12,10 +12,12 @@ from cvdemo.train import evaluate
 
 
 def test_fc_vs_cnn_shift():
-    result = lessons.fc_vs_cnn_shift(max_shift=8, seed=0)
+    """The lecture's claim at a short budget (4 epochs, the app's 10): on seeds 0-4 the MLP scores 0.81-0.87
+    centred and 0.07-0.11 shifted 8 px, the CNN 0.88-0.93 and 0.74-0.89."""
+    result = lessons.fc_vs_cnn_shift(max_shift=8, epochs=4, seed=0)
     mlp, cnn = result["mlp"], result["cnn"]
     assert result["shifts"] == list(range(9)) and len(mlp) == len(cnn) == 9
-    assert mlp[0] > 0.8 and cnn[0] > 0.9  # both recognise centred digits
+    assert mlp[0] > 0.75 and cnn[0] > 0.85  # both recognise centred digits
     assert cnn[-1] > 0.7 and mlp[-1] < 0.3 and cnn[-1] - mlp[-1] > 0.4  # only the CNN survives the shift
     params = result["params"]
     assert abs(params["mlp"] - params["cnn"]) / params["cnn"] < 0.2
@@ -31,7 +33,9 @@ def test_fc_vs_cnn_shift_is_deterministic_and_checks_the_shift():
 
 
 def test_train_classic_learns_digits():
-    events = list(lessons.train_classic("small_alexnet", "digits", epochs=3, seed=0))
+    """On 500 of the 1,437 training digits (the app: all of them), 3 epochs: best val_acc 0.45-0.57 on seeds 0-3
+    (0.86-0.89 on all the digits)."""
+    events = list(lessons.train_classic("small_alexnet", "digits", epochs=3, seed=0, train_images=500))
     epochs = [e for e in events if e.kind == "epoch"]
     assert len(epochs) == 3 and all("val_acc" in e.metrics for e in epochs)
     final = events[-1]
@@ -79,7 +83,7 @@ def test_alexnet_pieces_trains_both_variants_on_the_same_data_and_seeds():
 
 
 def test_shift_fixes_train_alike_and_the_mlps_outer_weights_never_learn():
-    result = lessons.fc_vs_cnn_shift(max_shift=4, epochs=2, seed=0, fixes=True)
+    result = lessons.fc_vs_cnn_shift(max_shift=4, epochs=1, seed=0, fixes=True)
     assert set(result["summary"]) == {"mlp", "cnn", "mlp_aug", "cnn_aa"}
     params = result["params"]
     assert params["mlp_aug"] == params["mlp"] and params["cnn_aa"] == params["cnn"]  # same budget

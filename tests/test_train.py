@@ -461,8 +461,8 @@ digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict()
 with torch.no_grad():
     full_val_acc = (model(x[150:]).argmax(1) == y[150:]).sum().item() / 51
 group_left = dist.is_initialized()
-# evaluate under a process group: each rank scores its share, the counts reduced. A store of its own: torchrun's
-# still holds the first group's addresses, which a second group there can read and fail to connect to
+# evaluate under a process group: each rank scores its share, the counts reduced. A store of its own: under torchrun
+# its store still holds the first group's addresses, which a second group there can read and fail to connect to
 dist.init_process_group("gloo", init_method="file://" + os.path.join(sys.argv[1], "store"), rank=rank, world_size=2)
 scores = evaluate(model, TensorDataset(x[150:], y[150:]), batch_size=8)
 dist.destroy_process_group()
@@ -475,13 +475,22 @@ json.dump({"digest": digest, "kinds": [e.kind for e in events], "main": is_main_
 
 
 def test_ddp_two_cpu_processes(tmp_path):
+    """fit in two real processes (gloo): the two ranks are started here with the environment torchrun gives its
+    workers (RANK, WORLD_SIZE, MASTER_ADDR/PORT...), without torchrun's launcher process (its ~2 s of torch
+    import); `torchrun -m cvdemo train` itself runs in tests/test_gpu_check.py (gpu_check's train_cli row)."""
     script = tmp_path / "ddp_fit.py"
     script.write_text(textwrap.dedent(DDP_SCRIPT))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(script), str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)})
+             for r in (0, 1)]
+    try:
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(out[-3000:] for out in outputs)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     s0, s1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
     assert "1.running_mean" in s0 and s0.keys() == s1.keys()
