@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock between processes
+    fcntl = None
 
 MAX_RUNTIME_BYTES = 2 * 2**30  # exported ONNX runtimes kept in the cache (least recently used go first)
 
@@ -27,6 +33,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+@contextmanager
+def building(path: Path) -> Iterator[None]:
+    """Held while `path` is made: another process (or thread) making the same file waits, then finds it made
+    (two servers, or test workers, sharing a cache export each runtime once). A lock file beside it, kept."""
+    if fcntl is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def bound(pattern: str = "*.onnx", max_bytes: int = MAX_RUNTIME_BYTES, keep: Path | None = None) -> list[Path]:

@@ -26,7 +26,7 @@ from PIL import Image
 from . import images, measure, quantize
 from .errors import LimitError, Note
 from .export import export_onnx
-from .cache import bound, cache_dir
+from .cache import bound, building, cache_dir
 from .gpu import pick_device
 from .models import DEFAULT_MODEL, check_imagenet_classifier, create_model
 
@@ -189,10 +189,11 @@ class Classifier:
             digest.update(tensor.detach().cpu().numpy().tobytes())
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.name)[:80]
         path = cache_dir() / f"{safe}-{tag}-{digest.hexdigest()[:16]}.onnx"
-        if path.exists():
-            os.utime(path)  # recently used: pruned last
-            return path
-        build(path)
+        with building(path):
+            if path.exists():
+                os.utime(path)  # recently used: pruned last
+                return path
+            build(path)
         bound("*.onnx", keep=path)
         return path
 

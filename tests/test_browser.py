@@ -183,6 +183,7 @@ def test_distill_temperature_explorer_draws_the_soft_targets(page):
     plot.wait_for(timeout=10_000)
     assert plot.evaluate("img => img.naturalWidth") > 1000  # the five temperatures side by side
     assert page.locator("#distill-teacher input").input_value() == "Your Transfer-tab model"  # a translated choice
+    set_slider(page, "distill-seeds", 1)  # the wiring, not the lesson's spread over seeds
     page.get_by_role("button", name="Run teacher vs student vs KD student").click()
     page.get_by_text("held-out accuracy", exact=False).first.wait_for(timeout=60_000)  # live, while it trains
     page.get_by_text("Done in", exact=False).wait_for(timeout=120_000)

@@ -32,3 +32,25 @@ def test_atomic_write_leaves_no_half_file(tmp_path):
     assert not target.exists() and list(tmp_path.iterdir()) == []
     cache.atomic_write(target, lambda tmp: tmp.write_text("whole"))
     assert target.read_text() == "whole"
+
+
+def test_a_file_two_makers_want_at_once_is_made_once(tmp_path):
+    """Two makers of the same runtime at once (two servers or test workers sharing a cache): the second waits for
+    the first's lock, then finds the file made."""
+    import threading
+
+    path, made = tmp_path / "model-fp32.onnx", []
+
+    def make():
+        with cache.building(path):
+            if not path.exists():
+                made.append(threading.current_thread().name)
+                time.sleep(0.3)
+                path.write_bytes(b"onnx")
+
+    makers = [threading.Thread(target=make, name=f"maker {i}") for i in range(2)]
+    for maker in makers:
+        maker.start()
+    for maker in makers:
+        maker.join()
+    assert len(made) == 1 and path.read_bytes() == b"onnx"

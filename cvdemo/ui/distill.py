@@ -410,7 +410,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown)
         T = Slider(1, 20, 4, step=0.5, label=_("distill.T"))
         alpha = Slider(0, 1, 0.9, step=0.05, label=_("distill.alpha"))
     with gr.Row(equal_height=True):
-        seeds = Slider(1, 3, 3, step=1, label=_("distill.seeds"))
+        seeds = Slider(1, 3, 3, step=1, label=_("distill.seeds"), elem_id="distill-seeds")
         student = gr.Radio(["mlp", "cnn"], value="mlp", label=_("distill.student"))
         transfer_set = gr.Checkbox(True, label=_("distill.transfer_set"))
         run3 = gr.Button(_("distill.run_three_way"), variant="primary")
