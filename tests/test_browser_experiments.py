@@ -1,5 +1,6 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
-smallest setting, shows its result, and its "your run" follows the language switch. Two tests, one page."""
+smallest setting, shows its result, and its "your run" follows the language switch. A test per experiment, one
+browser."""
 from test_browser import SHOTS, fresh, page  # noqa: F401 (the page fixtures: a newly loaded page per test; skip
 #                                                  this module when chromium is missing)
 
@@ -15,9 +16,10 @@ def set_number(page, elem_id: str, value: int) -> None:
 TABS = {"Architectures": "아키텍처", "Distill": "지식 증류", "Self-train": "자기 학습", "Augment": "데이터 증강"}
 
 
-def in_korean_then_english(page, tab: str, *texts: str) -> None:
+def in_korean(page, tab: str, *texts: str) -> None:
     """Switch to Korean (the page reloads, the session's work kept): `tab`'s lesson panel says this run in Korean
-    (`texts`); then back to English."""
+    (`texts`). The choice is then forgotten, so that the next test's page is English again (the switch back and
+    forth: tests/test_browser_i18n.py)."""
     from playwright.sync_api import expect
 
     before = len(page.errors)
@@ -27,9 +29,7 @@ def in_korean_then_english(page, tab: str, *texts: str) -> None:
     expect(panel).to_contain_text("내 실행 결과", timeout=30_000)
     for text in texts:
         expect(panel).to_contain_text(text, timeout=10_000)
-    page.get_by_label("English").check()
-    page.get_by_role("tab", name=tab).click(timeout=60_000)
-    expect(panel).to_contain_text("Your run", timeout=30_000)
+    page.evaluate("localStorage.removeItem('cvdemo-lang')")
     # A reload aborts what the page still had in flight (the run's stream closing, when it ends just before the
     # switch): the browser logs that, and the reloaded page shows nothing of it. Any other error stays.
     page.errors[before:] = [e for e in page.errors[before:]
@@ -68,7 +68,7 @@ def test_architectures_alexnets_pieces_and_knn(page):
     expect(page.locator("#knn-table")).to_contain_text("1-NN on pixels: accuracy", timeout=RUN)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "architectures-experiments.png"), full_page=True)
-    in_korean_then_english(page, "Architectures", "원본 픽셀에서", "textures (벽돌, 잔디, 자갈 사진)")
+    in_korean(page, "Architectures", "원본 픽셀에서", "textures (벽돌, 잔디, 자갈 사진)")
     assert page.errors == []
 
 
@@ -79,7 +79,7 @@ def test_distill_inside_kd(page):
     page.get_by_role("button", name="Open up one KD run", exact=False).click()
     page.get_by_text("the soft term's gradient fell", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#kd-outputs img")).to_be_visible(timeout=10_000)
-    in_korean_then_english(page, "Distill", "소프트 예측")
+    in_korean(page, "Distill", "소프트 예측")
     assert page.errors == []
 
 
@@ -91,7 +91,7 @@ def test_selftrain_ablation(page):
     set_number(page, "ablate-seeds", 1)
     page.get_by_role("button", name="Run both variants", exact=False).click()
     expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
-    in_korean_then_english(page, "Self-train", "소프트 의사 레이블")
+    in_korean(page, "Self-train", "소프트 의사 레이블")
     assert page.errors == []
 
 
@@ -107,5 +107,5 @@ def test_augment_cutmix_and_mixup_up_close(page):
     page.get_by_text("with CutMix (", exact=False).first.wait_for(timeout=RUN)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "augment-cutmix.png"), full_page=True)
-    in_korean_then_english(page, "Augment", "CutMix 사용")
+    in_korean(page, "Augment", "CutMix 사용")
     assert page.errors == []

@@ -133,7 +133,7 @@ def test_classification_never_waits_behind_training_and_abandoned_jobs_are_dropp
     deadline = time.monotonic() + 60
     while (outcome := raw_call(server, "distill_sweep", [["0.9"], ["4"], 3, 30, "mlp", False]))[0] == "error":
         assert time.monotonic() < deadline, outcome  # still refused: the abandoned jobs were kept
-        time.sleep(1)
+        time.sleep(0.25)
     assert outcome[0] == "complete"
 
 
@@ -197,4 +197,4 @@ def test_a_session_whose_client_went_away_loses_its_data_and_files(server, tmp_p
         if kind == "error" and "Load a dataset first" in payload["error"]:
             break
         assert time.monotonic() < deadline, payload
-        time.sleep(1)
+        time.sleep(0.25)
