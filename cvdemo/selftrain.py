@@ -279,6 +279,9 @@ def self_train(data: str | Dataset | Pool = "digits", labelled_fraction: float =
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 0 <= rounds <= 20:
         raise LimitError(f"rounds must be a whole number from 0 to 20, got {rounds!r}", code="limit.rounds",
                          value=rounds)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
+        raise LimitError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {epochs!r}", code="limit.epochs",
+                         limit=MAX_EPOCHS, value=epochs)
     _check_threshold(threshold)
     if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 8:
         raise LimitError(f"copies must be a whole number from 0 to 8, got {copies!r}", code="limit.copies",

@@ -349,7 +349,7 @@ def numbers(url: str, work: Path, out: Outcomes) -> None:
     for api, data in [("train", TRAIN[:5] + [nan] + TRAIN[6:]), ("train", TRAIN[:3] + ["ten"] + TRAIN[4:]),
                       ("augment", [None, "", inf, 0, None]), ("bias_experiment", [nan]),
                       ("layer_table", ["paper_alexnet", "big"]), ("train_classic", ["small_alexnet", None]),
-                      ("selftrain", ["builtin", "digits", nan, None, 0.9, False, False, 1, 0]),
+                      ("selftrain", ["builtin", "digits", nan, None, 0.9, False, False, 1, 30, 0]),
                       ("distill", [nan, 4, 0.5, 1, "mlp", False])]:
         out.raw(f"/{api} {json.dumps(data)[:50]}", Call(url, api, data))
 

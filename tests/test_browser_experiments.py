@@ -89,6 +89,7 @@ def test_selftrain_ablation(page):
     page.get_by_role("tab", name="Self-train").click()
     page.get_by_label("hard vs soft pseudo-labels").check()
     set_number(page, "ablate-seeds", 1)
+    set_number(page, "ablate-epochs", 2)
     page.get_by_role("button", name="Run both variants", exact=False).click()
     expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
     in_korean(page, "Self-train", "소프트 의사 레이블")

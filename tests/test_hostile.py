@@ -36,7 +36,7 @@ TRAIN = ["tf_efficientnet_lite0", "probe", False, 2, 8, 0.01, 0.0, 0.2, 0, False
     ("train", TRAIN[:5] + [float("nan")] + TRAIN[6:], "Learning rate"),
     ("train", TRAIN[:3] + ["ten"] + TRAIN[4:], "Epochs"),
     ("augment", [None, "", float("inf"), 0, None], "Samples (K)"),
-    ("selftrain", ["builtin", "digits", 0.05, None, 0.9, False, False, "three", 0], "Rounds"),
+    ("selftrain", ["builtin", "digits", 0.05, None, 0.9, False, False, "three", 30, 0], "Rounds"),
 ])
 def test_a_number_that_is_not_one_is_refused_naming_the_field(server, api, data, field):
     assert f"{field}:" in refusal(server, api, data)

@@ -170,6 +170,9 @@ def test_ablation_noise_keeps_the_first_teacher_and_soft_labels_are_the_teachers
     assert plain["final"][1] == again[-1]["accuracy"]
     with pytest.raises(LimitError):
         next(ablation("dropout"))
+    for epochs in (0, 61.5, True, 10**6):  # the tab's "Epochs per model" as a raw API call could send it
+        with pytest.raises(LimitError, match="epochs must be a whole number"):
+            next(self_train("digits", rounds=1, epochs=epochs))
 
 
 def test_soft_pseudo_labels_train_on_the_teachers_probabilities(monkeypatch):

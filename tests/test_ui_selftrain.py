@@ -1,16 +1,13 @@
-"""The Self-train tab's handlers, as the page calls them.
-
-The handlers train for the library's default epochs (`self_train`'s 30, `ablation`'s 10), which the page does not
-let a user change; the tests that only check what the handlers show train for fewer (`fewer_epochs`): the same
-handler, data and settings, a shorter training. What the full budget achieves is tests/test_selftrain.py's part."""
-import functools
+"""The Self-train tab's handlers, as the page calls them. The tests that check what the handlers show train for
+fewer epochs than the tab's defaults (the "Epochs per model" sliders: 30, and the ablation's 10); what the full
+budget achieves is tests/test_selftrain.py's part."""
 import io
 import re
 import zipfile
 
 import pytest
 
-from cvdemo import jobs, selftrain
+from cvdemo import selftrain
 from cvdemo.ui.selftrain import rethreshold, run
 from cvdemo.ui.session import Workspace
 
@@ -20,12 +17,6 @@ HANGUL = re.compile(r"[\uac00-\ud7a3]")
 def last(generator):
     *_, final = generator
     return final
-
-
-def fewer_epochs(monkeypatch, job: str, epochs: int) -> None:
-    """The handlers' training job `job` (jobs.self_train or jobs.ablation) trains for `epochs` epochs; every other
-    argument is the handler's own."""
-    monkeypatch.setattr(jobs, job, functools.partial(getattr(jobs, job), epochs=epochs))
 
 
 def zip_of(dataset, path, unlabeled_every: int) -> int:
@@ -42,11 +33,10 @@ def zip_of(dataset, path, unlabeled_every: int) -> int:
     return unlabeled
 
 
-def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo_labels(monkeypatch):
-    fewer_epochs(monkeypatch, "self_train", 3)  # ~300 of the 1138 unlabeled digits at 0.9 or above: both galleries
-    ws = Workspace()
+def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo_labels():
+    ws = Workspace()  # 3 epochs: ~300 of the 1138 unlabeled digits at 0.9 or above, so both galleries fill
     status, plot, table, curve, line, accepted, rejected, lesson = last(
-        run("builtin", "digits", 0.05, None, 0.9, False, False, 1, 0, ws))
+        run("builtin", "digits", 0.05, None, 0.9, False, False, 1, 3, 0, ws))
     assert "digits" in status and "60 labelled" in status
     assert sorted(plot["round"].unique()) == [0, 1] and plot["run"].nunique() == 2
     assert len(table) == 2 and list(table["student reads"]) == ["pixels (CNN)"] * 2
@@ -67,7 +57,7 @@ def test_the_tab_speaks_korean_and_grows_the_student_when_asked(monkeypatch, few
     monkeypatch.setattr(selftrain, "load_builtin", lambda name: few_textures if name == "textures" else real(name))
     ws = Workspace()
     ws.lang = "ko"
-    status, _, table, *_, lesson = last(run("builtin", "textures", 0.05, None, 0.9, False, True, 1, 0, ws))
+    status, _, table, *_, lesson = last(run("builtin", "textures", 0.05, None, 0.9, False, True, 1, 30, 0, ws))
     assert HANGUL.search(status) and HANGUL.search(lesson) and "textures" in lesson
     assert "레이블 있는 이미지 3장과 레이블 없는 이미지 18장" in lesson  # of the 21 training images: one per class
     assert "파라미터 수" in table.columns
@@ -79,10 +69,10 @@ def test_the_tab_speaks_korean_and_grows_the_student_when_asked(monkeypatch, few
 
 def test_a_zip_is_required_for_the_zip_source():
     with pytest.raises(Exception) as err:
-        last(run("zip", "digits", 0.05, None, 0.9, False, False, 1, 0, Workspace()))
+        last(run("zip", "digits", 0.05, None, 0.9, False, False, 1, 30, 0, Workspace()))
     assert "zip" in str(err.value)
     with pytest.raises(Exception):
-        last(run("builtin", "imagenet", 0.05, None, 0.9, False, False, 1, 0, Workspace()))
+        last(run("builtin", "imagenet", 0.05, None, 0.9, False, False, 1, 30, 0, Workspace()))
 
 
 def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(server, few_textures, tmp_path):
@@ -94,7 +84,7 @@ def test_the_selftrain_endpoint_streams_rounds_and_ends_with_the_galleries(serve
     zip_of(few_textures, archive, 5)
     client = Client(server, verbose=False)
     status, plot, table, curve, line, accepted, rejected, lesson = client.predict(
-        "zip", "digits", 0.05, handle_file(str(archive)), 0.9, False, False, 1, 0, api_name="/selftrain")
+        "zip", "digits", 0.05, handle_file(str(archive)), 0.9, False, False, 1, 30, 0, api_name="/selftrain")
     assert "Done" in status and "6 unlabeled" in status and len(table["data"]) == 2
     assert len(accepted) > 0 and "Your run" in lesson
 
@@ -107,7 +97,7 @@ def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
     unlabeled = zip_of(faces.subset(range(0, len(faces), 4)), archive, 4)  # 50 faces and non-faces, 13 unlabeled
     ws = Workspace()
     status, plot, table, curve, line, accepted, rejected, lesson = last(
-        run("zip", "digits", 0.05, str(archive), 0.9, False, False, 1, 0, ws))
+        run("zip", "digits", 0.05, str(archive), 0.9, False, False, 1, 30, 0, ws))
     assert unlabeled == 13 and "13 unlabeled" in status and len(table) == 2
     assert curve is None and "no hidden labels" in line  # nothing to measure precision against
     assert "correct is unknown" in lesson and "- of them" not in lesson
@@ -115,13 +105,12 @@ def test_a_users_zip_with_an_unlabeled_folder(tmp_path):
     assert all("✓" not in caption and "✗" not in caption for _, caption in accepted + rejected)
 
 
-def test_ablation_compares_two_variants_in_korean(monkeypatch):
+def test_ablation_compares_two_variants_in_korean():
     from cvdemo.ui.selftrain import ablate
 
-    fewer_epochs(monkeypatch, "ablation", 2)
     ws = Workspace()
     ws.lang = "ko"
-    *updates, (status, curve, table, lesson) = ablate("labels", 1, ws)
+    *updates, (status, curve, table, lesson) = ablate("labels", 1, 2, ws)
     assert "소프트 의사 레이블, 시드 1/1: 라운드 1" in updates[-1][0] and "초 만에 끝났습니다" in status
     assert set(curve["variant"]) == {"하드 의사 레이블", "소프트 의사 레이블"} and list(curve["round"]) == [0, 1, 0, 1]
     assert list(table["변형"]) == ["하드 의사 레이블", "소프트 의사 레이블"]

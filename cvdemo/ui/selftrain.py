@@ -22,6 +22,7 @@ from .session import Workspace
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
 GALLERY_SIZE = 24     # accepted / rejected pseudo-labels shown each
 THUMB = 96            # their side in pixels (digits are 8x8: scaled up without smoothing)
+MAX_EPOCHS = 60       # the epochs a round's models may train for (each model of a round trains this long)
 
 
 def thumb(image: Image.Image) -> Image.Image:
@@ -110,7 +111,7 @@ def load_pool(source: str, builtin: str, fraction: float, zip_file, seed: int) -
 
 @user_errors
 @gated(TRAINING)
-def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace: Workspace):
+def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, epochs, seed, workspace: Workspace):
     """Noisy Student rounds, streaming the per-round plot and table; then the pseudo-label galleries, the
     precision-coverage curve and what the run showed."""
     tr, skip = workspace.tr, gr.skip()
@@ -121,7 +122,7 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
         rows, status, stopped = [], tr("selftrain.preparing"), False
         for event in heartbeat(jobs.self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed,
-                                               copies=copies_for(pool), class_balanced=bool(balanced),
+                                               epochs=int(epochs), copies=copies_for(pool), class_balanced=bool(balanced),
                                                larger=bool(larger), stop=stop_flag)):
             if event is None:  # a round in progress (or the features being computed)
                 what = tr("selftrain.round_running", round=len(rows), rounds=int(rounds)) if rows else status
@@ -194,13 +195,13 @@ def _mean_precision(values: list[float | None]) -> str:
 
 @user_errors
 @gated(TRAINING)
-def ablate(factor: str, seeds: int, workspace: Workspace):
+def ablate(factor: str, seeds: int, epochs: int, workspace: Workspace):
     """Noisy Student's ablations on the digits over seeds: stream each round, then the two variants side by side
     (mean ± std), their mean curves per round and what the run showed."""
     tr, skip, seeds = workspace.tr, gr.skip(), int(seeds)
     with workspace.job() as stop_flag:
         yield tr("selftrain.preparing"), None, skip, skip
-        for event in jobs.ablation(factor, seeds, stop=stop_flag):
+        for event in jobs.ablation(factor, seeds, epochs=int(epochs), stop=stop_flag):
             if event.kind == "round":
                 m = event.metrics
                 yield (tr("selftrain.ablate_line", variant=tr(VARIANTS[m["variant"]]), seed=m["seed"] + 1, seeds=seeds,
@@ -250,6 +251,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
             balanced = gr.Checkbox(False, label=_("selftrain.balanced"), info=_("selftrain.balanced_info"))
             larger = gr.Checkbox(False, label=_("selftrain.larger"), info=_("selftrain.larger_info"))
         rounds = Slider(1, 5, 3, step=1, label=_("selftrain.rounds"), elem_id="selftrain-rounds")
+        epochs = Slider(1, MAX_EPOCHS, 30, step=1, label=_("selftrain.epochs"), info=_("selftrain.epochs_info"),
+                        elem_id="selftrain-epochs")
         seed = Number(0, precision=0, minimum=0, maximum=2**31 - 1, label=_("app.seed"))
     with gr.Row():
         go = gr.Button(_("selftrain.run"), variant="primary")
@@ -273,6 +276,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
         with gr.Column(scale=1):
             factor = gr.Radio(FACTORS, value="noise", label=_("selftrain.factor"))
             ablate_seeds = Slider(1, 5, 2, step=1, label=_("selftrain.seeds"), elem_id="ablate-seeds")
+            ablate_epochs = Slider(1, MAX_EPOCHS, 10, step=1, label=_("selftrain.epochs"), elem_id="ablate-epochs")
             with gr.Row():
                 ablate_run = gr.Button(_("selftrain.ablate_run"), variant="primary")
                 ablate_halt = gr.Button(_("app.stop"), variant="stop")
@@ -284,11 +288,12 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
 
     outputs = [status, per_round, table, curve, at_threshold, accepted, rejected, lesson]
     at_slider = [curve, at_threshold, accepted, rejected]
-    training_job(go, run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, seed, workspace],
+    training_job(go, run, [source, builtin, fraction, zip_file, threshold, balanced, larger, rounds, epochs, seed,
+                           workspace],
                  outputs, workspace, status, clear=tuple(outputs[1:-1]), halt=halt, api_name="selftrain").success(
         rethreshold, [threshold, workspace], at_slider, api_visibility="private")  # (moved during the run)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    ablate_run.click(ablate, [factor, ablate_seeds, workspace], [ablate_status, ablate_plot, ablate_table, lesson],
+    ablate_run.click(ablate, [factor, ablate_seeds, ablate_epochs, workspace], [ablate_status, ablate_plot, ablate_table, lesson],
                      api_name="selftrain_ablation", concurrency_id="training", concurrency_limit=None)
     ablate_halt.click(Workspace.request_stop, workspace, ablate_status, api_visibility="private", queue=False)
     # typed (Enter), dragged or moved with the arrow keys: the galleries and the line follow the slider's last value
