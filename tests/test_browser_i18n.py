@@ -65,9 +65,11 @@ def assert_page_in(page, lang: str):
     assert page.get_by_text(GRADIO_DROP[lang]).first.is_visible()
 
 
-def test_the_switch_changes_the_whole_page_keeps_the_work_and_survives_a_reload(ko_page, examples):
+def test_the_switch_changes_the_whole_page_keeps_the_work_and_survives_a_reload(ko_page, examples, server):
     from playwright.sync_api import expect
 
+    ko_page.goto(server)  # a new page (the last test's refused upload left its image box in that state)
+    expect(ko_page.get_by_role("button", name="분류하기")).to_be_visible(timeout=60_000)
     ko_page.locator("input[type=file]").first.set_input_files(examples["coffee"])
     panel = ko_page.locator(".your-run").first
     expect(panel).to_contain_text("2순위", timeout=60_000)  # a run's numbers in the lesson panel, in Korean
