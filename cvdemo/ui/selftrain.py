@@ -122,7 +122,8 @@ def run(source, builtin, fraction, zip_file, threshold, balanced, larger, rounds
         pool, skipped = load_pool(source, builtin, fraction, zip_file, seed)
         rows, status, stopped = [], tr("selftrain.preparing"), False
         for event in heartbeat(jobs.self_train(pool, rounds=int(rounds), threshold=threshold, seed=seed,
-                                               epochs=int(epochs), copies=copies_for(pool), class_balanced=bool(balanced),
+                                               epochs=int(epochs), copies=copies_for(pool),
+                                               class_balanced=bool(balanced),
                                                larger=bool(larger), stop=stop_flag)):
             if event is None:  # a round in progress (or the features being computed)
                 what = tr("selftrain.round_running", round=len(rows), rounds=int(rounds)) if rows else status
@@ -293,7 +294,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
                  outputs, workspace, status, clear=tuple(outputs[1:-1]), halt=halt, api_name="selftrain").success(
         rethreshold, [threshold, workspace], at_slider, api_visibility="private")  # (moved during the run)
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    ablate_run.click(ablate, [factor, ablate_seeds, ablate_epochs, workspace], [ablate_status, ablate_plot, ablate_table, lesson],
+    ablate_run.click(ablate, [factor, ablate_seeds, ablate_epochs, workspace],
+                     [ablate_status, ablate_plot, ablate_table, lesson],
                      api_name="selftrain_ablation", concurrency_id="training", concurrency_limit=None)
     ablate_halt.click(Workspace.request_stop, workspace, ablate_status, api_visibility="private", queue=False)
     # typed (Enter), dragged or moved with the arrow keys: the galleries and the line follow the slider's last value
