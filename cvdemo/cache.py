@@ -39,10 +39,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 def building(path: Path) -> Iterator[None]:
     """Held while `path` is made: another process (or thread) making the same file waits, then finds it made
     (two servers, or test workers, sharing a cache export each runtime once). A lock file beside it, kept."""
-    if fcntl is None:
+    try:
+        lock = open(path.with_name(path.name + ".lock"), "a") if fcntl is not None else None
+    except OSError:  # a read-only cache: its files can still be read
+        lock = None
+    if lock is None:
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

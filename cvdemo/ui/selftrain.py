@@ -22,7 +22,7 @@ from .session import Workspace
 THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)  # the precision-coverage curve's points
 GALLERY_SIZE = 24     # accepted / rejected pseudo-labels shown each
 THUMB = 96            # their side in pixels (digits are 8x8: scaled up without smoothing)
-MAX_EPOCHS = 60       # the epochs a round's models may train for (each model of a round trains this long)
+MAX_EPOCHS = 60       # the most epochs the tab offers per model (each round's teacher and student train this long)
 
 
 def thumb(image: Image.Image) -> Image.Image:
