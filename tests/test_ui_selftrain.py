@@ -1,13 +1,11 @@
 """The Self-train tab's handlers, as the page calls them. The tests that check what the handlers show train for
 fewer epochs than the tab's defaults (the "Epochs per model" sliders: 30, and the ablation's 10); what the full
 budget achieves is tests/test_selftrain.py's part."""
-import io
 import re
-import zipfile
 
 import pytest
 
-from cvdemo import selftrain
+from cvdemo import selftrain, uploads
 from cvdemo.ui.selftrain import rethreshold, run
 from cvdemo.ui.session import Workspace
 
@@ -20,17 +18,13 @@ def last(generator):
 
 
 def zip_of(dataset, path, unlabeled_every: int) -> int:
-    """`dataset` written as a user's zip to `path`: class folders, and every `unlabeled_every`-th image in
-    unlabeled/ instead. Returns how many are unlabeled."""
-    unlabeled = 0
-    with zipfile.ZipFile(path, "w") as z:
-        for i, (image, label) in enumerate(zip(dataset.images, dataset.labels)):
-            folder = "unlabeled" if i % unlabeled_every == 0 else dataset.classes[label]
-            unlabeled += folder == "unlabeled"
-            png = io.BytesIO()
-            image.save(png, "PNG")
-            z.writestr(f"{folder}/{i}.png", png.getvalue())
-    return unlabeled
+    """`dataset` written as a user's zip to `path` (`uploads.export_zip`: class folders and unlabeled/), every
+    `unlabeled_every`-th image in unlabeled/ instead of its class. Returns how many are unlabeled."""
+    unlabeled = range(0, len(dataset), unlabeled_every)
+    mine = dataset.subset([i for i in range(len(dataset)) if i % unlabeled_every])
+    mine.unlabeled = [dataset.images[i] for i in unlabeled]
+    uploads.export_zip(mine, path)
+    return len(unlabeled)
 
 
 def test_a_digits_run_plots_each_round_against_the_baseline_and_shows_the_pseudo_labels():
