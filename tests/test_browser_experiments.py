@@ -1,16 +1,10 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
 smallest setting, shows its result, and its "your run" follows the language switch. A test per experiment, one
 browser."""
-from test_browser import SHOTS, fresh, page  # noqa: F401 (the page fixtures: a newly loaded page per test; skip
-#                                                  this module when chromium is missing)
+from test_browser import SHOTS, fresh, page, set_slider  # noqa: F401 (the page fixtures: a newly loaded page per
+#                                                              test; skip this module when chromium is missing)
 
 RUN = 180_000  # ms a run may take on a busy 2-core machine
-
-
-def set_number(page, elem_id: str, value: int) -> None:
-    box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(str(value))
-    box.press("Enter")
 
 
 TABS = {"Architectures": "아키텍처", "Distill": "지식 증류", "Self-train": "자기 학습", "Augment": "데이터 증강"}
@@ -46,7 +40,7 @@ def test_architectures_lenet_and_the_shift_fixes(page):
     page.get_by_text("60,850", exact=False).first.wait_for(timeout=RUN)
     page.get_by_text("takes only 1x32x32 inputs", exact=False).wait_for(timeout=10_000)
 
-    set_number(page, "shift-epochs", 1)
+    set_slider(page, "shift-epochs", 1)
     page.get_by_role("button", name="Run with the fixes", exact=False).click()
     page.get_by_text("Worst / mean accuracy over shifts", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#mlp-weights img")).to_be_visible(timeout=10_000)
@@ -57,8 +51,8 @@ def test_architectures_alexnets_pieces_and_knn(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Architectures").click()
-    set_number(page, "pieces-seeds", 1)
-    set_number(page, "pieces-epochs", 1)
+    set_slider(page, "pieces-seeds", 1)
+    set_slider(page, "pieces-epochs", 1)
     page.get_by_label("ReLU vs tanh").check()
     page.get_by_role("button", name="Train both variants", exact=False).click()
     expect(page.locator("#pieces-table")).to_contain_text("tanh", timeout=RUN)
@@ -88,8 +82,8 @@ def test_selftrain_ablation(page):
 
     page.get_by_role("tab", name="Self-train").click()
     page.get_by_label("hard vs soft pseudo-labels").check()
-    set_number(page, "ablate-seeds", 1)
-    set_number(page, "ablate-epochs", 2)
+    set_slider(page, "ablate-seeds", 1)
+    set_slider(page, "ablate-epochs", 2)
     page.get_by_role("button", name="Run both variants", exact=False).click()
     expect(page.locator("#ablate-table")).to_contain_text("soft pseudo-labels", timeout=RUN)
     in_korean(page, "Self-train", "소프트 의사 레이블")
@@ -103,7 +97,7 @@ def test_augment_cutmix_and_mixup_up_close(page):
     page.get_by_role("button", name="CutMix and MixUp up close", exact=False).click()
     page.get_by_role("button", name="Mix the two images").click()
     expect(page.locator("#mix-table")).to_contain_text("λ after clipping", timeout=RUN)
-    set_number(page, "mix-epochs", 1)
+    set_slider(page, "mix-epochs", 1)
     page.get_by_role("button", name="Train with and without", exact=False).click()
     page.get_by_text("with CutMix (", exact=False).first.wait_for(timeout=RUN)
     page.wait_for_timeout(500)
