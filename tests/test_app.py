@@ -1,9 +1,13 @@
 """The app's API through gradio_client against a real server on 127.0.0.1 (offline)."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +189,11 @@ def test_distill_an_imagenet_teacher_without_labels_and_classify_with_the_studen
     assert "agrees with the teacher's top-1" in outputs[3]
     result = client.predict(handle_file(examples["coffee"]), student, api_name="/classify")
     assert len(result["confidences"]) == 5  # ImageNet classes, from a 1000-way student
+
+
+def test_a_script_that_builds_the_app_and_exits_ends_cleanly():
+    """Building the demo starts the default model's warm-up in a thread; a process that ends while it runs (a
+    script that imports app.py, a server stopped in its first seconds) exits 0, not an abort inside torch."""
+    result = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -2,6 +2,7 @@
 the tests import this package; the library never does."""
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 
@@ -91,7 +92,11 @@ def build_demo() -> gr.Blocks:
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
-    threading.Thread(target=get_classifier, name="warm-up", daemon=True).start()
+    warm_up = threading.Thread(target=get_classifier, name="warm-up", daemon=True)
+    warm_up.start()
+    # A process that ends while the warm-up is inside torch or onnxruntime aborts ("terminate called without an
+    # active exception"): a script that builds the demo and exits, a server stopped in its first seconds.
+    atexit.register(warm_up.join)
     if not any(thread.name == "tidy" for thread in threading.enumerate()):  # one per process
         threading.Thread(target=tidy, name="tidy", daemon=True).start()
     return demo
