@@ -1,5 +1,6 @@
 """The tabs' shared pieces for long jobs: live progress during silent steps, the last word of a stopped run,
 curves over whole numbers, and a training job that says when it waits for another."""
+import os
 import threading
 import time
 
@@ -81,3 +82,31 @@ def test_a_training_job_dims_the_last_plots_turns_stop_on_and_says_when_it_waits
         assert TRAINING.wait(ticket, 0) is None
         assert start(Workspace())[0].startswith("Waiting: another training job is running")
     assert start(Workspace())[0] == "Starting…"  # and it ended
+
+
+def test_an_image_shown_again_never_truncates_the_copy_a_browser_is_fetching():
+    """A gallery returned again with the same images (the Self-train threshold moved) while the browser still
+    fetches the first copies: every read of the file gets the whole image (Gradio rewrote it in place, and a
+    read in between got 0 bytes: a broken thumbnail, ERR_CONTENT_LENGTH_MISMATCH in the page)."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    gallery = gr.Gallery()
+    path = gallery.postprocess([image]).root[0].image.path
+    size, short, done = os.path.getsize(path), [], threading.Event()
+
+    def fetch():
+        while not done.is_set():
+            with open(path, "rb") as f:
+                if len(f.read()) != size:
+                    short.append(path)
+
+    browser = threading.Thread(target=fetch)
+    browser.start()
+    try:
+        paths = {gallery.postprocess([image, image]).root[1].image.path for _ in range(200)}
+    finally:
+        done.set()
+        browser.join()
+    assert paths == {path} and short == []

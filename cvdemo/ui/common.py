@@ -11,22 +11,25 @@ import inspect
 import json
 import logging
 import math
+import os
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+from gradio import processing_utils
 from gradio.data_classes import ImageData
 from gradio_client.utils import is_http_url_like
 from huggingface_hub import constants as hub_constants
 from pydantic import ConfigDict, model_validator
 
 from .. import datasets, gpu, memory
+from ..cache import atomic_write
 from ..errors import CvdemoError, ImageError, LimitError
 from ..inference import get_classifier
 from ..models import OFFLINE_WEIGHTS
@@ -144,6 +147,27 @@ class Slider(gr.Slider):
 
     def preprocess(self, payload):
         return super().preprocess(finite(self, payload))
+
+
+def save_image_once(image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """Gradio's `processing_utils.save_pil_to_cache` (every image, gallery and plot image an event returns), made
+    safe for the same image twice at once. Gradio names the file by its bytes' hash and rewrote it in place each
+    time an event returned that image again (a gallery shown again when its threshold moves), so a browser still
+    fetching the first copy could get a truncated file: a broken thumbnail (ERR_CONTENT_LENGTH_MISMATCH). Now a
+    file already there is handed out as it is (touched, as Gradio's own `save_file_to_cache` does, so that a
+    `delete_cache` schedule ages it from now) and a new one is renamed into place whole."""
+    data = processing_utils.encode_pil_to_bytes(image, format)
+    path = (Path(cache_dir) / processing_utils.hash_bytes(data) / f"{name}.{format}").resolve()
+    if path.exists():
+        with suppress(OSError):
+            os.utime(path)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return str(path)
+
+
+processing_utils.save_pil_to_cache = save_image_once  # gradio.image_utils and Gallery call it through the module
 
 
 # Characters Markdown, HTML or KaTeX read as markup in running text (and the character-reference sign itself): each
