@@ -18,8 +18,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # measurement ran 20x slower so). A run with fewer workers than cores keeps torch's own default.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1):
     os.environ["OMP_NUM_THREADS"] = "1"
+# The suite starts a dozen Python processes that import the same modules (workers, servers, command lines): where
+# the machine forbids bytecode caches (PYTHONDONTWRITEBYTECODE), each compiled cvdemo and the tests anew (~1 s each).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 # One cache for the whole run (conversion and ONNX export happen once, from scratch).
 os.environ.setdefault("CVDEMO_CACHE", str(ROOT / "artifacts" / "test-cache"))
+
+
+def pytest_collection_finish(session):
+    """The suite's modules are imported: settle them as a server settles its built app (`memory.settle`), so the
+    in-process jobs' and sessions' trims walk only what the tests made (0.3 s of collection each, before)."""
+    from cvdemo import memory
+
+    memory.settle()
 
 
 @pytest.fixture(scope="session")

@@ -211,6 +211,7 @@ def test_architectures_progress_percentages_whole_ticks_and_the_whole_layer_tabl
     assert ticks and all(t.endswith("%") for t in ticks), ticks  # accuracy in percent
     page.locator("#arch-model input").click()
     page.get_by_role("option", name="VGG16", exact=True).click()
+    set_slider(page, "arch-size", 64)  # every layer and the same total; timed in about half the 224 px time
     page.get_by_role("button", name="Show the layer table").click()
     page.get_by_text("138,357,544").first.wait_for(timeout=120_000)
     layers = page.locator("#layer-table")

@@ -46,7 +46,8 @@ def set_language(lang: str, token: str, workspace: Workspace):
 
 def build_demo() -> gr.Blocks:
     """The whole page: a tab per capability that works (no placeholders), each opening with its lesson. The
-    server's malloc is tuned first (`memory.tune_malloc`: before its threads start)."""
+    server's malloc is tuned first (`memory.tune_malloc`: before its threads start), and what lives as long as the
+    process is settled at the end (`memory.settle`)."""
     memory.tune_malloc()
     with gr.Blocks(title="cvdemo: a computer-vision lab") as demo:
         with gr.Row(equal_height=True):
@@ -90,6 +91,7 @@ def build_demo() -> gr.Blocks:
 
         demo.unload(end_session)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=INFERENCE_CONCURRENCY)
+    memory.settle()  # the app is built: each job's and session's trim no longer walks all of it
     # Load the default model (and export its ONNX copy on a first run) while the page comes up,
     # so the first user doesn't wait for it.
     warm_up = threading.Thread(target=get_classifier, name="warm-up", daemon=True)

@@ -321,7 +321,7 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> None:
     gr.Markdown(_("architectures.layers_head"))
     with gr.Row():
         arch = gr.Dropdown(TABLE_MODELS, value="paper_alexnet", label=_("app.model"), scale=2, elem_id="arch-model")
-        size = Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2)
+        size = Slider(64, 384, 224, step=16, label=_("architectures.size"), scale=2, elem_id="arch-size")
         table_run = gr.Button(_("architectures.table_run"), variant="primary", scale=1)
     table_text = gr.Markdown()
     table = gr.Dataframe(label=_("architectures.table"), interactive=False, max_height=2000, visible=False,
