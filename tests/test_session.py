@@ -115,6 +115,21 @@ def test_a_session_counts_each_image_it_keeps_once(budget):
     assert ws.stored == 0 and ws.image_bytes() == 0
 
 
+def test_a_session_that_kept_something_gives_the_memory_back_when_it_ends(monkeypatch):
+    """A session's end trims the heap (a garbage collection, then malloc_trim) when the session kept images or
+    models; a page only looked at, or an API call, kept nothing and costs no collection."""
+    from cvdemo import memory
+
+    trims = []
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(1))
+    Workspace().release()
+    assert trims == []
+    ws = Workspace()
+    ws.dataset = images(2)
+    ws.release()
+    assert trims == [1] and ws.stored == 0
+
+
 def test_past_the_budget_the_idlest_sessions_images_go_and_its_models_stay(budget):
     """Issue 18.4: one budget over every session: a session that stores images past it evicts the idlest other
     session's (not one with a run going), until all fit."""

@@ -149,10 +149,12 @@ class Workspace:
     def release(self) -> None:
         """The session ended: its run stops after its current step, and its dataset, results, shots, models and
         files go now (a page that comes back starts afresh)."""
+        kept = self.models or self.shots or any(x is not None for x in (self._dataset, self._result, self._selftrain))
         self.stop.set()
         self._forget()
         self.close()
-        memory.trim()  # glibc keeps freed heap pages (RSS stays up) until asked to give them back
+        if kept:  # glibc keeps freed heap pages (RSS stays up) until asked; a page only looked at freed nothing
+            memory.trim()
 
     def _forget(self) -> None:
         """Drop every image this session keeps (its models stay)."""
