@@ -139,6 +139,8 @@ def test_augment_presets_set_the_controls_and_captions_lead_with_the_answer(page
 def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_picked(page, tmp_path, examples):
     from playwright.sync_api import expect
 
+    from cvdemo.transfer import DEFAULTS
+
     tiny_dataset(page, tmp_path)
     halt = page.locator("#transfer-stop")
     expect(halt).to_be_disabled()  # nothing runs
@@ -153,6 +155,8 @@ def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_pick
     page.screenshot(path=str(SHOTS / "transfer.png"), full_page=True)
 
     page.get_by_label("Fine-tune last stages").check()
+    finetune = str(DEFAULTS["finetune"]["epochs"])
+    expect(page.locator("#transfer-epochs input[type=number]")).to_have_value(finetune)  # the mode's defaults
     set_slider(page, "transfer-epochs", 300)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("is now in the Classify tab")).to_have_count(0, timeout=3_000)  # the last run's line goes

@@ -3,6 +3,7 @@ backbone trained as a linear probe / fine-tuned / fully fine-tuned (and from scr
 live curves, per-class accuracy, confusion matrix, misclassified images, and exports."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from functools import partial
@@ -225,6 +226,11 @@ def mode_defaults(mode: str) -> tuple:
     return tuple(DEFAULTS[mode][key] for key in SETTINGS)
 
 
+# A mode change sets the settings to its defaults in the page itself: the server's answer to a round trip could
+# come after the user (or a test) had typed a value, and overwrite it (a 300-epoch run then ran 5).
+MODE_DEFAULTS_JS = f"(mode) => ({json.dumps({mode: mode_defaults(mode) for mode in DEFAULTS})})[mode]"
+
+
 @user_errors
 def export_files(workspace: Workspace, what: str):
     """Write the chosen export into this session's folder and hand it to the browser."""
@@ -333,7 +339,7 @@ def build(workspace: gr.State, lesson: gr.Markdown, classify_model: gr.Dropdown,
                  [status, loss_plot, acc_plot, report, confusion, wrong, classify_model, lesson], workspace, status,
                  clear=(loss_plot, acc_plot, report, confusion, wrong), halt=halt, api_name="train")
     halt.click(Workspace.request_stop, workspace, status, api_visibility="private", queue=False)
-    mode.change(mode_defaults, mode, [epochs, batch_size, lr, weight_decay], api_visibility="private", queue=False)
+    mode.change(None, mode, [epochs, batch_size, lr, weight_decay], js=MODE_DEFAULTS_JS, queue=False)
     for button, what in ((export_model, "model"), (export_onnx_btn, "onnx"), (export_data, "dataset")):
         button.click(partial(export_files, what=what), workspace, downloads, api_visibility="private", queue=False)
     push_btn.click(push, [workspace, repo_id, token], pushed, api_visibility="private", queue=False)
