@@ -150,7 +150,7 @@ class Slider(gr.Slider):
 
 
 def save_image_once(image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    """Gradio's `processing_utils.save_pil_to_cache` (every image, gallery and plot image an event returns), made
+    """Gradio's `processing_utils.save_pil_to_cache` (every image and gallery image an event returns), made
     safe for the same image twice at once. Gradio names the file by its bytes' hash and rewrote it in place each
     time an event returned that image again (a gallery shown again when its threshold moves), so a browser still
     fetching the first copy could get a truncated file: a broken thumbnail (ERR_CONTENT_LENGTH_MISMATCH). Now a
