@@ -120,12 +120,19 @@ def test_augment_presets_set_the_controls_and_captions_lead_with_the_answer(page
     page.get_by_role("option", name="strong (+ rotation, affine, CutMix, MixUp)").click()
     expect(page.locator("#augment-ops .token")).to_have_count(7, timeout=10_000)  # the ops box shows what will run
     page.get_by_text("Parameters", exact=True).click()
+    rotation = page.locator("#augment-rotation input[type=number]")
+    expect(rotation).to_have_value("20")  # the preset's value
     set_slider(page, "augment-rotation", 45)
     spec = page.locator("#augment-spec")
     expect(spec).to_contain_text('"degrees": 45', timeout=10_000)  # a control edits the pipeline...
     for kept in ('"mixup"', '"cutmix"', '"saturation"'):  # ...and keeps the rest of it
         expect(spec).to_contain_text(kept)
     expect(page.locator("#augment-preset input")).to_have_value("")  # no longer the preset picked
+    page.locator("#augment-preset input").click()
+    page.get_by_role("option", name=re.compile("^light")).click()
+    expect(page.locator("#augment-ops .token")).to_have_count(3)
+    expect(rotation).to_have_value("45")  # light has no rotation: the control keeps its value
+    expect(spec).not_to_contain_text('"degrees"')
     page.get_by_role("button", name="Draw samples").click()
     page.get_by_text("The top-1 stayed").wait_for(timeout=60_000)
     page.get_by_text("of your 8", exact=False).wait_for(timeout=10_000)  # the lesson panel shows this run

@@ -189,6 +189,18 @@ def controls_from_spec(spec: str) -> tuple:
     return [op for op in ops if op in OPS], *values
 
 
+def preset_js() -> str:
+    """Picking a preset sets the pipeline JSON and the controls in the page itself, from each preset's
+    `controls_from_spec` (a control whose op the preset leaves out keeps its value): no round trip whose late answer
+    could land on a value typed meanwhile (as the Transfer mode's defaults could)."""
+    table = {}
+    for name, spec in PRESETS.items():
+        text = json.dumps(spec, indent=2)
+        shown = [text, *controls_from_spec(text)]
+        table[name] = [None if value == gr.skip() else value for value in shown]
+    return f"(name, ...now) => (({json.dumps(table)})[name] || now).map((value, i) => value === null ? now[i] : value)"
+
+
 def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     """The tab; returns the pipeline JSON (the Transfer tab trains with it). `lesson` is the tab's
     "your run" panel."""
@@ -275,8 +287,8 @@ def build(workspace: gr.State, lesson: gr.Markdown) -> gr.Code:
     for control in (order, *values):  # a control edits the pipeline; it is no longer the preset picked
         control.input(lambda *a: (spec_from_controls(*a), None), [spec, order, *values], [spec, preset],
                       api_visibility="private", queue=False)
-    preset.select(lambda name: (json.dumps(PRESETS[name], indent=2),) + controls_from_spec(json.dumps(PRESETS[name])),
-                  preset, [spec, order, *values], api_visibility="private", queue=False)  # a preset sets the controls
+    preset.select(None, [preset, spec, order, *values], [spec, order, *values], js=preset_js(),
+                  queue=False)  # a preset sets the controls
     spec.input(lambda text: (*controls_from_spec(text), None), spec, [order, *values, preset], api_visibility="private",
                queue=False)  # and so does JSON typed in
     mix_show.click(mix_close, [image, mix_image, mixer, mixer_alpha, seed, workspace], [mix_gallery, mix_table],
