@@ -24,11 +24,13 @@ def ko_page(server):
 
 
 def test_a_korean_browser_gets_korean_labels_and_lessons(ko_page):
+    from playwright.sync_api import expect  # (waits for what the page draws after its tabs; is_visible did not)
+
     for tab in ("분류", "데이터 증강", "전이 학습", "지식 증류", "자기 학습", "아키텍처"):
         assert ko_page.get_by_role("tab", name=tab).count() >= 1, tab
-    assert ko_page.get_by_role("button", name="분류하기").is_visible()
-    assert ko_page.get_by_text("강의 노트").first.is_visible()
-    assert ko_page.get_by_text("사전학습된 CNN으로 이미지 분류하기").is_visible()  # the Classify lesson
+    expect(ko_page.get_by_role("button", name="분류하기")).to_be_visible()
+    expect(ko_page.get_by_text("강의 노트").first).to_be_visible()
+    expect(ko_page.get_by_text("사전학습된 CNN으로 이미지 분류하기")).to_be_visible()  # the Classify lesson
     ko_page.screenshot(path=str(SHOTS / "korean.png"), full_page=True)
 
 
@@ -59,10 +61,10 @@ def assert_page_in(page, lang: str):
     table = tables()[lang]
     expect(page.get_by_role("tab", name=table["app.tab_classify"], exact=True)).to_be_visible(timeout=60_000)
     assert [tab.inner_text() for tab in page.get_by_role("tab").all()] == [table[f"app.tab_{t}"] for t in TABS]
-    assert page.get_by_role("button", name=table["classify.run"], exact=True).is_visible()
-    assert page.get_by_text(table["app.model"], exact=True).first.is_visible()
-    assert page.get_by_text(table["lesson.classify"].strip("*").split(".")[0]).first.is_visible()
-    assert page.get_by_text(GRADIO_DROP[lang]).first.is_visible()
+    expect(page.get_by_role("button", name=table["classify.run"], exact=True)).to_be_visible()
+    expect(page.get_by_text(table["app.model"], exact=True).first).to_be_visible()
+    expect(page.get_by_text(table["lesson.classify"].strip("*").split(".")[0]).first).to_be_visible()
+    expect(page.get_by_text(GRADIO_DROP[lang]).first).to_be_visible()
 
 
 def test_the_switch_changes_the_whole_page_keeps_the_work_and_survives_a_reload(ko_page, examples, server):
