@@ -30,7 +30,7 @@ def test_a_korean_browser_gets_korean_labels_and_lessons(ko_page):
         assert ko_page.get_by_role("tab", name=tab).count() >= 1, tab
     expect(ko_page.get_by_role("button", name="분류하기")).to_be_visible()
     expect(ko_page.get_by_text("강의 노트").first).to_be_visible()
-    expect(ko_page.get_by_text("사전학습된 CNN으로 이미지 분류하기")).to_be_visible()  # the Classify lesson
+    expect(ko_page.get_by_text("사전학습된 CNN으로 이미지 분류하기")).to_be_visible()  # the lesson
     ko_page.screenshot(path=str(SHOTS / "korean.png"), full_page=True)
 
 
