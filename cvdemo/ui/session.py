@@ -149,7 +149,7 @@ class Workspace:
     def release(self) -> None:
         """The session ended: its run stops after its current step, and its dataset, results, shots, models and
         files go now (a page that comes back starts afresh)."""
-        kept = self.models or self.shots or any(x is not None for x in (self._dataset, self._result, self._selftrain))
+        kept = self.models or next(self._images(), None) is not None
         self.stop.set()
         self._forget()
         self.close()
