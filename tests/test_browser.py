@@ -47,7 +47,7 @@ def tiny_dataset(page, folder: Path) -> None:
     from PIL import Image
     from skimage import data
 
-    page.get_by_role("tab", name="Transfer").click()
+    open_tab(page, "Transfer")
     page.get_by_label("Images per class").check()
     page.get_by_text("Images per class (upload several files").click()
     for i, (name, photo) in enumerate((("cat", data.chelsea()), ("coffee", data.coffee()))):
@@ -70,9 +70,30 @@ SCROLLS = """t => [...t.querySelectorAll('*')]
   .map(e => e.className)"""
 
 
+# Gradio 6.31 draws what a tab or a closed accordion holds when it is first shown and then, a frame later, sets each
+# of those blocks to its first value once more (its front end's `render_previously_invisible_children`): a value typed,
+# ticked or picked in that frame is lost, and the page shows the old value again (docs/decisions.md, "A value typed as
+# its block first shows"). A user is slower than a frame; a test is not, so it waits for the frame to pass.
+FRAMES = """() => new Promise(done =>
+  requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(done))))"""
+
+
+def ready(locator):
+    """`locator` once it is drawn and the frame that may reset it has passed (above)."""
+    locator.wait_for()
+    locator.page.evaluate(FRAMES)
+    return locator
+
+
+def open_tab(page, name: str) -> None:
+    """Pick a tab, as a user does, and wait for the frame that resets what it shows (above)."""
+    page.get_by_role("tab", name=name).click()
+    ready(page.locator(".tabitem:visible").first)
+
+
 def set_slider(page, elem_id: str, value) -> None:
     """Type a value into a slider's number box (as a user does) and press Enter."""
-    box = page.locator(f"#{elem_id} input[type=number]")
+    box = ready(page.locator(f"#{elem_id} input[type=number]"))
     box.fill(str(value))
     box.press("Enter")
 
@@ -115,7 +136,7 @@ def test_classify_shows_what_the_model_saw_and_a_bad_upload_gives_one_error_and_
 def test_augment_presets_set_the_controls_and_captions_lead_with_the_answer(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Augment").click()
+    open_tab(page, "Augment")
     page.locator("#augment-preset input").click()
     page.get_by_role("option", name="strong (+ rotation, affine, CutMix, MixUp)").click()
     expect(page.locator("#augment-ops .token")).to_have_count(7, timeout=10_000)  # the ops box shows what will run
@@ -175,7 +196,7 @@ def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_pick
     expect(halt).to_be_disabled()
     expect(page.locator("#transfer-loss")).not_to_have_class(re.compile("stale"))  # this run's curves
 
-    page.get_by_role("tab", name="Classify").click()  # the trained models are offered, not chosen for the user
+    open_tab(page, "Classify")  # the trained models are offered, not chosen for the user
     expect(page.locator("#classify-model input").first).to_have_value("tf_efficientnet_lite0")
     page.locator("#classify-model input").first.click()
     page.get_by_role("option", name=re.compile("^my model 1")).click()
@@ -186,7 +207,7 @@ def test_transfer_stops_clears_stale_results_and_classify_follows_the_model_pick
 
 
 def test_distill_temperature_explorer_draws_the_soft_targets(page):
-    page.get_by_role("tab", name="Distill").click()
+    open_tab(page, "Distill")
     page.get_by_text("Temperature: the teacher's dark knowledge").wait_for(timeout=10_000)
     page.get_by_role("button", name="Show the softened predictions").click()
     page.get_by_text("relative to the top class", exact=False).wait_for(timeout=60_000)
@@ -210,7 +231,7 @@ def test_distill_temperature_explorer_draws_the_soft_targets(page):
 def test_architectures_progress_percentages_whole_ticks_and_the_whole_layer_table(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Architectures").click()
+    open_tab(page, "Architectures")
     page.get_by_text("Why stacked 3x3 convolutions").wait_for(timeout=10_000)
     set_slider(page, "shift-epochs", 2)
     page.get_by_role("button", name="Run (≈10-60 s)").click()
@@ -237,7 +258,7 @@ def test_architectures_progress_percentages_whole_ticks_and_the_whole_layer_tabl
 def test_selftrain_pseudo_labels_and_a_threshold_that_agrees_with_its_slider(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Self-train").click()
+    open_tab(page, "Self-train")
     zip_box = page.locator("#selftrain-zip")
     label = zip_box.locator("[data-testid='block-label']").bounding_box()
     drop = zip_box.evaluate("""box => { const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
@@ -281,7 +302,7 @@ def test_markup_in_a_zips_class_names_is_shown_as_text(page, tmp_path):
             for i in range(3):
                 Image.new("RGB", (32, 32), (90 * c, 30 * i, 60)).save(tmp_path / "x.png")
                 zf.write(tmp_path / "x.png", f"{name}/{i}.png")
-    page.get_by_role("tab", name="Transfer").click()
+    open_tab(page, "Transfer")
     page.get_by_label("Zip of class folders", exact=True).check()
     page.locator("#transfer-zip input[type=file]").set_input_files(str(archive))
     page.wait_for_timeout(1500)  # the upload finishes

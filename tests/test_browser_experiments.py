@@ -1,8 +1,8 @@
 """Issue 14's new experiments in a real browser, in English and then in Korean: each runs from its button at its
 smallest setting, shows its result, and its "your run" follows the language switch. A test per experiment, one
 browser."""
-from test_browser import SHOTS, fresh, page, set_slider  # noqa: F401 (the page fixtures: a newly loaded page per
-#                                                              test; skip this module when chromium is missing)
+# (the page fixtures: a newly loaded page per test; this module is skipped with test_browser when chromium is missing)
+from test_browser import SHOTS, fresh, open_tab, page, set_slider  # noqa: F401
 
 RUN = 180_000  # ms a run may take on a busy 2-core machine
 
@@ -33,7 +33,7 @@ def in_korean(page, tab: str, *texts: str) -> None:
 def test_architectures_lenet_and_the_shift_fixes(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Architectures").click()
+    open_tab(page, "Architectures")
     page.locator("#arch-model input").click()
     page.get_by_role("option", name="LeNet-5 (1998), 1x32x32").click()
     page.get_by_role("button", name="Show the layer table").click()
@@ -50,7 +50,7 @@ def test_architectures_lenet_and_the_shift_fixes(page):
 def test_architectures_alexnets_pieces_and_knn(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Architectures").click()
+    open_tab(page, "Architectures")
     set_slider(page, "pieces-seeds", 1)
     set_slider(page, "pieces-epochs", 1)
     page.get_by_label("ReLU vs tanh").check()
@@ -69,7 +69,7 @@ def test_architectures_alexnets_pieces_and_knn(page):
 def test_distill_inside_kd(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Distill").click()
+    open_tab(page, "Distill")
     page.get_by_role("button", name="Open up one KD run", exact=False).click()
     page.get_by_text("the soft term's gradient fell", exact=False).wait_for(timeout=RUN)
     expect(page.locator("#kd-outputs img")).to_be_visible(timeout=10_000)
@@ -80,7 +80,7 @@ def test_distill_inside_kd(page):
 def test_selftrain_ablation(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Self-train").click()
+    open_tab(page, "Self-train")
     page.get_by_label("hard vs soft pseudo-labels").check()
     set_slider(page, "ablate-seeds", 1)
     set_slider(page, "ablate-epochs", 2)
@@ -93,7 +93,7 @@ def test_selftrain_ablation(page):
 def test_augment_cutmix_and_mixup_up_close(page):
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="Augment").click()
+    open_tab(page, "Augment")
     page.get_by_role("button", name="CutMix and MixUp up close", exact=False).click()
     page.get_by_role("button", name="Mix the two images").click()
     expect(page.locator("#mix-table")).to_contain_text("λ after clipping", timeout=RUN)
