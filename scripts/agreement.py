@@ -1,6 +1,6 @@
 """Does the int8 fast path give the fp32 answer? Top-1 agreement and top-5 overlap on every natural image offline.
 
-    PYTHONPATH=. python scripts/agreement.py [--models tf_efficientnet_lite0 ...] [--bf16] [--list]
+    PYTHONPATH=. python scripts/agreement.py [--models tf_efficientnet_lite0 ...] [--bf16] [--noise] [--list]
 
 Not a test: it prints a table per model size and per source. The images (`natural_images`), each counted once:
 - photos: every photograph the installed packages ship (scikit-image, matplotlib, gradio, scikit-learn), except
@@ -9,6 +9,9 @@ Not a test: it prints a table per model size and per source. The images (`natura
 - textures: scikit-image's brick, grass and gravel photos cut into a 6 x 6 grid of tiles that share no pixel.
 None of them is used for calibration. Top-5 overlap: the share of fp32's top 5 classes in int8's top 5.
 `--bf16` adds torch eager with bf16 autocast (the other low-precision path this CPU has) against the same fp32.
+`--noise` adds fp32 itself on inputs moved by uniform noise in [-0.5, 0.5] of an 8-bit level (three draws, each
+counted): pixels that round to the same 8-bit image. How often fp32 keeps its own top-1 there bounds what a path that
+perturbs the network by that much can keep.
 """
 from __future__ import annotations
 
@@ -62,6 +65,14 @@ def bf16_logits(classifier: Classifier, images: list[Image.Image]) -> np.ndarray
                                for im in images])
 
 
+def noisy_logits(classifier: Classifier, images: list[Image.Image], seed: int) -> np.ndarray:
+    """fp32 logits of each image with U(-0.5, 0.5) added to its 0-255 pixels (after the crop, before normalising)."""
+    rng = np.random.default_rng(seed)
+    scale = classifier._scale.reshape(1, 3, 1, 1)  # normalize's per-channel factor: pixel units -> model units
+    return np.concatenate([classifier.logits(x + (rng.uniform(-0.5, 0.5, x.shape) * scale).astype(np.float32))
+                           for x in map(classifier.preprocess, images)])
+
+
 def compare(reference: np.ndarray, other: np.ndarray) -> tuple[int, float]:
     """(images with the same top-1, mean share of the reference's top 5 in the other's top 5)."""
     top5_ref, top5_other = np.argsort(-reference, 1)[:, :5], np.argsort(-other, 1)[:, :5]
@@ -73,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(OFFLINE_WEIGHTS))
     parser.add_argument("--bf16", action="store_true", help="also torch eager with bf16 autocast")
+    parser.add_argument("--noise", action="store_true", help="also fp32 on inputs moved within their 8-bit rounding")
     parser.add_argument("--list", action="store_true", help="print each disagreement")
     args = parser.parse_args()
     sources = natural_images()
@@ -81,21 +93,23 @@ def main() -> None:
         model = create_model(name)
         fp32 = Classifier(name, model, precision="fp32")
         int8 = Classifier(name, model, precision="int8")
-        print(f"{name}: fp32 onnxruntime against int8" + " and bf16" * args.bf16)
+        print(f"{name}: fp32 onnxruntime against int8" + " and bf16" * args.bf16 + " and noisy fp32" * args.noise)
         totals: dict[str, list] = {}
         for source, images in sources.items():
             reference = logits(fp32, images)
             others = {"int8": logits(int8, images)}
             if args.bf16:
                 others["bf16"] = bf16_logits(fp32, images)
+            if args.noise:
+                others["noise"] = np.concatenate([noisy_logits(fp32, images, seed) for seed in range(3)])
             for kind, out in others.items():
-                same, overlap = compare(reference, out)
-                totals.setdefault(kind, []).append((same, overlap, len(images)))
-                print(f"  {kind:<5} {source:<9} top-1 {same:>3}/{len(images):<3} ({same / len(images):6.1%})   "
+                same, overlap = compare(np.tile(reference, (len(out) // len(reference), 1)), out)
+                totals.setdefault(kind, []).append((same, overlap, len(out)))
+                print(f"  {kind:<5} {source:<9} top-1 {same:>3}/{len(out):<3} ({same / len(out):6.1%})   "
                       f"top-5 overlap {overlap:.3f}")
                 if args.list:
                     labels = fp32.labels
-                    for i in np.flatnonzero(reference.argmax(1) != out.argmax(1)):
+                    for i in np.flatnonzero(reference.argmax(1) != out[:len(images)].argmax(1)):
                         print(f"      #{i}: fp32 {labels[reference[i].argmax()]!r}, {kind} {labels[out[i].argmax()]!r}")
         for kind, rows in totals.items():
             same, n = sum(r[0] for r in rows), sum(r[2] for r in rows)
