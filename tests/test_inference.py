@@ -144,6 +144,14 @@ def test_a_loading_model_blocks_only_its_own_name_and_its_lock_goes_with_the_las
     assert len({id(r) for r in results}) == 1 and inference._name_locks == {}
 
 
+def test_a_blank_model_name_is_the_default_model_not_a_second_copy_named_blank(fake_loading):
+    inference = fake_loading.module
+    default = inference.get_classifier()
+    for blank in ("", "   ", " \t\n"):
+        assert inference.get_classifier(blank) is default
+    assert fake_loading.built == [inference.DEFAULT_MODEL] and list(inference._loaded) == [inference.DEFAULT_MODEL]
+
+
 def test_a_classifier_no_request_used_for_a_while_is_dropped_but_the_default_stays(fake_loading):
     """Issue 16.2: a server at rest gives back the networks a user loaded (the Lite1 and Lite2 of "bigger
     networks"), not the default one every page uses."""

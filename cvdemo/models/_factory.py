@@ -51,7 +51,7 @@ def _shown(name: str) -> str:
 def check_imagenet_classifier(name: str | None) -> str:
     """The name, stripped, if it can classify ImageNet; a cvdemo-built model (random weights, lesson sizes)
     raises ModelError naming the offline classifiers instead of answering "hare 0.001"."""
-    name = (name or DEFAULT_MODEL).strip()
+    name = (name or "").strip() or DEFAULT_MODEL  # a blank name is the default, not a model named ""
     if name in MODELS:
         raise ModelError(f"'{_shown(name)}' is one of cvdemo's lesson models: it has no ImageNet weights and "
                          f"can't classify photos. {offline_message()}", code="model.not_a_classifier",
@@ -64,7 +64,7 @@ def create_model(name: str | None = None, *, pretrained: bool = True, **kwargs) 
     ignored; its `.built_as` is (name, kwargs)), an OFFLINE_WEIGHTS name, or any timm name (with a pretrained tag
     or `hf-hub:` prefix), whose weights come from the Hub. `kwargs` go to the constructor (`num_classes=N`: a new,
     untrained head)."""
-    name = (name or DEFAULT_MODEL).strip()
+    name = (name or "").strip() or DEFAULT_MODEL
     if name in MODELS:
         model = MODELS[name].build(**kwargs)
         model.built_as = (name, dict(kwargs))  # what export.save_model writes to rebuild it
