@@ -56,9 +56,8 @@ def tiny_dataset(page, folder: Path) -> None:
             crop = Image.fromarray(photo).crop((j * 20, j * 10, j * 20 + 260, j * 10 + 260))
             paths.append(str(folder / f"{name}{j}.jpg"))
             crop.save(paths[-1])
-        page.locator(f"#class-name-{i} textarea, #class-name-{i} input").first.fill(name)
-        page.locator(f"#class-files-{i} input[type=file]").set_input_files(paths)
-    page.wait_for_timeout(1500)  # uploads finish
+        ready(page.locator(f"#class-name-{i} textarea, #class-name-{i} input").first).fill(name)
+        upload(page, f"class-files-{i}", paths)
     page.get_by_role("button", name="Load dataset").click()
     page.get_by_text("12 images in 2 classes").wait_for(timeout=60_000)
 
@@ -89,6 +88,16 @@ def open_tab(page, name: str) -> None:
     """Pick a tab, as a user does, and wait for the frame that resets what it shows (above)."""
     page.get_by_role("tab", name=name).click()
     ready(page.locator(".tabitem:visible").first)
+
+
+def upload(page, elem_id: str, paths: list[str]) -> None:
+    """Give a file box its files, as a user does, and wait until they are uploaded: a row each in its list, with its
+    size (the rows show only once the upload is done)."""
+    from playwright.sync_api import expect
+
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(paths)
+    expect(page.locator(f"#{elem_id} tr.file")).to_have_count(len(paths), timeout=60_000)
+    expect(page.locator(f"#{elem_id}")).not_to_contain_text("Uploading")
 
 
 def set_slider(page, elem_id: str, value) -> None:
@@ -304,8 +313,7 @@ def test_markup_in_a_zips_class_names_is_shown_as_text(page, tmp_path):
                 zf.write(tmp_path / "x.png", f"{name}/{i}.png")
     open_tab(page, "Transfer")
     page.get_by_label("Zip of class folders", exact=True).check()
-    page.locator("#transfer-zip input[type=file]").set_input_files(str(archive))
-    page.wait_for_timeout(1500)  # the upload finishes
+    upload(page, "transfer-zip", [str(archive)])
     page.get_by_role("button", name="Load dataset").click()
     counts = page.locator("#transfer-counts")
     counts.get_by_text("9 images in 3 classes", exact=False).wait_for(timeout=60_000)
