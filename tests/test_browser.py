@@ -71,8 +71,8 @@ SCROLLS = """t => [...t.querySelectorAll('*')]
 
 # Gradio 6.31 draws what a tab or a closed accordion holds when it is first shown and then, a frame later, sets each
 # of those blocks to its first value once more (its front end's `render_previously_invisible_children`): a value typed,
-# ticked or picked in that frame is lost, and the page shows the old value again (docs/decisions.md, "A value typed as
-# its block first shows"). A user is slower than a frame; a test is not, so it waits for the frame to pass.
+# ticked or picked in that frame is lost, and the page shows the old value again (docs/decisions.md, issue 16.3, "The
+# fourth pass"). A user is slower than a frame; a test is not, so it waits for the frame to pass.
 FRAMES = """() => new Promise(done =>
   requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(done))))"""
 
