@@ -13,9 +13,11 @@ Not a test (tests/test_gpu_check.py runs the dry run). Rows:
   train_cli      `torchrun -m cvdemo train` (fine-tune, 1 epoch; 2 gloo processes on a CPU): the files written, once
   distill        one epoch distilling the fine-tuned model into the small CNN student
   selftrain      one Noisy Student round on photos (pretrained features on the GPU) and one on digits
-`--compare` (CUDA only): full fine-tune images/s of cvdemo's `fit`, timm's own train.py (from a checkout of
-timm's repository, never committed here) and a plain PyTorch Lightning Trainer (bf16-mixed), same model, data,
-batch and workers; ratios cvdemo/other (goal >= 1.0).
+`--compare`: full fine-tune images/s of cvdemo's `fit`, timm's own train.py (from a checkout of timm's repository,
+never committed here) and a plain PyTorch Lightning Trainer (bf16-mixed), same model, data, batch and workers; ratios
+cvdemo/other (goal >= 1.0, on CUDA). On a CPU (or with --dry-run) the same three rows run on tiny data: their
+mechanics, not the goal. A row whose tool is missing (lightning not installed, no --timm-repo) is skipped, named.
+How to run it on a lent GPU: docs/gpu-check.md.
 """
 from __future__ import annotations
 
@@ -44,6 +46,10 @@ ROWS: list[tuple[str, str, str]] = []  # (row, "ok" | "FAIL" | "skipped", detail
 SELECTED: set[str] = set()  # --rows: run only these (empty: all)
 
 
+class Skip(Exception):
+    """A row that cannot run here, and why (not a failure)."""
+
+
 def row(name: str, cuda_only: bool = False):
     """Run a check; record ok/FAIL with its detail line (or 'skipped' for a CUDA-only row on a CPU)."""
     def wrap(fn):
@@ -56,6 +62,8 @@ def row(name: str, cuda_only: bool = False):
         try:
             detail = fn()
             ROWS.append((name, "ok", f"{detail} ({time.perf_counter() - start:.1f} s)"))
+        except Skip as why:  # a tool the row compares with is not here
+            ROWS.append((name, "skipped", str(why)))
         except Exception as err:  # every row runs; the table says which failed and why
             traceback.print_exc()
             ROWS.append((name, "FAIL", f"{type(err).__name__}: {err}"[:300]))
@@ -74,7 +82,7 @@ def textures(n: int | None) -> Dataset:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="tiny data, for a CPU")
-    parser.add_argument("--compare", action="store_true", help="throughput vs timm train.py and Lightning (CUDA)")
+    parser.add_argument("--compare", action="store_true", help="throughput vs timm train.py and Lightning")
     parser.add_argument("--timm-repo", default=None, help="a checkout of timm's repository (has train.py)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput run (the last one is timed)")
     parser.add_argument("--rows", default="", help="comma-separated rows to run (default: every row)")
@@ -222,7 +230,7 @@ def main() -> int:
                 f"digits {digits[-1]['accuracy']:.3f}")
 
     if args.compare:
-        compare(args, device)
+        compare(args, device, small)
 
     width = max(len(r[0]) for r in ROWS)
     print("\n" + "\n".join(f"{name:<{width}}  {status:<7}  {detail}" for name, status, detail in ROWS))
@@ -231,20 +239,23 @@ def main() -> int:
 
 # --- throughput: cvdemo's fit vs timm's train.py vs a Lightning Trainer -------------------------------------
 
-def compare(args, device: str) -> None:
-    if not CUDA:
-        ROWS.append(("throughput", "skipped", "needs CUDA"))
-        return
-    from cvdemo.transfer import ImageSet
+def compare(args, device: str, small: int | None) -> None:
     from cvdemo.inference import get_classifier
+    from cvdemo.transfer import ImageSet
 
-    base = textures(None)
-    repeat = max(1, 4096 // len(base))
-    data = base.subset(np.tile(np.arange(len(base)), repeat))  # ~4k images: a few seconds an epoch
-    batch, workers = 128, 8
+    base = textures(small)
+    if small:  # a CPU: the rows' mechanics on a few batches
+        data, batch, workers = base, 8, 0  # no loader processes forked from a test's process
+    else:
+        data = base.subset(np.tile(np.arange(len(base)), max(1, 4096 // len(base))))  # ~4k images: seconds an epoch
+        batch, workers = 128, 8
     rates: dict[str, float] = {}
+    setting = f"batch {batch}, {workers} workers" + ("" if CUDA else ", on the CPU: the mechanics, not the goal")
 
-    @row("thr_cvdemo", cuda_only=True)
+    def ratio(other: str) -> str:
+        return f"cvdemo/{other} {rates.get('cvdemo', float('nan')) / rates[other]:.2f}"
+
+    @row("thr_cvdemo")
     def _ours():
         from cvdemo.train import fit
         from cvdemo.transfer import build_network
@@ -252,16 +263,17 @@ def compare(args, device: str) -> None:
         model = build_network("full", "tf_efficientnet_lite0", len(data.classes))
         train = ImageSet(data, get_classifier())
         config = TrainConfig(epochs=args.epochs, batch_size=batch, lr=1e-3, device=device, num_workers=workers)
-        times = []
-        for event in fit(model, train, None, config=config):
-            if event.kind == "step" and event.epoch == args.epochs:
-                times.append(event.elapsed)
+        times = [event.elapsed for event in fit(model, train, None, config=config)
+                 if event.kind == "step" and event.epoch == args.epochs]
         rates["cvdemo"] = batch / statistics.median(np.diff(times))
-        return f"{rates['cvdemo']:.0f} images/s (full fine-tune, batch {batch}, {workers} workers, bf16 + channels_last)"
+        return f"{rates['cvdemo']:.0f} images/s (full fine-tune, bf16 + channels_last on CUDA, {setting})"
 
-    @row("thr_lightning", cuda_only=True)
+    @row("thr_lightning")
     def _lightning():
-        import lightning as L
+        try:
+            import lightning as L
+        except ImportError:
+            raise Skip("lightning is not installed (pip install lightning)") from None
 
         from cvdemo.models import create_model
 
@@ -281,44 +293,44 @@ def compare(args, device: str) -> None:
         class Clock(L.Callback):
             def on_train_batch_end(self, trainer, *_a):
                 if trainer.current_epoch == args.epochs - 1:
-                    torch.cuda.synchronize()
+                    if CUDA:
+                        torch.cuda.synchronize()
                     stamps.append(time.perf_counter())
 
         loader = torch.utils.data.DataLoader(ImageSet(data, get_classifier()), batch_size=batch, shuffle=True,
-                                             num_workers=workers, pin_memory=True, persistent_workers=True)
-        trainer = L.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_epochs=args.epochs,
-                            logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[Clock()])
+                                             num_workers=workers, pin_memory=CUDA, persistent_workers=workers > 0)
+        trainer = L.Trainer(accelerator="gpu" if CUDA else "cpu", devices=1, precision="bf16-mixed",
+                            max_epochs=args.epochs, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, callbacks=[Clock()])
         trainer.fit(Module(), loader)
         rates["lightning"] = batch / statistics.median(np.diff(stamps))
-        return f"{rates['lightning']:.0f} images/s (Trainer, bf16-mixed); cvdemo/lightning " \
-               f"{rates.get('cvdemo', float('nan')) / rates['lightning']:.2f}"
+        return f"{rates['lightning']:.0f} images/s (Trainer, bf16-mixed, {setting}); {ratio('lightning')}"
 
-    @row("thr_timm_train_py", cuda_only=True)
+    @row("thr_timm_train_py")
     def _timm():
         if not args.timm_repo or not (Path(args.timm_repo) / "train.py").is_file():
-            raise FileNotFoundError("--timm-repo DIR with timm's train.py is needed for this row")
+            raise Skip("needs --timm-repo DIR, a checkout of timm's repository (its train.py)")
         with tempfile.TemporaryDirectory() as tmp:
-            for split in ("train", "validation"):
-                for i, (image, label) in enumerate(zip(data.images if split == "train" else base.images,
-                                                       data.labels if split == "train" else base.labels)):
+            for split, part in (("train", data), ("validation", base)):
+                for i, (image, label) in enumerate(zip(part.images, part.labels)):
                     folder = Path(tmp, split, data.classes[label])
                     folder.mkdir(parents=True, exist_ok=True)
                     image.save(folder / f"{i}.png")
             cmd = [sys.executable, "train.py", "--data-dir", tmp, "--model", "tf_efficientnet_lite0", "--num-classes",
                    str(len(data.classes)), "-b", str(batch), "--epochs", str(args.epochs), "--amp", "--amp-dtype",
-                   "bfloat16", "--channels-last", "--workers", str(workers), "--log-interval", "5", "--lr", "1e-3",
-                   "--opt", "adamw", "--sched", "cosine", "--warmup-epochs", "0", "--no-aug", "--img-size", "224",
-                   "--output", tmp]
+                   "bfloat16", "--channels-last", "--workers", str(max(workers, 1)), "--log-interval", "1",
+                   "--lr", "1e-3", "--opt", "adamw", "--sched", "cosine", "--warmup-epochs", "0", "--no-aug",
+                   "--img-size", "224", "--device", device, "--output", tmp]
             out = subprocess.run(cmd, cwd=args.timm_repo, text=True, capture_output=True, timeout=500,
-                                 env={**os.environ, "PYTHONPATH": args.timm_repo})
+                                 env={**os.environ, "PYTHONPATH": str(Path(args.timm_repo).resolve())})
         assert out.returncode == 0, out.stderr[-2000:]
-        last_epoch = [ln for ln in out.stderr.splitlines() + out.stdout.splitlines()
-                      if re.search(rf"Train: {args.epochs - 1} ", ln)]
-        found = [float(m.group(1)) for ln in last_epoch for m in [re.search(r"([\d.]+)/s", ln)] if m]
-        assert found, (out.stdout + out.stderr)[-2000:]
+        lines = out.stderr.splitlines() + out.stdout.splitlines()
+        found = [float(m.group(1)) for ln in lines if f"Train: {args.epochs - 1} " in ln
+                 for m in [re.search(r"([\d.]+)/s", ln)] if m][1:]  # the epoch's first step waits for the loader
+        assert found, "\n".join(lines[-30:])
         rates["timm"] = statistics.median(found)
-        return f"{rates['timm']:.0f} images/s (train.py, amp bf16, channels_last, prefetcher); cvdemo/timm " \
-               f"{rates.get('cvdemo', float('nan')) / rates['timm']:.2f}"
+        return f"{rates['timm']:.0f} images/s (train.py, amp bf16, channels_last, {setting}; its loader keeps at " \
+               f"least one worker); {ratio('timm')}"
 
 
 if __name__ == "__main__":
