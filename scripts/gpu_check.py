@@ -51,7 +51,8 @@ class Skip(Exception):
 
 
 def row(name: str, cuda_only: bool = False):
-    """Run a check; record ok/FAIL with its detail line (or 'skipped' for a CUDA-only row on a CPU)."""
+    """Run a check; record ok/FAIL with its detail line, or 'skipped' with why (a CUDA-only row on a CPU, a tool
+    the row compares with that is not here)."""
     def wrap(fn):
         if SELECTED and name not in SELECTED:
             return fn
