@@ -68,9 +68,9 @@ def bf16_logits(classifier: Classifier, images: list[Image.Image]) -> np.ndarray
 def noisy_logits(classifier: Classifier, images: list[Image.Image], seed: int) -> np.ndarray:
     """fp32 logits of each image with U(-0.5, 0.5) added to its 0-255 pixels (after the crop, before normalising)."""
     rng = np.random.default_rng(seed)
-    scale = classifier._scale.reshape(1, 3, 1, 1)  # normalize's per-channel factor: pixel units -> model units
-    return np.concatenate([classifier.logits(x + (rng.uniform(-0.5, 0.5, x.shape) * scale).astype(np.float32))
-                           for x in map(classifier.preprocess, images)])
+    pixels = (np.asarray(classifier.crop(im), dtype=np.float32) for im in images)
+    return np.concatenate([classifier.logits(classifier.normalize(p + rng.uniform(-0.5, 0.5, p.shape)))
+                           for p in pixels])
 
 
 def compare(reference: np.ndarray, other: np.ndarray) -> tuple[int, float]:
